@@ -1,0 +1,87 @@
+"""The root Typer app: global options, the error boundary, and the command groups.
+
+Command modules import only typer at import time; each command imports its core module when it runs,
+so ``mcpctl --help`` never loads docker, mcp, uvicorn, hvac or httpx.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from toolhive_py import __version__
+from toolhive_py.cli import config_cmd
+from toolhive_py.cli._state import CLIState
+from toolhive_py.errors import ExitCode, MCPCTLError
+
+__all__ = ["app"]
+
+_ARGV_KEY = "mcpctl.argv"
+
+
+class _RootGroup(TyperGroup):
+    """Turns :class:`MCPCTLError` into one message, a hint and a documented exit code."""
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        ctx = super().make_context(info_name, list(args), parent=parent, **extra)
+        ctx.meta[_ARGV_KEY] = list(args)
+        return ctx
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from toolhive_py.cli.output import print_error, print_json
+
+        try:
+            return super().invoke(ctx)
+        except MCPCTLError as error:
+            state = ctx.obj
+            if isinstance(state, CLIState) and state.debug:
+                raise
+            logging.getLogger("toolhive_py").debug("command failed", exc_info=True)
+            argv = ctx.meta.get(_ARGV_KEY, [])
+            if "--json" in argv:
+                command = " ".join(a for a in argv if not a.startswith("-"))[:80]
+                print_json(command, None, status="error", errors=[error.to_dict()])
+            print_error(error)
+            raise typer.Exit(int(error.exit_code)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+
+app = typer.Typer(
+    cls=_RootGroup,
+    name="mcpctl",
+    help="Run vetted MCP servers in hardened containers behind a local proxy, and inventory the rest.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"mcpctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks and debug logs.", envvar="MCPCTL_DEBUG"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    from toolhive_py.config import Paths
+
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = CLIState(paths=Paths.from_env(), debug=debug)
+
+
+app.add_typer(config_cmd.app, name="config")
