@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
-
-import tomlkit
-import tomlkit.exceptions
+from typing import TYPE_CHECKING, Final
 
 from toolhive_py.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import tomlkit
 
 __all__ = [
     "ENV_HOME",
@@ -135,6 +135,9 @@ class Settings:
         self._doc = self._load()
 
     def _load(self) -> tomlkit.TOMLDocument:
+        import tomlkit
+        import tomlkit.exceptions
+
         if not self.path.exists():
             return tomlkit.document()
         try:
@@ -170,6 +173,8 @@ class Settings:
         section, _, name = key.partition(".")
         table = self._doc.get(section)
         if table is None:
+            import tomlkit
+
             table = tomlkit.table()
             self._doc[section] = table
         table[name] = value
@@ -191,4 +196,6 @@ class Settings:
         return {key: self.get(key) for key in SETTINGS}
 
     def _save(self) -> None:
+        import tomlkit
+
         atomic_write(self.path, tomlkit.dumps(self._doc).encode("utf-8"))

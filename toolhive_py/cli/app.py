@@ -14,7 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from toolhive_py import __version__
-from toolhive_py.cli import config_cmd
+from toolhive_py.cli import config_cmd, registry_cmd, scan_cmd, secret_cmd, workload_cmd
 from toolhive_py.cli._state import CLIState
 from toolhive_py.errors import ExitCode, MCPCTLError
 
@@ -84,4 +84,8 @@ def _root(
     ctx.obj = CLIState(paths=Paths.from_env(), debug=debug)
 
 
+registry_cmd.register(app)
+workload_cmd.register(app)
+secret_cmd.register(app)
+scan_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")

@@ -1,0 +1,41 @@
+"""Test isolation shared by unit and e2e tests.
+
+Every test gets its own HOME, XDG dirs and MCPCTL_HOME under tmp, and no MCPCTL_* or DOCKER_* leaking
+in from the developer's shell (engine fixtures in tests/e2e put back what they need). Markers are set
+by directory: everything under tests/e2e is ``engine``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_KEEP_FROM_HOST = ("DBUS_SESSION_BUS_ADDRESS",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.engine)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point HOME, XDG_* and MCPCTL_HOME at a fresh tmp dir for every test."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.startswith(("MCPCTL_", "XDG_")) and name not in _KEEP_FROM_HOST:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    yield home
