@@ -62,7 +62,9 @@ def test_settings_keep_user_comments(isolated_home) -> None:  # type: ignore[no-
     settings.write_text("# my notes\n[runtime]\nsocket = \"unix:///x.sock\"  # podman\n")
     assert run_cli("config", "set", "secrets.backend", "env").exit_code == 0
     text = settings.read_text()
-    assert "# my notes" in text and "# podman" in text and 'backend = "env"' in text
+    assert "# my notes" in text
+    assert "# podman" in text
+    assert 'backend = "env"' in text
 
 
 def test_python_dash_m_runs_the_cli() -> None:
