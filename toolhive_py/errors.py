@@ -53,6 +53,25 @@ class ExitCode(IntEnum):
     PARTIAL = 8
     INTERRUPTED = 130
 
+    @property
+    def meaning(self) -> str:
+        """One line for docs/cli.md's exit-code table."""
+        return _EXIT_CODE_MEANINGS[self]
+
+
+_EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "success",
+    ExitCode.ERROR: "an error the message explains",
+    ExitCode.USAGE: "bad arguments or options",
+    ExitCode.VERIFICATION: "security refusal: signature, rollback, expiry, digest, unvetted",
+    ExitCode.NOT_FOUND: "unknown server, secret, workload or registry",
+    ExitCode.ENGINE: "container engine unreachable or refused",
+    ExitCode.SECRET_BACKEND: "keyring, Vault or env backend problem",
+    ExitCode.CONFLICT: "name or port already in use",
+    ExitCode.PARTIAL: "partial success (bulk commands)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
 
 class MCPCTLError(Exception):
     """An error the user or the environment can fix; ``hint`` names the fix."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import click
 import typer
+
+# Typer 0.29 vendors click as typer._click; its Context/Command types are the ones our overrides must match.
+from typer import _click as click
 from typer.core import TyperGroup
 
 from toolhive_py import __version__

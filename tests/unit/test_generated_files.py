@@ -1,4 +1,4 @@
-"""Completions are generated from the CLI, kept fresh, and actually complete in a real shell."""
+"""Generated files (completions, CLI reference) are fresh, and completions really complete in a real shell."""
 
 from __future__ import annotations
 
@@ -37,3 +37,10 @@ def test_bash_completion_completes_a_subcommand() -> None:
 
 def test_bash_completion_completes_a_nested_subcommand() -> None:
     assert _complete_in_bash("mcpctl", "config", "un") == ["unset"]
+
+
+def test_cli_reference_is_fresh() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen-cli-docs"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
