@@ -2,13 +2,276 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+from toolhive_py.cli._state import get_state
+from toolhive_py.cli.output import console, err_console, print_json, print_table
+
+if TYPE_CHECKING:
+    from toolhive_py.registry import FoundServer, RegistryStore
 
 __all__ = ["app", "register"]
 
 app = typer.Typer(help="Signed server registries: list, search, verify, add, sign.", no_args_is_help=True)
 
+_JSON = typer.Option(False, "--json", help="Print a JSON envelope.")
+
+
+def _store(ctx: typer.Context) -> RegistryStore:
+    from toolhive_py.registry import RegistryStore
+
+    return RegistryStore(get_state(ctx).paths)
+
+
+def _server_summary(found: FoundServer) -> dict[str, Any]:
+    entry = found.entry
+    return {
+        "name": found.name,
+        "registry": found.registry,
+        "description": entry.description,
+        "source": entry.source,
+        "transport": entry.transport,
+        "tier": entry.tier,
+        "status": entry.status,
+        "verified": found.verified,
+    }
+
+
+def _render_servers(command: str, servers: list[FoundServer], json_output: bool) -> None:
+    if json_output:
+        print_json(command, [_server_summary(f) for f in servers])
+        return
+    if not servers:
+        err_console().print("No servers match.")
+        return
+    print_table(
+        None,
+        ["NAME", "REGISTRY", "TRANSPORT", "TIER", "DESCRIPTION"],
+        [
+            (f.name, f.registry + ("" if f.verified else " (unverified)"), f.entry.transport, f.entry.tier,
+             f.entry.description[:70] + ("…" if len(f.entry.description) > 70 else ""))
+            for f in servers
+        ],
+    )
+
+
+def _show(ctx: typer.Context, name: str, json_output: bool, command: str) -> None:
+    found = _store(ctx).find(name)
+    entry = found.entry
+    if json_output:
+        print_json(command, {"name": found.name, "registry": found.registry, "verified": found.verified,
+                             **entry.model_dump(mode="json")})
+        return
+    out = console()
+    out.print(f"[bold]{found.name}[/]  ({found.registry}{'' if found.verified else ', unverified'})", highlight=False)
+    out.print(entry.description, highlight=False)
+    rows = [
+        ("image" if entry.image else "package", entry.source),
+        ("digest", entry.digest or "-"),
+        ("transport", entry.transport + (f" (port {entry.target_port})" if entry.target_port else "")),
+        ("tier / status", f"{entry.tier} / {entry.status}"),
+        ("repository", entry.repository_url or "-"),
+        ("tools", ", ".join(entry.tools) or "-"),
+    ]
+    outbound = entry.permissions.network.outbound
+    egress = "any host (insecure_allow_all)" if outbound.insecure_allow_all else (
+        ", ".join(outbound.allow_host) + (f" ports {outbound.allow_port}" if outbound.allow_port else "")
+        if outbound.allow_host else "none")
+    rows.append(("network egress", egress))
+    print_table(None, ["FIELD", "VALUE"], rows)
+    if entry.env_vars:
+        print_table(
+            "Environment",
+            ["NAME", "SECRET", "REQUIRED", "DESCRIPTION"],
+            [(v.name, "yes" if v.secret else "", "yes" if v.required else "", v.description) for v in entry.env_vars],
+        )
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_output: bool = _JSON) -> None:
+    """List trusted registries with their version, expiry and verification state."""
+    store = _store(ctx)
+    rows: list[dict[str, Any]] = []
+    for result in store.verify():
+        source = store.source(result.name)
+        rows.append({
+            "name": result.name,
+            "source": source.source,
+            "priority": source.priority,
+            "version": result.version,
+            "expires": result.expires,
+            "verified": result.ok,
+            "servers": result.servers,
+            "error": result.error,
+        })
+    if json_output:
+        print_json("registry list", rows)
+        return
+    print_table(
+        None,
+        ["NAME", "PRIORITY", "VERSION", "EXPIRES", "SERVERS", "VERIFIED", "SOURCE"],
+        [(r["name"], r["priority"], r["version"] if r["version"] is not None else "-", (r["expires"] or "-")[:10],
+          r["servers"] if r["servers"] is not None else "-",
+          "yes" if r["verified"] else f"NO ({(r['error'] or {}).get('code', '')})", r["source"]) for r in rows],
+    )
+
+
+@app.command("search")
+def search(ctx: typer.Context, query: str, json_output: bool = _JSON) -> None:
+    """Search servers of all trusted registries by name, description, tag or tool."""
+    _render_servers("registry search", _store(ctx).search(query), json_output)
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME"),
+         json_output: bool = _JSON) -> None:
+    """Show one server: source, digest, transport, env vars, permissions, tools."""
+    _show(ctx, name, json_output, "registry show")
+
+
+@app.command("verify")
+def verify(ctx: typer.Context, name: str | None = typer.Argument(None, help="One registry; all when omitted."),
+           json_output: bool = _JSON) -> None:
+    """Verify signatures, rollback state and expiry; exits 3 on any failure."""
+    from toolhive_py.errors import ExitCode
+
+    results = _store(ctx).verify(name)
+    failed = [r for r in results if not r.ok]
+    if json_output:
+        print_json("registry verify", [r.__dict__ for r in results], status="error" if failed else "ok",
+                   errors=[{"registry": r.name, **(r.error or {})} for r in failed])
+    else:
+        for r in results:
+            if r.ok:
+                console().print(f"[green]✓[/] {r.name}: signature OK (key {r.key_id}), version {r.version}, "
+                                f"{r.servers} servers, expires {r.expires}", highlight=False)
+            else:
+                err = r.error or {}
+                err_console().print(f"[red]✗[/] {r.name}: {err.get('message')}", highlight=False)
+                if err.get("hint"):
+                    err_console().print(f"  Hint: {err['hint']}", highlight=False)
+    if failed:
+        raise typer.Exit(int(ExitCode.VERIFICATION))
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: str,
+    source: str = typer.Argument(..., help="Path or http(s) URL of a registry.json (its .minisig beside it)."),
+    pubkey: str | None = typer.Option(None, "--pubkey", help="Minisign public key: a .pub file or its base64 line."),
+    priority: int = typer.Option(10, "--priority", help="Higher wins when two registries share a server name."),
+    insecure_skip_verify: bool = typer.Option(False, "--insecure-skip-verify",
+                                              help="Trust an UNSIGNED registry. Its servers are marked unverified."),
+) -> None:
+    """Pin a private registry's key; it must verify before it is saved."""
+    key_text = None
+    if pubkey is not None:
+        key_path = Path(pubkey).expanduser()
+        key_text = key_path.read_text(encoding="utf-8") if key_path.is_file() else pubkey
+    if insecure_skip_verify:
+        err_console().print("[bold red]WARNING:[/] adding an UNSIGNED registry; anyone who can change its file "
+                            "controls what mcpctl runs.", highlight=False)
+    info = _store(ctx).add(name, source, public_key=key_text, priority=priority,
+                           insecure_skip_verify=insecure_skip_verify)
+    console().print(f"Added registry {name}: version {info.document.version}, {len(info.document.servers)} servers"
+                    f"{', verified' if info.verified else ', UNVERIFIED'}.", highlight=False)
+
+
+@app.command("remove")
+def remove(ctx: typer.Context, name: str) -> None:
+    """Forget a user registry (its highest seen version is kept, so an old copy stays refused)."""
+    _store(ctx).remove(name)
+    console().print(f"Removed registry {name}.", highlight=False)
+
+
+@app.command("update")
+def update(ctx: typer.Context, name: str | None = typer.Argument(None)) -> None:
+    """Re-fetch URL registries and verify every registry again."""
+    for info in _store(ctx).update(name):
+        console().print(f"{info.source.name}: version {info.document.version}, "
+                        f"{len(info.document.servers)} servers", highlight=False)
+
+
+@app.command("keygen")
+def keygen(
+    out: Path = typer.Option(..., "--out", help="Directory for NAME.key and NAME.pub."),
+    name: str = typer.Option("registry", "--name"),
+) -> None:
+    """Create a minisign key pair (unencrypted secret key, like `minisign -G -W`)."""
+    from toolhive_py.config import atomic_write
+    from toolhive_py.errors import ConflictError
+    from toolhive_py.registry import minisign
+
+    key_path, pub_path = out / f"{name}.key", out / f"{name}.pub"
+    for path in (key_path, pub_path):
+        if path.exists():
+            raise ConflictError(f"{path} exists already; refusing to overwrite a key.", hint="Pick another --name.")
+    pair = minisign.generate_keypair()
+    atomic_write(key_path, pair.secret.to_file_text().encode(), mode=0o600)
+    atomic_write(pub_path, pair.public.to_file_text().encode(), mode=0o644)
+    console().print(f"Wrote {key_path} (keep it secret) and {pub_path} (key id {pair.public.key_id_hex}).",
+                    highlight=False)
+
+
+@app.command("sign")
+def sign(
+    file: Path,
+    key: Path = typer.Option(..., "--key", help="Unencrypted minisign secret key file."),
+    trusted_comment: str | None = typer.Option(None, "--trusted-comment"),
+) -> None:
+    """Validate a registry document and write FILE.minisig next to it."""
+    from toolhive_py.config import atomic_write
+    from toolhive_py.registry import minisign
+    from toolhive_py.registry.models import parse_registry
+
+    data = file.read_bytes()
+    document = parse_registry(data, source=str(file))
+    secret = minisign.parse_secret_key(minisign.read_text(key, "secret key"))
+    signature = minisign.sign(data, secret, trusted_comment=trusted_comment)
+    target = file.with_name(file.name + ".minisig")
+    atomic_write(target, signature.to_file_text().encode(), mode=0o644)
+    console().print(f"Signed {file} (version {document.version}, {len(document.servers)} servers) → {target}",
+                    highlight=False)
+
+
+@app.command("import")
+def import_(
+    file: Path,
+    from_format: str = typer.Option(..., "--from", help="toolhive | mcp-registry"),
+    out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout."),
+    version: int = typer.Option(1, "--version", help="The new document's version."),
+) -> None:
+    """Convert a ToolHive registry or an MCP registry server.json into an (unsigned) mcpctl registry."""
+    import json
+
+    from toolhive_py.config import atomic_write
+    from toolhive_py.registry.importers import import_document
+
+    document = import_document(file, from_format, version=version)
+    text = json.dumps(document.model_dump(mode="json", exclude_defaults=False), indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    atomic_write(out, text.encode(), mode=0o644)
+    err_console().print(f"Wrote {out} with {len(document.servers)} servers; sign it with "
+                        f"`mcpctl registry sign {out} --key KEY`.", highlight=False)
+
 
 def register(root: typer.Typer) -> None:
     """Attach the registry group and its top-level aliases to the root app."""
     root.add_typer(app, name="registry")
+
+    @root.command("search")
+    def search_alias(ctx: typer.Context, query: str, json_output: bool = _JSON) -> None:
+        """Search servers in all trusted registries (alias of `registry search`)."""
+        _render_servers("search", _store(ctx).search(query), json_output)
+
+    @root.command("info")
+    def info_alias(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME"),
+                   json_output: bool = _JSON) -> None:
+        """Show one server (alias of `registry show`)."""
+        _show(ctx, name, json_output, "info")

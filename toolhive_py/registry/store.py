@@ -1,0 +1,355 @@
+"""The trusted registries: the built-in one plus the user's, each verified before use.
+
+Policy, in order, for every load: the minisign signature is checked against the registry's pinned key
+before a byte is parsed; then the document's ``version`` must not be lower than the highest seen for
+that registry (rollback); then it must not have expired (freeze). Every refusal is a VerificationError.
+Name clashes between registries resolve by priority (higher wins); ``REGISTRY/NAME`` picks one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from toolhive_py.config import Paths, atomic_write
+from toolhive_py.errors import ConfigError, ConflictError, MCPCTLError, NotFoundError, UsageError, VerificationError
+from toolhive_py.registry import minisign
+from toolhive_py.registry.models import SERVER_NAME, RegistryDocument, ServerEntry, parse_registry
+
+__all__ = [
+    "BUILTIN_PUBLIC_KEY",
+    "BUILTIN_REGISTRY",
+    "FoundServer",
+    "RegistryInfo",
+    "RegistrySource",
+    "RegistryStore",
+    "VerifyResult",
+    "builtin_registry_path",
+]
+
+BUILTIN_REGISTRY: Final = "default"
+# The public half of ../shared/keys/registry-signing.key; the secret half never enters this repo.
+BUILTIN_PUBLIC_KEY: Final = "RWTb+TypTyNL30zcww/dXdEKthNoxcnPry3AJzNxTcRPw5hyEtw/Vo3v"
+_SIG_SUFFIX: Final = ".minisig"
+
+
+def builtin_registry_path() -> Path:
+    """registry.json from the wheel's package data, or from the checkout root in a dev install."""
+    packaged = Path(str(resources.files("toolhive_py.registry"))) / "data" / "registry.json"
+    if packaged.exists():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "registry.json"
+
+
+@dataclass(frozen=True)
+class RegistrySource:
+    name: str
+    source: str
+    public_key: str | None
+    priority: int = 0
+    insecure_skip_verify: bool = False
+
+    @property
+    def is_url(self) -> bool:
+        return self.source.startswith(("https://", "http://"))
+
+
+@dataclass(frozen=True)
+class FoundServer:
+    registry: str
+    name: str
+    entry: ServerEntry
+    verified: bool
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.registry}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RegistryInfo:
+    source: RegistrySource
+    document: RegistryDocument
+    verified: bool
+    trusted_comment: str | None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    name: str
+    ok: bool
+    version: int | None = None
+    expires: str | None = None
+    servers: int | None = None
+    key_id: str | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class RegistryStore:
+    """Loads, verifies and searches every trusted registry; ``now`` is injectable for expiry tests."""
+
+    paths: Paths
+    now: datetime | None = None
+    _loaded: dict[str, RegistryInfo] = field(default_factory=dict, init=False, repr=False)
+
+    def sources(self) -> list[RegistrySource]:
+        """All registries, highest priority first (the built-in one has priority 0)."""
+        builtin = RegistrySource(BUILTIN_REGISTRY, str(builtin_registry_path()), BUILTIN_PUBLIC_KEY, 0)
+        user = [self._source_from_config(name, table) for name, table in self._read_config().items()]
+        return sorted([builtin, *user], key=lambda s: (-s.priority, s.name != BUILTIN_REGISTRY, s.name))
+
+    def source(self, name: str) -> RegistrySource:
+        for source in self.sources():
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources())
+        raise NotFoundError(f"No registry named {name!r}.", hint=f"Known registries: {known}.")
+
+    def load(self, name: str) -> RegistryInfo:
+        if name not in self._loaded:
+            self._loaded[name] = self._load(self.source(name))
+        return self._loaded[name]
+
+    def all_servers(self) -> list[FoundServer]:
+        """Every server of every registry, highest-priority registry first."""
+        found: list[FoundServer] = []
+        for source in self.sources():
+            info = self.load(source.name)
+            found += [FoundServer(source.name, n, e, info.verified) for n, e in info.document.servers.items()]
+        return found
+
+    def find(self, name: str) -> FoundServer:
+        registry, _, server = name.rpartition("/")
+        candidates = [self.load(registry)] if registry else [self.load(s.name) for s in self.sources()]
+        for info in candidates:
+            entry = info.document.servers.get(server)
+            if entry is not None:
+                return FoundServer(info.source.name, server, entry, info.verified)
+        names = sorted({n for info in candidates for n in info.document.servers})
+        close = difflib.get_close_matches(server, names, n=3)
+        hint = f"Did you mean: {', '.join(close)}?" if close else "`mcpctl search QUERY` lists servers."
+        raise NotFoundError(f"No server named {name!r} in any trusted registry.", hint=hint, code="unknown-server")
+
+    def search(self, query: str) -> list[FoundServer]:
+        """Case-insensitive match on name, description, tags and tools; exact-name hits first."""
+        needle = query.lower().strip()
+        hits = []
+        for found in self.all_servers():
+            entry = found.entry
+            haystack = " ".join([found.name, entry.description, *entry.tags, *entry.tools]).lower()
+            if needle in haystack:
+                hits.append(found)
+        return sorted(hits, key=lambda f: (f.name != needle, not f.name.startswith(needle), f.name))
+
+    def verify(self, name: str | None = None) -> list[VerifyResult]:
+        names = [name] if name else [s.name for s in self.sources()]
+        results = []
+        for registry in names:
+            try:
+                info = self._load(self.source(registry))
+            except MCPCTLError as error:
+                results.append(VerifyResult(registry, ok=False, error=error.to_dict()))
+                continue
+            key_id = minisign.parse_public_key(info.source.public_key).key_id_hex if info.source.public_key else None
+            results.append(
+                VerifyResult(
+                    registry,
+                    ok=info.verified,
+                    version=info.document.version,
+                    expires=info.document.expires.isoformat(),
+                    servers=len(info.document.servers),
+                    key_id=key_id,
+                    error=None if info.verified else {"code": "unsigned", "message": "verification skipped"},
+                )
+            )
+        return results
+
+    def add(
+        self, name: str, source: str, *, public_key: str | None, priority: int = 10, insecure_skip_verify: bool = False
+    ) -> RegistryInfo:
+        """Pin a registry's key and source; it must verify before it is saved."""
+        if not SERVER_NAME.match(name) or "/" in name:
+            raise UsageError(f"Invalid registry name {name!r}.", hint="Use lower-case letters, digits, '-', '.', '_'.")
+        if any(s.name == name for s in self.sources()):
+            raise ConflictError(f"A registry named {name!r} exists already.", hint=f"`mcpctl registry remove {name}`.")
+        if public_key is None and not insecure_skip_verify:
+            raise UsageError(
+                "A registry needs a pinned public key.",
+                hint="Pass --pubkey FILE_OR_BASE64, or --insecure-skip-verify to trust it unsigned (not recommended).",
+            )
+        if public_key is not None:
+            public_key = minisign.parse_public_key(public_key).to_base64()
+        if not source.startswith(("https://", "http://")):
+            source = str(Path(source).expanduser().resolve())
+        candidate = RegistrySource(name, source, public_key, priority, insecure_skip_verify)
+        if candidate.is_url:
+            self._fetch(candidate)
+        info = self._load(candidate)
+        config = self._read_config()
+        config[name] = {
+            "source": source,
+            "pubkey": public_key or "",
+            "priority": priority,
+            "insecure_skip_verify": insecure_skip_verify,
+        }
+        self._write_config(config)
+        self._loaded[name] = info
+        return info
+
+    def remove(self, name: str) -> None:
+        if name == BUILTIN_REGISTRY:
+            raise UsageError("The built-in registry cannot be removed.")
+        config = self._read_config()
+        if name not in config:
+            raise NotFoundError(f"No user registry named {name!r}.", hint="`mcpctl registry list` shows them.")
+        del config[name]
+        self._write_config(config)
+        self._loaded.pop(name, None)
+
+    def update(self, name: str | None = None) -> list[RegistryInfo]:
+        """Re-fetch URL registries (then verify them); local ones are simply re-verified."""
+        updated = []
+        for source in [self.source(name)] if name else self.sources():
+            if source.is_url:
+                self._fetch(source)
+            self._loaded.pop(source.name, None)
+            updated.append(self.load(source.name))
+        return updated
+
+    # -- loading and verification ------------------------------------------------------------------
+
+    def _load(self, source: RegistrySource) -> RegistryInfo:
+        data_path = self._cache_path(source) if source.is_url else Path(source.source)
+        try:
+            data = data_path.read_bytes()
+        except FileNotFoundError as exc:
+            hint = f"`mcpctl registry update {source.name}`" if source.is_url else "Check the path, or remove it."
+            raise NotFoundError(f"Registry {source.name!r}: no file at {data_path}.", hint=hint) from exc
+        trusted_comment = None
+        verified = False
+        if source.insecure_skip_verify:
+            verified = False
+        else:
+            if not source.public_key:
+                raise VerificationError(f"Registry {source.name!r} has no pinned key.", code="no-pinned-key")
+            sig_path = data_path.with_name(data_path.name + _SIG_SUFFIX)
+            if not sig_path.exists():
+                raise VerificationError(
+                    f"Registry {source.name!r} is not signed: {sig_path} is missing.",
+                    hint="Sign it with `mcpctl registry sign FILE --key KEY`, or get the .minisig from its publisher.",
+                    code="missing-signature",
+                )
+            try:
+                signature = minisign.parse_signature(minisign.read_text(sig_path, "signature"))
+                trusted_comment = minisign.verify(data, signature, minisign.parse_public_key(source.public_key))
+            except VerificationError as error:
+                raise VerificationError(
+                    f"Registry {source.name!r} ({data_path}): {error.message}",
+                    hint=error.hint or "Do not use this registry until it verifies.",
+                    code=error.code,
+                ) from error
+            verified = True
+        document = parse_registry(data, source=str(data_path))
+        self._check_freshness(source.name, document)
+        return RegistryInfo(source, document, verified, trusted_comment)
+
+    def _check_freshness(self, name: str, document: RegistryDocument) -> None:
+        state = self._read_state()
+        seen = int(state.get(name, {}).get("highest_version", -1))
+        if document.version < seen:
+            raise VerificationError(
+                f"Registry {name!r} is version {document.version}, older than version {seen} seen before: "
+                "a rollback was refused.",
+                hint="Someone may be serving an old registry; get the current one from its publisher.",
+                code="rollback",
+            )
+        now = self.now or datetime.now(UTC)
+        if document.expires <= now:
+            raise VerificationError(
+                f"Registry {name!r} expired on {document.expires.isoformat()}.",
+                hint=f"Update it: `mcpctl registry update {name}` (a frozen, stale registry is refused).",
+                code="expired",
+            )
+        if document.version > seen:
+            state[name] = {"highest_version": document.version}
+            atomic_write(self.paths.registry_state_file, json.dumps(state, indent=2, sort_keys=True).encode())
+
+    def _read_state(self) -> dict[str, dict[str, Any]]:
+        path = self.paths.registry_state_file
+        if not path.exists():
+            return {}
+        try:
+            state = json.loads(path.read_bytes())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(
+                f"Cannot read registry state {path}: {exc}",
+                hint="It records the highest registry versions seen; fix it or delete it (rollback protection restarts).",
+            ) from exc
+        if not isinstance(state, dict):
+            raise ConfigError(f"Registry state {path} is not a JSON object.", hint="Delete it to reset.")
+        return state
+
+    def _cache_path(self, source: RegistrySource) -> Path:
+        return self.paths.registry_cache_dir / f"{source.name}.json"
+
+    def _fetch(self, source: RegistrySource) -> None:
+        import httpx
+
+        target = self._cache_path(source)
+        try:
+            with httpx.Client(timeout=30, follow_redirects=True) as client:
+                body = client.get(source.source).raise_for_status().content
+                signature = b""
+                if not source.insecure_skip_verify:
+                    signature = client.get(source.source + _SIG_SUFFIX).raise_for_status().content
+        except httpx.HTTPError as exc:
+            raise MCPCTLError(
+                f"Cannot fetch registry {source.name!r} from {source.source}: {exc}",
+                hint="Check the URL and your network; the cached copy, if any, is kept.",
+                code="fetch-failed",
+            ) from exc
+        atomic_write(target, body, mode=0o644)
+        if signature:
+            atomic_write(target.with_name(target.name + _SIG_SUFFIX), signature, mode=0o644)
+
+    # -- user registry configuration ---------------------------------------------------------------
+
+    def _read_config(self) -> dict[str, dict[str, Any]]:
+        import tomllib
+
+        path = self.paths.registries_file
+        if not path.exists():
+            return {}
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"Cannot parse {path}: {exc}", hint=f"Fix or remove {path}.") from exc
+        registries = data.get("registries", {})
+        return {str(k): dict(v) for k, v in registries.items()}
+
+    def _write_config(self, config: dict[str, dict[str, Any]]) -> None:
+        import tomlkit
+
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment("Registries trusted by mcpctl; manage with `mcpctl registry add|remove`."))
+        doc["registries"] = config
+        atomic_write(self.paths.registries_file, tomlkit.dumps(doc).encode("utf-8"))
+
+    @staticmethod
+    def _source_from_config(name: str, table: dict[str, Any]) -> RegistrySource:
+        try:
+            return RegistrySource(
+                name=name,
+                source=str(table["source"]),
+                public_key=str(table.get("pubkey") or "") or None,
+                priority=int(table.get("priority", 10)),
+                insecure_skip_verify=bool(table.get("insecure_skip_verify", False)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"Registry {name!r} in registries.toml is malformed: {exc}") from exc
