@@ -1,0 +1,79 @@
+"""Fixtures for end-to-end tests: real Docker and Podman engines, the real Secret Service keyring.
+
+scripts/test starts both engines and the keyring and builds the images in tests/e2e/images.py. When
+something is missing, tests fail under CI (env CI set) and skip elsewhere with a pointer to scripts/test.
+Podman here needs explicit ulimits (nofile, nproc) on every container; runc is its runtime.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+import pytest
+
+from tests.e2e.images import MCP_SERVER_IMAGE
+
+ENGINE_SOCKETS = {"docker": "unix:///var/run/docker.sock", "podman": "unix:///run/podman/podman.sock"}
+TEST_LABEL = "io.mcpctl.test"
+
+
+def unavailable(reason: str) -> None:
+    """Fail under CI, skip on a developer machine."""
+    message = f"{reason} (run `bash scripts/test`, which starts engines and the keyring)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    base_url: str
+
+
+def _client(base_url: str) -> docker.DockerClient:
+    client = docker.DockerClient(base_url=base_url, timeout=60)
+    try:
+        client.ping()
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+@pytest.fixture(scope="session", params=sorted(ENGINE_SOCKETS))
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
+    name = str(request.param)
+    base_url = ENGINE_SOCKETS[name]
+    try:
+        client = _client(base_url)
+        client.images.get(MCP_SERVER_IMAGE)
+    except (docker.errors.DockerException, OSError) as exc:
+        unavailable(f"{name} engine or test image not available at {base_url}: {exc}")
+    yield Engine(name, base_url)
+    for container in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+        container.remove(force=True)
+    client.close()
+
+
+@pytest.fixture
+def engine_client(engine: Engine) -> Iterator[docker.DockerClient]:
+    client = _client(engine.base_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def secret_service() -> None:
+    """Require a reachable, unlocked Secret Service on the session bus."""
+    import keyring
+    import keyring.errors
+
+    try:
+        keyring.get_password("mcpctl-test-probe", "probe")
+    except keyring.errors.KeyringError as exc:
+        unavailable(f"no Secret Service keyring: {exc}")
