@@ -177,7 +177,7 @@ def add(
                             "controls what mcpctl runs.", highlight=False)
     info = _store(ctx).add(name, source, public_key=key_text, priority=priority,
                            insecure_skip_verify=insecure_skip_verify)
-    console().print(f"Added registry {name}: version {info.document.version}, {len(info.document.servers)} servers"
+    console().print(f"Added registry {name}: version {info.document.version}, {len(info.document.server_names)} servers"
                     f"{', verified' if info.verified else ', UNVERIFIED'}.", highlight=False)
 
 
@@ -193,7 +193,7 @@ def update(ctx: typer.Context, name: str | None = typer.Argument(None)) -> None:
     """Re-fetch URL registries and verify every registry again."""
     for info in _store(ctx).update(name):
         console().print(f"{info.source.name}: version {info.document.version}, "
-                        f"{len(info.document.servers)} servers", highlight=False)
+                        f"{len(info.document.server_names)} servers", highlight=False)
 
 
 @app.command("keygen")

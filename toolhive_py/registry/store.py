@@ -19,7 +19,7 @@ from typing import Any, Final
 from toolhive_py.config import Paths, atomic_write
 from toolhive_py.errors import ConfigError, ConflictError, MCPCTLError, NotFoundError, UsageError, VerificationError
 from toolhive_py.registry import minisign
-from toolhive_py.registry.models import SERVER_NAME, RegistryDocument, ServerEntry, parse_registry
+from toolhive_py.registry.models import SERVER_NAME, ParsedRegistry, ServerEntry, parse_registry_lazily
 
 __all__ = [
     "BUILTIN_PUBLIC_KEY",
@@ -74,7 +74,7 @@ class FoundServer:
 @dataclass(frozen=True)
 class RegistryInfo:
     source: RegistrySource
-    document: RegistryDocument
+    document: ParsedRegistry
     verified: bool
     trusted_comment: str | None
 
@@ -121,17 +121,17 @@ class RegistryStore:
         found: list[FoundServer] = []
         for source in self.sources():
             info = self.load(source.name)
-            found += [FoundServer(source.name, n, e, info.verified) for n, e in info.document.servers.items()]
+            found += [FoundServer(source.name, n, info.document.entry(n), info.verified)
+                      for n in info.document.server_names]
         return found
 
     def find(self, name: str) -> FoundServer:
         registry, _, server = name.rpartition("/")
         candidates = [self.load(registry)] if registry else [self.load(s.name) for s in self.sources()]
         for info in candidates:
-            entry = info.document.servers.get(server)
-            if entry is not None:
-                return FoundServer(info.source.name, server, entry, info.verified)
-        names = sorted({n for info in candidates for n in info.document.servers})
+            if server in info.document.raw_servers:
+                return FoundServer(info.source.name, server, info.document.entry(server), info.verified)
+        names = sorted({n for info in candidates for n in info.document.server_names})
         close = difflib.get_close_matches(server, names, n=3)
         hint = f"Did you mean: {', '.join(close)}?" if close else "`mcpctl search QUERY` lists servers."
         raise NotFoundError(f"No server named {name!r} in any trusted registry.", hint=hint, code="unknown-server")
@@ -140,11 +140,11 @@ class RegistryStore:
         """Case-insensitive match on name, description, tags and tools; exact-name hits first."""
         needle = query.lower().strip()
         hits = []
-        for found in self.all_servers():
-            entry = found.entry
-            haystack = " ".join([found.name, entry.description, *entry.tags, *entry.tools]).lower()
-            if needle in haystack:
-                hits.append(found)
+        for source in self.sources():
+            info = self.load(source.name)
+            document = info.document
+            hits += [FoundServer(source.name, n, document.entry(n), info.verified)
+                     for n in document.server_names if document.matches(n, needle)]
         return sorted(hits, key=lambda f: (f.name != needle, not f.name.startswith(needle), f.name))
 
     def verify(self, name: str | None = None) -> list[VerifyResult]:
@@ -153,6 +153,7 @@ class RegistryStore:
         for registry in names:
             try:
                 info = self._load(self.source(registry))
+                info.document.validate_all()
             except MCPCTLError as error:
                 results.append(VerifyResult(registry, ok=False, error=error.to_dict()))
                 continue
@@ -163,7 +164,7 @@ class RegistryStore:
                     ok=info.verified,
                     version=info.document.version,
                     expires=info.document.expires.isoformat(),
-                    servers=len(info.document.servers),
+                    servers=len(info.document.server_names),
                     key_id=key_id,
                     error=None if info.verified else {"code": "unsigned", "message": "verification skipped"},
                 )
@@ -191,6 +192,7 @@ class RegistryStore:
         if candidate.is_url:
             self._fetch(candidate)
         info = self._load(candidate)
+        info.document.validate_all()
         config = self._read_config()
         config[name] = {
             "source": source,
@@ -231,35 +233,36 @@ class RegistryStore:
         except FileNotFoundError as exc:
             hint = f"`mcpctl registry update {source.name}`" if source.is_url else "Check the path, or remove it."
             raise NotFoundError(f"Registry {source.name!r}: no file at {data_path}.", hint=hint) from exc
+        sig_path = data_path.with_name(data_path.name + _SIG_SUFFIX)
+        signature = None if source.insecure_skip_verify or not sig_path.exists() else sig_path.read_text("utf-8")
+        return self._verify_bytes(source, data, signature, origin=str(sig_path.with_suffix("")))
+
+    def _verify_bytes(self, source: RegistrySource, data: bytes, signature: str | None, *, origin: str) -> RegistryInfo:
+        """Signature, then parse, then rollback and expiry: the order that never parses untrusted bytes."""
         trusted_comment = None
-        verified = False
-        if source.insecure_skip_verify:
-            verified = False
-        else:
+        if not source.insecure_skip_verify:
             if not source.public_key:
                 raise VerificationError(f"Registry {source.name!r} has no pinned key.", code="no-pinned-key")
-            sig_path = data_path.with_name(data_path.name + _SIG_SUFFIX)
-            if not sig_path.exists():
+            if signature is None:
                 raise VerificationError(
-                    f"Registry {source.name!r} is not signed: {sig_path} is missing.",
+                    f"Registry {source.name!r} is not signed: {origin}{_SIG_SUFFIX} is missing.",
                     hint="Sign it with `mcpctl registry sign FILE --key KEY`, or get the .minisig from its publisher.",
                     code="missing-signature",
                 )
             try:
-                signature = minisign.parse_signature(minisign.read_text(sig_path, "signature"))
-                trusted_comment = minisign.verify(data, signature, minisign.parse_public_key(source.public_key))
+                parsed = minisign.parse_signature(signature)
+                trusted_comment = minisign.verify(data, parsed, minisign.parse_public_key(source.public_key))
             except VerificationError as error:
                 raise VerificationError(
-                    f"Registry {source.name!r} ({data_path}): {error.message}",
+                    f"Registry {source.name!r} ({origin}): {error.message}",
                     hint=error.hint or "Do not use this registry until it verifies.",
                     code=error.code,
                 ) from error
-            verified = True
-        document = parse_registry(data, source=str(data_path))
+        document = parse_registry_lazily(data, source=origin)
         self._check_freshness(source.name, document)
-        return RegistryInfo(source, document, verified, trusted_comment)
+        return RegistryInfo(source, document, not source.insecure_skip_verify, trusted_comment)
 
-    def _check_freshness(self, name: str, document: RegistryDocument) -> None:
+    def _check_freshness(self, name: str, document: ParsedRegistry) -> None:
         state = self._read_state()
         seen = int(state.get(name, {}).get("highest_version", -1))
         if document.version < seen:
@@ -314,6 +317,8 @@ class RegistryStore:
                 hint="Check the URL and your network; the cached copy, if any, is kept.",
                 code="fetch-failed",
             ) from exc
+        # Verify before touching the cache, so a bad or rolled-back download never replaces a good copy.
+        self._verify_bytes(source, body, signature.decode("utf-8", "replace") or None, origin=source.source)
         atomic_write(target, body, mode=0o644)
         if signature:
             atomic_write(target.with_name(target.name + _SIG_SUFFIX), signature, mode=0o644)
