@@ -34,8 +34,11 @@ ensure_venv() {  # the project venv with its test extras; reinstalls only when p
   want=$(sha256sum pyproject.toml | cut -d' ' -f1)
   [ -x .venv/bin/python ] || python3 -m venv .venv
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[test]'
+    local log="$MCPCTL_TEST_CACHE/pip.log"
+    if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[test]'; } >"$log" 2>&1; then
+      grep -v '^WARNING: Location' "$log" | tail -30 >&2
+      return 1
+    fi
     echo "$want" > "$stamp"
   fi
 }
