@@ -2,10 +2,250 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
 
+from toolhive_py.cli._state import get_state
+from toolhive_py.cli.output import console, err_console, print_json, print_table
+
+if TYPE_CHECKING:
+    from toolhive_py.runtime.engine import Engine
+    from toolhive_py.runtime.launch import SecretResolver
+
 __all__ = ["register"]
+
+_JSON = typer.Option(False, "--json", help="Print a JSON envelope.")
+_SOCKET = typer.Option(None, "--runtime-socket", help="Engine socket/URL (overrides setting and env).",
+                       envvar="MCPCTL_RUNTIME_SOCKET")
+
+runtime_app = typer.Typer(help="The container engine mcpctl uses.", no_args_is_help=True)
+
+
+def _engine(ctx: typer.Context, socket: str | None) -> Engine:
+    from toolhive_py.config import Settings
+    from toolhive_py.runtime.engine import connect
+
+    setting = Settings(get_state(ctx).paths.settings_file).get("runtime.socket")
+    return connect(flag=socket, setting=setting)
+
+
+def _parse_env(pairs: Sequence[str], env_file: Path | None) -> dict[str, str]:
+    from toolhive_py.errors import UsageError
+
+    env: dict[str, str] = {}
+    lines = env_file.read_text(encoding="utf-8").splitlines() if env_file else []
+    for raw in [*lines, *pairs]:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key:
+            raise UsageError(f"Invalid environment entry {line.split('=')[0]!r}.", hint="Use KEY=VALUE.")
+        env[key.strip()] = value
+    return env
+
+
+def _secret_resolver(ctx: typer.Context, backend: str | None) -> SecretResolver:
+    from toolhive_py.secrets import SecretRequest, open_provider, resolve_secret_env
+
+    paths = get_state(ctx).paths
+
+    def resolve(pairs: Sequence[tuple[str, str]]) -> Mapping[str, str]:
+        provider = open_provider(paths, backend)
+        prompt = None
+        if sys.stdin.isatty():
+            def prompt(name: str) -> str:
+                return str(typer.prompt(f"Secret {name} (stored in {provider.name})", hide_input=True))
+        return resolve_secret_env(provider, [SecretRequest(s, e) for s, e in pairs], prompt=prompt)
+
+    return resolve
 
 
 def register(root: typer.Typer) -> None:
     """Attach the top-level lifecycle commands to the root app."""
+
+    @root.command("run")
+    def run(
+        ctx: typer.Context,
+        server: str = typer.Argument(..., help="Registry server name (or REGISTRY/NAME), or an image with --unvetted."),
+        args: list[str] | None = typer.Argument(None, help="Arguments for the server, after `--`."),
+        name: str | None = typer.Option(None, "--name", help="Workload name (default: the server name)."),
+        secret: list[str] = typer.Option([], "--secret", help="NAME[:ENV] from the secret backend; repeatable."),
+        env: list[str] = typer.Option([], "-e", "--env", help="KEY=VALUE (not for secrets); repeatable."),
+        env_file: Path | None = typer.Option(None, "--env-file", help="File of KEY=VALUE lines."),
+        volume: list[str] = typer.Option([], "--volume", "-v", help="HOST:CONTAINER[:rw]; read-only unless :rw."),
+        permission_profile: str = typer.Option("default", "--permission-profile",
+                                               help="none | network | FILE (ToolHive JSON); default: the entry's."),
+        pull: str = typer.Option("missing", "--pull", help="always | missing | never"),
+        memory: str = typer.Option("512m", "--memory"),
+        cpus: float = typer.Option(1.0, "--cpus"),
+        unvetted: bool = typer.Option(False, "--unvetted", help="Allow something not from a trusted registry."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the hardened container spec and exit."),
+        secret_backend: str | None = typer.Option(None, "--secret-backend"),
+        socket: str | None = _SOCKET,
+        json_output: bool = _JSON,
+    ) -> None:
+        """Run a server in a hardened container."""
+        import json as jsonlib
+
+        from toolhive_py.errors import UsageError
+        from toolhive_py.registry import RegistryStore
+        from toolhive_py.runtime.images import PullPolicy
+        from toolhive_py.runtime.launch import RunOptions, launch, plan, resolve_target
+        from toolhive_py.runtime.spec import parse_volume
+        from toolhive_py.secrets import parse_secret_flag
+
+        try:
+            pull_policy = PullPolicy(pull)
+        except ValueError:
+            raise UsageError(f"Invalid --pull {pull!r}.", hint="Use always, missing or never.") from None
+        requests = [parse_secret_flag(flag) for flag in secret]
+        options = RunOptions(
+            name=name, env=_parse_env(env, env_file), secrets=tuple((r.secret_name, r.env_name) for r in requests),
+            mounts=tuple(parse_volume(v) for v in volume), permission_profile=permission_profile,
+            memory=memory, cpus=cpus, args=tuple(args or ()), pull=pull_policy,
+        )
+        target = resolve_target(RegistryStore(get_state(ctx).paths), server, unvetted=unvetted)
+        if dry_run:
+            _, spec = plan(target, options)
+            shown = spec.to_display()
+            if json_output:
+                print_json("run --dry-run", shown)
+            else:
+                console().print_json(jsonlib.dumps(shown, default=str))
+            return
+        if not target.vetted:
+            err_console().print(f"[bold yellow]WARNING:[/] {target.server} is UNVETTED: it is not from a "
+                                "verified registry.", highlight=False)
+        engine = _engine(ctx, socket)
+        try:
+            workload = launch(engine, target, options, resolve_secrets=_secret_resolver(ctx, secret_backend))
+        finally:
+            engine.close()
+        if json_output:
+            print_json("run", workload.to_dict())
+            return
+        console().print(f"[green]✓[/] {workload.name} is {workload.status} ({workload.image}, "
+                        f"{'vetted' if workload.vetted else 'UNVETTED'}, {engine.kind}).", highlight=False)
+
+    @root.command("list")
+    def list_(ctx: typer.Context, all_: bool = typer.Option(False, "--all", "-a", help="Include stopped."),
+              socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
+        """List workloads (from engine labels)."""
+        from toolhive_py.runtime.workloads import list_workloads
+
+        engine = _engine(ctx, socket)
+        try:
+            workloads = list_workloads(engine, include_stopped=all_)
+        finally:
+            engine.close()
+        if json_output:
+            print_json("list", [w.to_dict() for w in workloads])
+            return
+        if not workloads:
+            err_console().print("No workloads. Start one with `mcpctl run NAME`.")
+            return
+        print_table(None, ["NAME", "STATUS", "IMAGE", "VETTED", "TRANSPORT", "PORTS"],
+                    [(w.name, w.status, w.image, "yes" if w.vetted else "NO", w.transport,
+                      ", ".join(f"{k}→{v}" for k, v in w.ports.items()) or "-") for w in workloads])
+
+    def _lifecycle(verb: str, doc: str) -> None:
+        @root.command(verb, help=doc)
+        def command(ctx: typer.Context, name: str, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
+            from toolhive_py.runtime import workloads
+
+            action = {"stop": workloads.stop_workload, "start": workloads.start_workload,
+                      "restart": workloads.restart_workload}[verb]
+            engine = _engine(ctx, socket)
+            try:
+                workload = action(engine, name)
+            finally:
+                engine.close()
+            if json_output:
+                print_json(verb, workload.to_dict())
+            else:
+                console().print(f"{name}: {workload.status}", highlight=False)
+
+    _lifecycle("stop", "Stop a workload (it keeps its container).")
+    _lifecycle("start", "Start a stopped workload.")
+    _lifecycle("restart", "Restart a workload.")
+
+    @root.command("rm")
+    def rm(ctx: typer.Context, names: list[str] | None = typer.Argument(None),
+           all_: bool = typer.Option(False, "--all", help="Remove every workload."),
+           socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
+        """Remove workloads; with several, reports partial success (exit 8)."""
+        from toolhive_py.errors import ExitCode, MCPCTLError, UsageError
+        from toolhive_py.runtime.workloads import list_workloads, remove_workload
+
+        if not names and not all_:
+            raise UsageError("Name a workload or pass --all.")
+        engine = _engine(ctx, socket)
+        removed, errors = [], []
+        try:
+            targets = [w.name for w in list_workloads(engine, include_stopped=True)] if all_ else list(names or [])
+            for target in targets:
+                try:
+                    remove_workload(engine, target)
+                    removed.append(target)
+                except MCPCTLError as error:
+                    errors.append({"name": target, **error.to_dict()})
+        finally:
+            engine.close()
+        status = "ok" if not errors else ("partial" if removed else "error")
+        if json_output:
+            print_json("rm", {"removed": removed}, status=status, errors=errors)
+        else:
+            for target in removed:
+                console().print(f"removed {target}", highlight=False)
+            for failure in errors:
+                err_console().print(f"[red]✗[/] {failure['name']}: {failure['message']}", highlight=False)
+        if errors:
+            code = ExitCode.PARTIAL if removed else ExitCode.NOT_FOUND
+            raise typer.Exit(int(code))
+
+    @root.command("logs")
+    def logs(ctx: typer.Context, name: str, follow: bool = typer.Option(False, "--follow", "-f"),
+             tail: str = typer.Option("all", "--tail"), socket: str | None = _SOCKET) -> None:
+        """Show a workload's stderr/stdout log."""
+        from toolhive_py.runtime.workloads import workload_logs
+
+        engine = _engine(ctx, socket)
+        try:
+            for chunk in workload_logs(engine, name, follow=follow, tail=int(tail) if tail.isdigit() else "all"):
+                sys.stdout.write(chunk.decode("utf-8", "replace"))
+                sys.stdout.flush()
+        finally:
+            engine.close()
+
+    @root.command("status")
+    def status(ctx: typer.Context, name: str, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
+        """Show one workload."""
+        from toolhive_py.runtime.workloads import get_workload
+
+        engine = _engine(ctx, socket)
+        try:
+            workload = get_workload(engine, name)
+        finally:
+            engine.close()
+        if json_output:
+            print_json("status", workload.to_dict())
+            return
+        print_table(None, ["FIELD", "VALUE"], [(k, v) for k, v in workload.to_dict().items()])
+
+    @runtime_app.command("status")
+    def runtime_status(ctx: typer.Context, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
+        """Which engine and socket mcpctl uses, and why."""
+        engine = _engine(ctx, socket)
+        info = engine.describe()
+        engine.close()
+        if json_output:
+            print_json("runtime status", info)
+            return
+        print_table(None, ["FIELD", "VALUE"], list(info.items()))
+
+    root.add_typer(runtime_app, name="runtime")

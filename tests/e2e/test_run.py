@@ -1,0 +1,189 @@
+"""`mcpctl run` on real Docker and Podman: hardening seen from inside the container, secret injection
+and containment, lifecycle, and the errors users hit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.e2e.conftest import Engine
+from tests.e2e.images import MCP_SERVER_IMAGE
+from tests.helpers import CLIResult, run_cli
+from tests.unit.registry_fixtures import write_signed
+from toolhive_py.errors import ExitCode
+from toolhive_py.registry import minisign
+
+
+def mcpctl(engine: Engine, *args: str, env: dict[str, str] | None = None) -> CLIResult:
+    return run_cli(*args, "--runtime-socket", engine.base_url, env=env)
+
+
+@pytest.fixture
+def workload_name(engine: Engine) -> Iterator[str]:
+    name = f"t-{engine.name}-{uuid.uuid4().hex[:6]}"
+    yield name
+    run_cli("rm", name, "--runtime-socket", engine.base_url)
+
+
+@pytest.fixture
+def private_registry(tmp_path: Path) -> None:
+    """A signed registry whose `testsrv` entry is the test image with one secret env var."""
+    pair = minisign.generate_keypair()
+    pub = tmp_path / "t.pub"
+    pub.write_text(pair.public.to_file_text())
+    servers = {
+        "testsrv": {
+            "description": "mcpctl test server",
+            "image": MCP_SERVER_IMAGE,
+            "env_vars": [{"name": "TEST_TOKEN", "description": "a token", "required": True, "secret": True}],
+        },
+        "pinned": {"description": "pinned to a digest it does not have", "image": MCP_SERVER_IMAGE,
+                   "digest": "sha256:" + "0" * 64},
+    }
+    write_signed(tmp_path / "t.json", servers, pair.secret)
+    assert run_cli("registry", "add", "t", str(tmp_path / "t.json"), "--pubkey", str(pub)).exit_code == 0
+
+
+def _exec(client: docker.DockerClient, name: str, *cmd: str) -> tuple[int, str]:
+    code, output = client.containers.get(f"mcpctl-{name}").exec_run(list(cmd))
+    return int(code), output.decode()
+
+
+def test_unvetted_image_runs_hardened(engine: Engine, engine_client: docker.DockerClient, workload_name: str) -> None:
+    result = mcpctl(engine, "run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload_name, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "UNVETTED" in result.stderr
+    assert result.json()["data"]["vetted"] is False
+
+    code, uid = _exec(engine_client, workload_name, "id", "-u")
+    assert code == 0
+    assert uid.strip() != "0"
+    code, _ = _exec(engine_client, workload_name, "sh", "-c", "echo x > /probe")
+    assert code != 0, "the root filesystem must be read-only"
+    _, status = _exec(engine_client, workload_name, "grep", "CapEff", "/proc/self/status")
+    assert status.split()[1] == "0000000000000000"
+    _, status = _exec(engine_client, workload_name, "grep", "NoNewPrivs", "/proc/self/status")
+    assert status.split()[1] == "1"
+    _, netdev = _exec(engine_client, workload_name, "cat", "/proc/net/dev")
+    interfaces = {line.split(":")[0].strip() for line in netdev.splitlines()[2:]}
+    assert interfaces == {"lo"}, "profile none means no network interfaces but loopback"
+    code, _ = _exec(engine_client, workload_name, "sh", "-c", "echo x > /tmp/probe")
+    assert code == 0, "/tmp is a writable tmpfs"
+
+    attrs = engine_client.containers.get(f"mcpctl-{workload_name}").attrs
+    assert attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert attrs["HostConfig"]["PidsLimit"] == 256
+    assert attrs["HostConfig"]["Memory"] == 512 * 1024 * 1024
+
+
+def test_lifecycle_list_stop_start_status_rm(engine: Engine, workload_name: str) -> None:
+    assert mcpctl(engine, "run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload_name).exit_code == 0
+    rows = {w["name"]: w for w in mcpctl(engine, "list", "--json").json()["data"]}
+    assert rows[workload_name]["status"] == "running"
+    assert mcpctl(engine, "stop", workload_name).exit_code == 0
+    assert workload_name not in {w["name"] for w in mcpctl(engine, "list", "--json").json()["data"]}
+    assert workload_name in {w["name"] for w in mcpctl(engine, "list", "--all", "--json").json()["data"]}
+    assert mcpctl(engine, "start", workload_name).exit_code == 0
+    assert mcpctl(engine, "status", workload_name, "--json").json()["data"]["status"] == "running"
+    assert mcpctl(engine, "rm", workload_name).exit_code == 0
+    assert mcpctl(engine, "status", workload_name).exit_code == ExitCode.NOT_FOUND
+
+
+def test_vetted_server_gets_its_keyring_secret_and_the_secret_goes_nowhere_else(
+    engine: Engine, engine_client: docker.DockerClient, workload_name: str, private_registry: None,
+    isolated_home: Path, secret_service: None,
+) -> None:
+    secret = f"tok-{uuid.uuid4().hex}"
+    stored = run_cli("secret", "set", "TEST_TOKEN", input=secret + "\n")
+    assert stored.exit_code == 0, stored.stderr
+    result = mcpctl(engine, "run", "t/testsrv", "--name", workload_name, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["data"]["vetted"] is True
+    _, value = _exec(engine_client, workload_name, "printenv", "TEST_TOKEN")
+    assert value.strip() == secret
+
+    outputs = [stored.stdout, stored.stderr, result.stdout, result.stderr]
+    for args in (("list", "--json"), ("status", workload_name, "--json"), ("status", workload_name)):
+        listed = mcpctl(engine, *args)
+        outputs += [listed.stdout, listed.stderr]
+    assert all(secret not in text for text in outputs)
+    labels = engine_client.containers.get(f"mcpctl-{workload_name}").labels
+    assert secret not in repr(labels)
+    assert labels["io.mcpctl.secret-env"] == "TEST_TOKEN"
+    for path in isolated_home.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            assert secret.encode() not in cmdline.read_bytes(), cmdline
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+
+
+def test_missing_secret_in_a_non_interactive_run_names_the_command(
+    engine: Engine, workload_name: str, private_registry: None, secret_service: None
+) -> None:
+    run_cli("secret", "delete", "TEST_TOKEN")
+    result = mcpctl(engine, "run", "t/testsrv", "--name", workload_name)
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "`mcpctl secret set TEST_TOKEN`" in result.stderr
+
+
+def test_env_backend_secret_is_injected(
+    engine: Engine, engine_client: docker.DockerClient, workload_name: str, private_registry: None
+) -> None:
+    env = {"MCPCTL_SECRET_TEST_TOKEN": "from-env-backend"}
+    result = mcpctl(engine, "run", "t/testsrv", "--name", workload_name, "--secret-backend", "env", env=env)
+    assert result.exit_code == 0, result.stderr
+    _, value = _exec(engine_client, workload_name, "printenv", "TEST_TOKEN")
+    assert value.strip() == "from-env-backend"
+
+
+def test_digest_mismatch_is_refused(engine: Engine, workload_name: str, private_registry: None) -> None:
+    result = mcpctl(engine, "run", "t/pinned", "--name", workload_name)
+    assert result.exit_code == ExitCode.VERIFICATION
+    assert "pinned" in result.stderr
+
+
+def test_name_already_in_use(engine: Engine, workload_name: str) -> None:
+    assert mcpctl(engine, "run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload_name).exit_code == 0
+    again = mcpctl(engine, "run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload_name)
+    assert again.exit_code == ExitCode.CONFLICT
+    assert f"mcpctl rm {workload_name}" in again.stderr
+
+
+def test_unvetted_image_without_flag_is_refused(engine: Engine) -> None:
+    result = mcpctl(engine, "run", MCP_SERVER_IMAGE)
+    assert result.exit_code == ExitCode.VERIFICATION
+    assert "--unvetted" in result.stderr
+
+
+def test_unknown_server(engine: Engine) -> None:
+    result = mcpctl(engine, "run", "no-such-server")
+    assert result.exit_code == ExitCode.NOT_FOUND
+
+
+def test_invalid_permission_profile(engine: Engine, tmp_path: Path) -> None:
+    profile = tmp_path / "p.json"
+    profile.write_text('{"network": {"outbound": {"allow_host": "not-a-list"}}}')
+    result = mcpctl(engine, "run", MCP_SERVER_IMAGE, "--unvetted", "--permission-profile", str(profile))
+    assert result.exit_code == ExitCode.USAGE
+    assert "allow_host" in result.stderr
+
+
+def test_engine_down_names_the_socket_and_the_fix(tmp_path: Path) -> None:
+    dead = tmp_path / "dead.sock"
+    result = run_cli("list", "--runtime-socket", f"unix://{dead}")
+    assert result.exit_code == ExitCode.ENGINE
+    assert str(dead) in result.stderr
+    assert "dockerd" in result.stderr
+
+
+def test_runtime_status_reports_engine_and_provenance(engine: Engine) -> None:
+    data = mcpctl(engine, "runtime", "status", "--json").json()["data"]
+    assert data["engine"] == engine.name
+    assert data["source"] == "--runtime-socket"

@@ -1,0 +1,109 @@
+"""The hardened spec is a pure function: these pin its defaults and its refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+from toolhive_py.errors import UsageError
+from toolhive_py.registry.models import Permissions
+from toolhive_py.runtime.engine import candidate_sockets
+from toolhive_py.runtime.spec import RunRequest, build_container_spec, parse_memory, parse_permission_profile, parse_volume
+
+
+def _spec(**overrides: object) -> dict[str, object]:
+    request = RunRequest(**{"name": "demo", "image": "example/demo:1", **overrides})  # type: ignore[arg-type]
+    return dict(build_container_spec(request).kwargs)
+
+
+def test_defaults_are_hardened() -> None:
+    spec = _spec()
+    assert spec["read_only"] is True
+    assert spec["cap_drop"] == ["ALL"]
+    assert spec["security_opt"] == ["no-new-privileges"]
+    assert spec["network_mode"] == "none"
+    assert spec["user"] == "65534:65534"
+    assert spec["pids_limit"] == 256
+    assert spec["mem_limit"] == 512 * 1024**2
+    assert spec["nano_cpus"] == 1_000_000_000
+    assert spec["volumes"] == {}
+    assert spec["stdin_open"] is True
+    assert "noexec" in spec["tmpfs"]["/tmp"]  # type: ignore[index]
+    assert {u["Name"] for u in spec["ulimits"]} == {"nofile", "nproc"}  # type: ignore[attr-defined]
+
+
+def test_non_root_image_user_is_kept_and_root_is_replaced() -> None:
+    assert _spec(image_user="1000:1000")["user"] == "1000:1000"
+    assert _spec(image_user="root")["user"] == "65534:65534"
+    assert _spec(image_user="0")["user"] == "65534:65534"
+
+
+def test_secret_values_are_not_in_the_spec_only_names() -> None:
+    spec = build_container_spec(RunRequest(name="d", image="i:1", secret_env_names=("TOKEN",), env={"A": "1"}))
+    assert spec.kwargs["environment"] == {"A": "1"}
+    assert spec.to_display()["secret_environment"] == ["TOKEN"]
+    assert spec.kwargs["labels"]["io.mcpctl.secret-env"] == "TOKEN"
+
+
+def test_network_is_granted_only_by_the_profile() -> None:
+    allow_all = Permissions.model_validate({"network": {"outbound": {"insecure_allow_all": True}}})
+    assert _spec(permissions=allow_all)["network_mode"] == "bridge"
+    allowlist = Permissions.model_validate({"network": {"outbound": {"allow_host": ["api.github.com"]}}})
+    with pytest.raises(UsageError) as info:
+        _spec(permissions=allowlist)
+    assert info.value.code == "egress-allowlist-unsupported"
+
+
+def test_volumes_are_read_only_unless_rw(tmp_path: Path) -> None:
+    assert parse_volume(f"{tmp_path}:/data").read_only is True
+    assert parse_volume(f"{tmp_path}:/data:rw").read_only is False
+    with pytest.raises(UsageError):
+        parse_volume("relative:/data")
+    with pytest.raises(UsageError):
+        parse_volume(f"{tmp_path}/missing:/data")
+
+
+def test_permission_profiles(tmp_path: Path) -> None:
+    default = Permissions(read=["/projects"])
+    assert parse_permission_profile("default", default) == default
+    assert parse_permission_profile("none", default) == Permissions()
+    assert parse_permission_profile("network", default).network.outbound.insecure_allow_all is True
+    profile = tmp_path / "p.json"
+    profile.write_text('{"read": ["/a"], "network": {"outbound": {"insecure_allow_all": false}}}')
+    assert parse_permission_profile(str(profile), default).read == ["/a"]
+    profile.write_text('{"network": {"outbound": {"allow_port": ["x"]}}}')
+    with pytest.raises(UsageError, match="allow_port"):
+        parse_permission_profile(str(profile), default)
+
+
+def test_invalid_names_and_limits() -> None:
+    with pytest.raises(UsageError):
+        _spec(name="Bad Name")
+    with pytest.raises(UsageError):
+        _spec(cpus=0)
+    with pytest.raises(UsageError):
+        parse_memory("lots")
+    assert parse_memory("1g") == 1024**3
+
+
+def test_socket_precedence_flag_setting_env_then_auto() -> None:
+    env = {"MCPCTL_RUNTIME_SOCKET": "/env.sock", "DOCKER_HOST": "tcp://127.0.0.1:2375", "XDG_RUNTIME_DIR": "/run/user/7"}
+    assert candidate_sockets(flag="/f.sock", setting="/s.sock", environ=env)[0].source == "--runtime-socket"
+    assert candidate_sockets(flag=None, setting="/s.sock", environ=env)[0].url == "unix:///s.sock"
+    assert candidate_sockets(flag=None, setting=None, environ=env)[0].source == "MCPCTL_RUNTIME_SOCKET"
+    only_docker_host = candidate_sockets(flag=None, setting=None, environ={"DOCKER_HOST": "tcp://127.0.0.1:2375"})
+    assert only_docker_host[0].url == "tcp://127.0.0.1:2375"
+    auto = candidate_sockets(flag=None, setting=None, environ={"XDG_RUNTIME_DIR": "/run/user/7"})
+    assert [c.source for c in auto] == ["rootless Podman", "rootful Podman", "Docker"]
+    assert auto[0].url == "unix:///run/user/7/podman/podman.sock"
+
+
+def test_dry_run_prints_the_hardened_spec_without_an_engine() -> None:
+    result = run_cli("run", "example/demo:1", "--unvetted", "--dry-run", "--json",
+                     "--runtime-socket", "unix:///nonexistent.sock")
+    assert result.exit_code == 0, result.stderr
+    spec = result.json()["data"]
+    assert spec["cap_drop"] == ["ALL"]
+    assert spec["network_mode"] == "none"

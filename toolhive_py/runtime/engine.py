@@ -1,0 +1,137 @@
+"""Finding and talking to a container engine: Docker or Podman, both through the Docker API.
+
+Discovery order, each with its provenance: ``--runtime-socket`` / setting ``runtime.socket``,
+``MCPCTL_RUNTIME_SOCKET``, ``DOCKER_HOST``, rootless Podman, rootful Podman, Docker. An explicitly
+chosen socket is used alone (never a silent fallback); auto-detection tries each existing socket.
+This is the one boundary where docker SDK exceptions become mcpctl errors.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from toolhive_py.errors import ConflictError, EngineError, NotFoundError
+
+if TYPE_CHECKING:
+    import docker
+
+__all__ = ["ENV_SOCKET", "Engine", "SocketCandidate", "candidate_sockets", "connect", "engine_errors"]
+
+ENV_SOCKET: Final = "MCPCTL_RUNTIME_SOCKET"
+_ROOTFUL_PODMAN: Final = "/run/podman/podman.sock"
+_DOCKER: Final = "/var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class SocketCandidate:
+    url: str
+    source: str
+    explicit: bool
+
+
+def _as_url(value: str) -> str:
+    return value if "://" in value else f"unix://{value}"
+
+
+def candidate_sockets(
+    *, flag: str | None, setting: str | None, environ: Mapping[str, str]
+) -> list[SocketCandidate]:
+    """The sockets to try, in precedence order. A pure function of its inputs."""
+    for value, source in ((flag, "--runtime-socket"), (setting, "setting runtime.socket"),
+                          (environ.get(ENV_SOCKET), ENV_SOCKET), (environ.get("DOCKER_HOST"), "DOCKER_HOST")):
+        if value:
+            return [SocketCandidate(_as_url(value), source, explicit=True)]
+    runtime_dir = environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    auto = [
+        (f"{runtime_dir}/podman/podman.sock", "rootless Podman"),
+        (_ROOTFUL_PODMAN, "rootful Podman"),
+        (_DOCKER, "Docker"),
+    ]
+    return [SocketCandidate(f"unix://{path}", source, explicit=False) for path, source in auto]
+
+
+_FIX_HINT: Final = (
+    "Start an engine — Docker: `sudo dockerd` or `sudo systemctl start docker`; Podman: "
+    "`podman system service --time=0 unix:///run/podman/podman.sock` — or point mcpctl at one with "
+    "`mcpctl config set runtime.socket unix:///path/to.sock`."
+)
+
+
+@dataclass
+class Engine:
+    """A connected engine: the docker SDK client plus where it came from and what it is."""
+
+    client: docker.DockerClient
+    url: str
+    source: str
+    kind: Literal["docker", "podman"]
+    version: str
+
+    def close(self) -> None:
+        self.client.close()
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.kind, "version": self.version, "socket": self.url, "source": self.source,
+                "rootless": self.kind == "podman" and "/run/user/" in self.url}
+
+
+def _try(candidate: SocketCandidate) -> Engine:
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.DockerClient(base_url=candidate.url, timeout=60)
+    except (docker.errors.DockerException, OSError) as exc:
+        raise EngineError(f"{candidate.url} ({candidate.source}): {exc}") from exc
+    try:
+        info = client.version()
+    except (docker.errors.DockerException, OSError) as exc:
+        client.close()
+        raise EngineError(f"{candidate.url} ({candidate.source}): {exc}") from exc
+    components = " ".join(str(c.get("Name", "")) for c in info.get("Components") or [])
+    kind: Literal["docker", "podman"] = "podman" if "podman" in components.lower() else "docker"
+    return Engine(client, candidate.url, candidate.source, kind, str(info.get("Version", "?")))
+
+
+def connect(*, flag: str | None = None, setting: str | None = None,
+            environ: Mapping[str, str] | None = None) -> Engine:
+    env = os.environ if environ is None else environ
+    candidates = candidate_sockets(flag=flag, setting=setting, environ=env)
+    tried: list[str] = []
+    for candidate in candidates:
+        if not candidate.explicit and candidate.url.startswith("unix://") and not Path(candidate.url[7:]).exists():
+            tried.append(f"{candidate.url} ({candidate.source}): no such socket")
+            continue
+        try:
+            return _try(candidate)
+        except EngineError as error:
+            tried.append(error.message)
+    raise EngineError(
+        "No container engine answered. Tried:\n  " + "\n  ".join(tried),
+        hint=_FIX_HINT,
+        code="engine-unavailable",
+        tried=tried,
+    )
+
+
+@contextmanager
+def engine_errors(what: str) -> Iterator[None]:
+    """Translate docker SDK errors raised while doing ``what`` into mcpctl errors."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        yield
+    except docker.errors.NotFound as exc:
+        raise NotFoundError(f"{what}: {exc.explanation or exc}") from exc
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:
+            raise ConflictError(f"{what}: {exc.explanation or exc}") from exc
+        raise EngineError(f"{what}: {exc.explanation or exc}", hint=_FIX_HINT) from exc
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise EngineError(f"{what}: {exc}", hint=_FIX_HINT) from exc

@@ -1,0 +1,210 @@
+"""The hardened container spec: one pure function from (what to run, options) to engine kwargs.
+
+Hardening is the default, not an option: non-root user, read-only root filesystem, a small noexec
+tmpfs at /tmp, every capability dropped, no-new-privileges, the engine's default seccomp profile,
+pids/memory/CPU limits, explicit nofile/nproc ulimits (Podman here needs them), no host mounts unless
+granted (read-only unless ``:rw``), and network ``none`` unless the permission profile grants egress.
+Secret *names* are part of the spec; their values are added by the caller at create time only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from toolhive_py.errors import UsageError
+from toolhive_py.registry.models import Permissions
+from toolhive_py.runtime import labels
+
+__all__ = [
+    "ContainerSpec",
+    "Mount",
+    "RunRequest",
+    "build_container_spec",
+    "container_name",
+    "parse_memory",
+    "parse_permission_profile",
+    "parse_volume",
+]
+
+NOBODY: Final = "65534:65534"
+DEFAULT_MEMORY: Final = "512m"
+DEFAULT_CPUS: Final = 1.0
+PIDS_LIMIT: Final = 256
+ULIMITS: Final = {"nofile": (4096, 4096), "nproc": (512, 512)}
+TMPFS: Final = {"/tmp": "rw,noexec,nosuid,nodev,size=64m"}  # noqa: S108 - a private tmpfs inside the container
+_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_MEMORY: Final = re.compile(r"^(\d+)([kmg]?)b?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run and how; everything ``build_container_spec`` needs, nothing it has to look up."""
+
+    name: str
+    image: str
+    image_user: str = ""
+    transport: str = "stdio"
+    target_port: int | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    secret_env_names: tuple[str, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    permissions: Permissions = Permissions()
+    memory: str = DEFAULT_MEMORY
+    cpus: float = DEFAULT_CPUS
+    vetted: bool = False
+    server: str | None = None
+    registry: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Keyword arguments for the docker SDK's ``containers.create``, minus secret values."""
+
+    kwargs: Mapping[str, Any]
+    secret_env_names: tuple[str, ...]
+
+    def to_display(self) -> dict[str, Any]:
+        """The spec as `--dry-run` shows it: secrets appear by name only."""
+        shown = {k: v for k, v in self.kwargs.items() if k != "ulimits"}
+        shown["ulimits"] = {n: {"soft": s, "hard": h} for n, (s, h) in ULIMITS.items()}
+        shown["secret_environment"] = list(self.secret_env_names)
+        return shown
+
+
+def container_name(workload: str) -> str:
+    return f"mcpctl-{workload}"
+
+
+def parse_memory(value: str) -> int:
+    match = _MEMORY.match(value.strip())
+    if not match:
+        raise UsageError(f"Invalid memory limit {value!r}.", hint="Use a size such as 256m or 1g.")
+    number, unit = int(match.group(1)), match.group(2).lower()
+    return number * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[unit]
+
+
+def parse_volume(value: str) -> Mount:
+    """``HOST:CONTAINER[:ro|:rw]``; read-only unless ``:rw``. The host path must exist."""
+    parts = value.split(":")
+    mode = "ro"
+    if len(parts) == 3 and parts[2] in ("ro", "rw"):
+        mode = parts.pop()
+    if len(parts) != 2 or not parts[0] or not parts[1].startswith("/"):
+        raise UsageError(f"Invalid volume {value!r}.", hint="Use HOST_PATH:/container/path[:ro|:rw].")
+    host = Path(parts[0]).expanduser().resolve()
+    if not host.exists():
+        raise UsageError(f"Volume source {host} does not exist.", hint="Create it or fix the path.")
+    return Mount(str(host), parts[1], read_only=mode == "ro")
+
+
+def parse_permission_profile(value: str, default: Permissions) -> Permissions:
+    """``none``, ``network`` (any egress), or a ToolHive-style permission-profile JSON file."""
+    if value == "none":
+        return Permissions()
+    if value == "network":
+        return Permissions.model_validate({"network": {"outbound": {"insecure_allow_all": True}}})
+    if value == "default":
+        return default
+    path = Path(value).expanduser()
+    try:
+        return Permissions.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"Cannot read permission profile {path}: {exc.strerror}.",
+                         hint="Use none, network, or a JSON file.", code="invalid-profile") from exc
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'profile'}: {e['msg']}" for e in exc.errors())
+        raise UsageError(f"Invalid permission profile {path}: {problems}",
+                         hint='Expected {"read": [], "write": [], "network": {"outbound": {"allow_host": [], '
+                              '"allow_port": [], "insecure_allow_all": false}}}.', code="invalid-profile") from exc
+
+
+def _network_mode(permissions: Permissions) -> str:
+    outbound = permissions.network.outbound
+    if outbound.insecure_allow_all:
+        return "bridge"
+    if outbound.allow_host:
+        raise UsageError(
+            f"This server's profile allows egress to {', '.join(outbound.allow_host)} only, and mcpctl cannot "
+            "enforce a host allowlist yet.",
+            hint="Grant full egress knowingly with --permission-profile network, or run it offline with "
+                 "--permission-profile none.",
+            code="egress-allowlist-unsupported",
+        )
+    return "none"
+
+
+def _user(image_user: str) -> str:
+    return NOBODY if image_user.split(":")[0] in ("", "root", "0") else image_user
+
+
+def build_container_spec(request: RunRequest, *, now: datetime | None = None) -> ContainerSpec:
+    if not _NAME.match(request.name):
+        raise UsageError(f"Invalid workload name {request.name!r}.",
+                         hint="Use lower-case letters, digits, '.', '_' and '-' (at most 63).")
+    if request.cpus <= 0:
+        raise UsageError("--cpus must be greater than 0.")
+    overlap = set(request.env) & set(request.secret_env_names)
+    if overlap:
+        raise UsageError(f"{', '.join(sorted(overlap))} is given both as a plain value and as a secret.")
+    network_mode = _network_mode(request.permissions)
+    if request.transport != "stdio" and network_mode == "none":
+        raise UsageError(
+            f"A {request.transport} server needs a network for the proxy to reach it.",
+            hint="Run it with --permission-profile network.", code="http-needs-network",
+        )
+    from docker.types import Ulimit  # the SDK's own type keeps create() happy on Docker and Podman
+
+    workload_labels = {
+        labels.MANAGED: "true",
+        labels.NAME: request.name,
+        labels.SERVER: request.server or request.image,
+        labels.REGISTRY: request.registry or "",
+        labels.VETTED: "true" if request.vetted else "false",
+        labels.TRANSPORT: request.transport,
+        labels.IMAGE: request.image,
+        labels.SECRET_ENV: ",".join(request.secret_env_names),
+        labels.PERMISSION_PROFILE: json.dumps(request.permissions.model_dump(mode="json"), separators=(",", ":")),
+        labels.CREATED: (now or datetime.now(UTC)).replace(microsecond=0).isoformat(),
+    }
+    kwargs: dict[str, Any] = {
+        "image": request.image,
+        "name": container_name(request.name),
+        "command": list(request.args) or None,
+        "environment": dict(request.env),
+        "labels": workload_labels,
+        "user": _user(request.image_user),
+        "read_only": True,
+        "tmpfs": dict(TMPFS),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": PIDS_LIMIT,
+        "mem_limit": parse_memory(request.memory),
+        "nano_cpus": int(request.cpus * 1e9),
+        "ulimits": [Ulimit(name=n, soft=s, hard=h) for n, (s, h) in ULIMITS.items()],
+        "network_mode": network_mode,
+        "volumes": {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts},
+        "stdin_open": request.transport == "stdio",
+        "tty": False,
+        "detach": True,
+        "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 5},
+    }
+    if request.transport != "stdio" and request.target_port:
+        kwargs["ports"] = {f"{request.target_port}/tcp": ("127.0.0.1", None)}
+    return ContainerSpec(kwargs, tuple(request.secret_env_names))
+

@@ -1,0 +1,145 @@
+"""Workload lifecycle on an engine: create/start/stop/restart/remove/list/logs, all by labels.
+
+The engine's labels are the state: ``list`` and ``status`` read them, so a lost state file loses
+nothing. Secret values are passed to ``create`` as environment and are never returned, stored or
+logged; reports carry secret env *names* only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from toolhive_py.errors import ConflictError, NotFoundError
+from toolhive_py.runtime import labels
+from toolhive_py.runtime.engine import Engine, engine_errors
+from toolhive_py.runtime.spec import ContainerSpec
+
+__all__ = ["Workload", "create_workload", "get_workload", "list_workloads", "remove_workload", "workload_logs",
+           "restart_workload", "start_workload", "stop_workload"]
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    container_id: str
+    status: str
+    image: str
+    server: str
+    registry: str
+    vetted: bool
+    transport: str
+    created: str
+    ports: dict[str, str]
+    secret_env: tuple[str, ...]
+    restart_count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "image": self.image, "server": self.server,
+                "registry": self.registry or None, "vetted": self.vetted, "transport": self.transport,
+                "created": self.created, "ports": self.ports, "secret_env": list(self.secret_env),
+                "restart_count": self.restart_count, "url": None, "container_id": self.container_id[:12]}
+
+
+def _from_container(container: Any) -> Workload:
+    attrs: dict[str, Any] = container.attrs
+    found = container.labels or {}
+    ports = {}
+    for port, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        if bindings:
+            ports[port] = f"{bindings[0].get('HostIp', '')}:{bindings[0].get('HostPort', '')}"
+    return Workload(
+        name=found.get(labels.NAME, ""),
+        container_id=str(container.id),
+        status=str(container.status),
+        image=found.get(labels.IMAGE, ""),
+        server=found.get(labels.SERVER, ""),
+        registry=found.get(labels.REGISTRY, ""),
+        vetted=found.get(labels.VETTED) == "true",
+        transport=found.get(labels.TRANSPORT, ""),
+        created=found.get(labels.CREATED, ""),
+        ports=ports,
+        secret_env=tuple(n for n in found.get(labels.SECRET_ENV, "").split(",") if n),
+        restart_count=int(attrs.get("RestartCount") or 0),
+    )
+
+
+def _container(engine: Engine, name: str) -> Any:
+    with engine_errors(f"Looking up workload {name}"):
+        matches = engine.client.containers.list(all=True, filters=labels.managed_filter(name))
+    if not matches:
+        raise NotFoundError(f"No workload named {name!r}.", hint="`mcpctl list --all` shows workloads.",
+                            code="unknown-workload")
+    return matches[0]
+
+
+def list_workloads(engine: Engine, *, include_stopped: bool = False) -> list[Workload]:
+    with engine_errors("Listing workloads"):
+        containers = engine.client.containers.list(all=include_stopped, filters=labels.managed_filter())
+        return sorted((_from_container(c) for c in containers), key=lambda w: w.name)
+
+
+def get_workload(engine: Engine, name: str) -> Workload:
+    container = _container(engine, name)
+    with engine_errors(f"Inspecting workload {name}"):
+        container.reload()
+        return _from_container(container)
+
+
+def create_workload(engine: Engine, spec: ContainerSpec, secret_values: Mapping[str, str]) -> Workload:
+    """Create and start the container; ``secret_values`` go into its environment and nowhere else."""
+    name = spec.kwargs["labels"][labels.NAME]
+    with engine_errors("Checking the workload name"):
+        taken = engine.client.containers.list(all=True, filters=labels.managed_filter(name))
+    if taken:
+        raise ConflictError(f"A workload named {name!r} exists already.",
+                            hint=f"Pick another --name, or remove it: `mcpctl rm {name}`.", code="name-in-use")
+    missing = set(spec.secret_env_names) - set(secret_values)
+    if missing:
+        raise RuntimeError(f"secret values missing for {sorted(missing)}")  # a caller bug, never user input
+    kwargs = dict(spec.kwargs)
+    kwargs["environment"] = {**kwargs["environment"], **secret_values}
+    with engine_errors(f"Starting workload {name}"):
+        container = engine.client.containers.run(**kwargs)
+        container.reload()
+        return _from_container(container)
+
+
+def stop_workload(engine: Engine, name: str, *, timeout: int = 10) -> Workload:
+    container = _container(engine, name)
+    with engine_errors(f"Stopping {name}"):
+        container.stop(timeout=timeout)
+        container.reload()
+        return _from_container(container)
+
+
+def start_workload(engine: Engine, name: str) -> Workload:
+    container = _container(engine, name)
+    with engine_errors(f"Starting {name}"):
+        container.start()
+        container.reload()
+        return _from_container(container)
+
+
+def restart_workload(engine: Engine, name: str) -> Workload:
+    container = _container(engine, name)
+    with engine_errors(f"Restarting {name}"):
+        container.restart(timeout=10)
+        container.reload()
+        return _from_container(container)
+
+
+def remove_workload(engine: Engine, name: str) -> None:
+    container = _container(engine, name)
+    with engine_errors(f"Removing {name}"):
+        container.remove(force=True)
+
+
+def workload_logs(engine: Engine, name: str, *, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:
+    container = _container(engine, name)
+    with engine_errors(f"Reading logs of {name}"):
+        if not follow:
+            yield container.logs(stdout=True, stderr=True, tail=tail)
+            return
+        yield from container.logs(stdout=True, stderr=True, stream=True, follow=True, tail=tail)
