@@ -10,7 +10,13 @@ from tests.helpers import run_cli
 from toolhive_py.errors import UsageError
 from toolhive_py.registry.models import Permissions
 from toolhive_py.runtime.engine import candidate_sockets
-from toolhive_py.runtime.spec import RunRequest, build_container_spec, parse_memory, parse_permission_profile, parse_volume
+from toolhive_py.runtime.spec import (
+    RunRequest,
+    build_container_spec,
+    parse_memory,
+    parse_permission_profile,
+    parse_volume,
+)
 
 
 def _spec(**overrides: object) -> dict[str, object]:
