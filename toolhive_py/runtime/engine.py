@@ -80,10 +80,25 @@ class Engine:
                 "rootless": self.kind == "podman" and "/run/user/" in self.url}
 
 
+def _probe_unix_socket(candidate: SocketCandidate) -> None:
+    """Connect once ourselves: the docker SDK leaks its socket when the constructor's first connect fails."""
+    import socket
+
+    path = candidate.url.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise EngineError(f"{candidate.url} ({candidate.source}): cannot connect: {exc.strerror or exc}") from exc
+
+
 def _try(candidate: SocketCandidate) -> Engine:
     import docker
     import docker.errors
 
+    if candidate.url.startswith("unix://"):
+        _probe_unix_socket(candidate)
     try:
         client = docker.DockerClient(base_url=candidate.url, timeout=60)
     except (docker.errors.DockerException, OSError) as exc:
