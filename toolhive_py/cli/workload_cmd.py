@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,12 +26,18 @@ _SOCKET = typer.Option(None, "--runtime-socket", help="Engine socket/URL (overri
 runtime_app = typer.Typer(help="The container engine mcpctl uses.", no_args_is_help=True)
 
 
-def _engine(ctx: typer.Context, socket: str | None) -> Engine:
+@contextmanager
+def _engine(ctx: typer.Context, socket: str | None) -> Iterator[Engine]:
+    """The engine for one command, closed when it ends."""
     from toolhive_py.config import Settings
     from toolhive_py.runtime.engine import connect
 
     setting = Settings(get_state(ctx).paths.settings_file).get("runtime.socket")
-    return connect(flag=socket, setting=setting)
+    engine = connect(flag=socket, setting=setting)
+    try:
+        yield engine
+    finally:
+        engine.close()
 
 
 def _parse_env(pairs: Sequence[str], env_file: Path | None) -> dict[str, str]:
@@ -121,11 +128,8 @@ def register(root: typer.Typer) -> None:
         if not target.vetted:
             err_console().print(f"[bold yellow]WARNING:[/] {target.server} is UNVETTED: it is not from a "
                                 "verified registry.", highlight=False)
-        engine = _engine(ctx, socket)
-        try:
+        with _engine(ctx, socket) as engine:
             workload = launch(engine, target, options, resolve_secrets=_secret_resolver(ctx, secret_backend))
-        finally:
-            engine.close()
         if json_output:
             print_json("run", workload.to_dict())
             return
@@ -138,11 +142,8 @@ def register(root: typer.Typer) -> None:
         """List workloads (from engine labels)."""
         from toolhive_py.runtime.workloads import list_workloads
 
-        engine = _engine(ctx, socket)
-        try:
+        with _engine(ctx, socket) as engine:
             workloads = list_workloads(engine, include_stopped=all_)
-        finally:
-            engine.close()
         if json_output:
             print_json("list", [w.to_dict() for w in workloads])
             return
@@ -160,11 +161,8 @@ def register(root: typer.Typer) -> None:
 
             action = {"stop": workloads.stop_workload, "start": workloads.start_workload,
                       "restart": workloads.restart_workload}[verb]
-            engine = _engine(ctx, socket)
-            try:
+            with _engine(ctx, socket) as engine:
                 workload = action(engine, name)
-            finally:
-                engine.close()
             if json_output:
                 print_json(verb, workload.to_dict())
             else:
@@ -184,9 +182,8 @@ def register(root: typer.Typer) -> None:
 
         if not names and not all_:
             raise UsageError("Name a workload or pass --all.")
-        engine = _engine(ctx, socket)
         removed, errors = [], []
-        try:
+        with _engine(ctx, socket) as engine:
             targets = [w.name for w in list_workloads(engine, include_stopped=True)] if all_ else list(names or [])
             for target in targets:
                 try:
@@ -194,8 +191,6 @@ def register(root: typer.Typer) -> None:
                     removed.append(target)
                 except MCPCTLError as error:
                     errors.append({"name": target, **error.to_dict()})
-        finally:
-            engine.close()
         status = "ok" if not errors else ("partial" if removed else "error")
         if json_output:
             print_json("rm", {"removed": removed}, status=status, errors=errors)
@@ -214,24 +209,18 @@ def register(root: typer.Typer) -> None:
         """Show a workload's stderr/stdout log."""
         from toolhive_py.runtime.workloads import workload_logs
 
-        engine = _engine(ctx, socket)
-        try:
+        with _engine(ctx, socket) as engine:
             for chunk in workload_logs(engine, name, follow=follow, tail=int(tail) if tail.isdigit() else "all"):
                 sys.stdout.write(chunk.decode("utf-8", "replace"))
                 sys.stdout.flush()
-        finally:
-            engine.close()
 
     @root.command("status")
     def status(ctx: typer.Context, name: str, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
         """Show one workload."""
         from toolhive_py.runtime.workloads import get_workload
 
-        engine = _engine(ctx, socket)
-        try:
+        with _engine(ctx, socket) as engine:
             workload = get_workload(engine, name)
-        finally:
-            engine.close()
         if json_output:
             print_json("status", workload.to_dict())
             return
@@ -240,9 +229,8 @@ def register(root: typer.Typer) -> None:
     @runtime_app.command("status")
     def runtime_status(ctx: typer.Context, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
         """Which engine and socket mcpctl uses, and why."""
-        engine = _engine(ctx, socket)
-        info = engine.describe()
-        engine.close()
+        with _engine(ctx, socket) as engine:
+            info = engine.describe()
         if json_output:
             print_json("runtime status", info)
             return
