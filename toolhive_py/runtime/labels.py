@@ -11,6 +11,8 @@ __all__ = [
     "MANAGED",
     "NAME",
     "PERMISSION_PROFILE",
+    "POLICY",
+    "PROXY_PORT",
     "REGISTRY",
     "SECRET_ENV",
     "SERVER",
@@ -32,6 +34,10 @@ PERMISSION_PROFILE: Final = _PREFIX + "permission-profile"
 # Names of the env vars that carry secrets (never their values), so restarts know what to resolve.
 SECRET_ENV: Final = _PREFIX + "secret-env"
 CREATED: Final = _PREFIX + "created"
+# The loopback port of the workload's proxy; chosen once at creation so a name keeps its URL.
+PROXY_PORT: Final = _PREFIX + "proxy-port"
+# The proxy's tool policy (allow/deny/rate limit) as JSON, so restarts keep it.
+POLICY: Final = _PREFIX + "policy"
 
 
 def is_managed(labels: Mapping[str, str] | None) -> bool:
