@@ -56,6 +56,8 @@ class RunOptions:
     cpus: float = DEFAULT_CPUS
     args: tuple[str, ...] = ()
     pull: PullPolicy = PullPolicy.MISSING
+    proxy_port: int | None = None
+    policy_json: str | None = None
 
 
 def _looks_like_image(reference: str) -> bool:
@@ -123,6 +125,8 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "") -> tup
         vetted=target.vetted,
         server=target.server,
         registry=target.registry,
+        proxy_port=options.proxy_port,
+        policy_json=options.policy_json,
     )
     return request, build_container_spec(request)
 

@@ -70,6 +70,8 @@ class RunRequest:
     vetted: bool = False
     server: str | None = None
     registry: str | None = None
+    proxy_port: int | None = None
+    policy_json: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,10 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
         labels.PERMISSION_PROFILE: json.dumps(request.permissions.model_dump(mode="json"), separators=(",", ":")),
         labels.CREATED: (now or datetime.now(UTC)).replace(microsecond=0).isoformat(),
     }
+    if request.proxy_port is not None:
+        workload_labels[labels.PROXY_PORT] = str(request.proxy_port)
+    if request.policy_json:
+        workload_labels[labels.POLICY] = request.policy_json
     kwargs: dict[str, Any] = {
         "image": request.image,
         "name": container_name(request.name),

@@ -34,12 +34,19 @@ class Workload:
     ports: dict[str, str]
     secret_env: tuple[str, ...]
     restart_count: int
+    proxy_port: int | None = None
+    policy_json: str = ""
+
+    @property
+    def url(self) -> str | None:
+        """Where clients connect: the workload's proxy, never the container."""
+        return f"http://127.0.0.1:{self.proxy_port}/mcp" if self.proxy_port else None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "image": self.image, "server": self.server,
                 "registry": self.registry or None, "vetted": self.vetted, "transport": self.transport,
                 "created": self.created, "ports": self.ports, "secret_env": list(self.secret_env),
-                "restart_count": self.restart_count, "url": None, "container_id": self.container_id[:12]}
+                "restart_count": self.restart_count, "url": self.url, "proxy_port": self.proxy_port, "container_id": self.container_id[:12]}
 
 
 def _from_container(container: Any) -> Workload:
@@ -62,6 +69,8 @@ def _from_container(container: Any) -> Workload:
         ports=ports,
         secret_env=tuple(n for n in found.get(labels.SECRET_ENV, "").split(",") if n),
         restart_count=int(attrs.get("RestartCount") or 0),
+        proxy_port=int(found[labels.PROXY_PORT]) if found.get(labels.PROXY_PORT, "").isdigit() else None,
+        policy_json=found.get(labels.POLICY, ""),
     )
 
 

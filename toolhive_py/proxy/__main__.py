@@ -1,0 +1,65 @@
+"""``python -m toolhive_py.proxy``: the detached proxy process `mcpctl run` starts, also usable by hand.
+
+    python -m toolhive_py.proxy --port 8700 --stdio -- python server.py
+    python -m toolhive_py.proxy --port 8700 --container mcpctl-github --engine unix:///var/run/docker.sock
+
+argparse rather than the Typer app keeps this process's start-up small; it is spawned for every workload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from toolhive_py.errors import MCPCTLError
+from toolhive_py.proxy.backends import BackendFactory, ContainerBackendFactory, ProcessBackendFactory
+from toolhive_py.proxy.policy import ToolPolicy
+from toolhive_py.proxy.server import serve
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m toolhive_py.proxy", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", default=None, help="server name for the audit log and metrics")
+    parser.add_argument("--container", help="attach to this container's stdio")
+    parser.add_argument("--engine", help="engine API URL for --container (unix:///… or tcp://…)")
+    parser.add_argument("--policy", default=None, help="tool policy JSON (as stored in the workload label)")
+    parser.add_argument("--tools", default=None, help="comma-separated allow-list")
+    parser.add_argument("--deny-tools", default=None, help="comma-separated deny-list")
+    parser.add_argument("--rate-limit", default=None, help="per-tool limit, e.g. 60/m")
+    parser.add_argument("--audit-log", type=Path, default=None)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--stdio", action="store_true", help="run the command after `--` and proxy its stdio")
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    split = arguments.index("--") if "--" in arguments else len(arguments)
+    args = parser.parse_args(arguments[:split])
+    command = arguments[split + 1:]
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    factory: BackendFactory
+    if args.stdio and command:
+        factory = ProcessBackendFactory(tuple(command))
+    elif args.container and args.engine:
+        factory = ContainerBackendFactory(args.engine, args.container)
+    else:
+        parser.error("give --stdio -- COMMAND…, or --container NAME --engine URL")
+    try:
+        policy = (ToolPolicy.from_json(args.policy) if args.policy
+                  else ToolPolicy.from_options(args.tools, args.deny_tools, args.rate_limit))
+        anyio.run(lambda: serve(factory, server_name=args.name or args.container or "stdio", port=args.port,
+                                policy=policy, audit_path=args.audit_log))
+    except MCPCTLError as exc:
+        print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)  # noqa: T201
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

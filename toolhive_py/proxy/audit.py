@@ -1,0 +1,65 @@
+"""The audit log: one JSON line per MCP request, never an argument or result value."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["AuditLog", "AuditRecord", "Outcome", "target_of"]
+
+Outcome = Literal["ok", "error", "denied", "rate_limited"]
+
+# The params key that names what a request acts on, per method.
+_TARGET_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri",
+                "resources/subscribe": "uri", "resources/unsubscribe": "uri"}
+
+
+def target_of(method: str, params: Any) -> str | None:
+    """The tool, prompt or resource a request names (its identifier only, never its arguments)."""
+    key = _TARGET_KEYS.get(method)
+    if key is None or not isinstance(params, dict):
+        return None
+    value = params.get(key)
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    time: str
+    server: str
+    client_name: str | None
+    client_version: str | None
+    session: str
+    method: str
+    target: str | None
+    duration_ms: float
+    outcome: Outcome
+    trace_id: str
+
+    @staticmethod
+    def now() -> str:
+        return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class AuditLog:
+    """Appends records to a JSON-lines file that only the owner can read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._file = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
+        self._lock = threading.Lock()
+
+    def write(self, record: AuditRecord) -> None:
+        line = json.dumps(asdict(record), separators=(",", ":"))
+        with self._lock:
+            self._file.write(line + "\n")
+
+    def close(self) -> None:
+        self._file.close()

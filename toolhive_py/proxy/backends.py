@@ -1,0 +1,240 @@
+"""Byte pipes to one MCP server speaking newline-delimited JSON-RPC: a container's attach stream or a
+local process. The multiplexer owns the protocol; a backend only moves messages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote, urlsplit
+
+import anyio
+import anyio.abc
+import httpx
+
+__all__ = ["Backend", "BackendClosed", "BackendFactory", "ContainerBackendFactory", "ProcessBackendFactory"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_LINE = 64 * 1024 * 1024
+
+
+class BackendClosed(Exception):
+    """The server's stream ended: the process exited, the container stopped or the engine went away."""
+
+
+class Backend(Protocol):
+    async def send(self, message: dict[str, Any]) -> None: ...
+
+    def messages(self) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class BackendFactory(Protocol):
+    """Opens a fresh connection to the server; called again after every disconnect."""
+
+    @property
+    def description(self) -> str: ...
+
+    async def open(self) -> Backend: ...
+
+
+def _encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+async def _json_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
+    """Split a byte stream into JSON objects; stray non-JSON lines (banners, logs on stdout) are skipped."""
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk
+        if len(buffer) > _MAX_LINE:
+            raise BackendClosed(f"server sent a line longer than {_MAX_LINE} bytes")
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+            except ValueError:
+                logger.warning("server wrote a non-JSON line on stdout: %.200r", line)
+                continue
+            if isinstance(message, dict):
+                yield message
+            else:
+                logger.warning("server wrote a JSON value that is not a message: %.200r", line)
+
+
+class _StreamBackend:
+    """A backend over any anyio byte stream, with optional docker stream framing on the read side."""
+
+    def __init__(self, stream: anyio.abc.ByteStream, *, framed: bool, initial: bytes = b"",
+                 process: anyio.abc.Process | None = None, reader: anyio.abc.ByteReceiveStream | None = None) -> None:
+        self._stream = stream
+        self._reader = reader or stream
+        self._framed = framed
+        self._initial = initial
+        self._process = process
+        self._lock = anyio.Lock()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._lock:
+            try:
+                await self._stream.send(_encode(message))
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise BackendClosed(str(exc)) from exc
+
+    async def _raw(self) -> AsyncIterator[bytes]:
+        if self._initial:
+            yield self._initial
+        while True:
+            try:
+                yield await self._reader.receive(65536)
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                return
+
+    async def _stdout(self) -> AsyncIterator[bytes]:
+        """Docker's attach framing: 8-byte header (stream, 0, 0, 0, big-endian length), then the payload."""
+        if not self._framed:
+            async for chunk in self._raw():
+                yield chunk
+            return
+        pending = b""
+        async for chunk in self._raw():
+            pending += chunk
+            while len(pending) >= 8:
+                kind, size = struct.unpack(">BxxxL", pending[:8])
+                if len(pending) < 8 + size:
+                    break
+                payload, pending = pending[8:8 + size], pending[8 + size:]
+                if kind == 1:
+                    yield payload
+                elif kind == 2:
+                    logger.info("server stderr: %.500s", payload.decode(errors="replace").rstrip())
+
+    async def messages(self) -> AsyncIterator[dict[str, Any]]:
+        async for message in _json_lines(self._stdout()):
+            yield message
+        raise BackendClosed("the server closed its output")
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._stream.aclose()
+            if self._process is not None:
+                if self._process.returncode is None:
+                    self._process.terminate()
+                    with anyio.move_on_after(3):
+                        await self._process.wait()
+                    if self._process.returncode is None:
+                        self._process.kill()
+                await self._process.aclose()
+
+
+class _ProcessStream(anyio.abc.ByteStream):
+    """stdin + stdout of a child process as one byte stream."""
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        if process.stdin is None or process.stdout is None:
+            raise BackendClosed("the server process was started without pipes")
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        return await self._stdout.receive(max_bytes)
+
+    async def send(self, item: bytes) -> None:
+        await self._stdin.send(item)
+
+    async def send_eof(self) -> None:
+        await self._stdin.aclose()
+
+    async def aclose(self) -> None:
+        await self._stdin.aclose()
+
+
+@dataclass(frozen=True)
+class ProcessBackendFactory:
+    """A local stdio server process: for `python -m toolhive_py.proxy --stdio`, tests and benchmarks."""
+
+    argv: Sequence[str]
+
+    @property
+    def description(self) -> str:
+        return "process " + " ".join(self.argv)
+
+    async def open(self) -> Backend:
+        process = await anyio.open_process(list(self.argv), stderr=None)
+        return _StreamBackend(_ProcessStream(process), framed=False, process=process)
+
+
+@dataclass(frozen=True)
+class ContainerBackendFactory:
+    """A container's stdin/stdout through the engine's attach endpoint (Docker and Podman speak the same API).
+
+    Attaching with a raw HTTP upgrade over anyio keeps the whole path async (no thread per message).
+    """
+
+    base_url: str
+    container: str
+
+    @property
+    def description(self) -> str:
+        return f"container {self.container} via {self.base_url}"
+
+    def _http(self) -> httpx.AsyncClient:
+        parts = urlsplit(self.base_url)
+        if parts.scheme in ("unix", "http+unix"):
+            return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=parts.path), base_url="http://engine",
+                                     timeout=10)
+        return httpx.AsyncClient(base_url=f"http://{parts.netloc}", timeout=10)
+
+    async def inspect(self) -> dict[str, Any]:
+        async with self._http() as client:
+            response = await client.get(f"/containers/{quote(self.container)}/json")
+            if response.status_code == 404:
+                raise BackendClosed(f"container {self.container} does not exist")
+            response.raise_for_status()
+            data: dict[str, Any] = response.json()
+            return data
+
+    async def _connect(self) -> anyio.abc.ByteStream:
+        parts = urlsplit(self.base_url)
+        if parts.scheme in ("unix", "http+unix"):
+            return await anyio.connect_unix(parts.path)
+        return await anyio.connect_tcp(parts.hostname or "127.0.0.1", parts.port or 2375)
+
+    async def open(self) -> Backend:
+        try:
+            state = (await self.inspect()).get("State", {})
+        except (httpx.HTTPError, OSError) as exc:
+            raise BackendClosed(f"engine unreachable at {self.base_url}: {exc}") from exc
+        if not state.get("Running"):
+            raise BackendClosed(f"container {self.container} is not running ({state.get('Status', 'unknown')})")
+        try:
+            stream = await self._connect()
+        except OSError as exc:
+            raise BackendClosed(f"engine unreachable at {self.base_url}: {exc}") from exc
+        path = f"/containers/{quote(self.container)}/attach?stream=1&stdin=1&stdout=1&stderr=1"
+        request = (f"POST {path} HTTP/1.1\r\nHost: engine\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+                   f"Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
+        await stream.send(request.encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            try:
+                head += await stream.receive(4096)
+            except (anyio.EndOfStream, OSError) as exc:
+                await stream.aclose()
+                raise BackendClosed("the engine closed the attach connection") from exc
+            if len(head) > 65536:
+                await stream.aclose()
+                raise BackendClosed("the engine sent an oversized attach response")
+        header, _, rest = head.partition(b"\r\n\r\n")
+        status_line = header.split(b"\r\n", 1)[0].decode(errors="replace")
+        if " 101 " not in status_line + " " and " 200 " not in status_line + " ":
+            await stream.aclose()
+            raise BackendClosed(f"attach refused by the engine: {status_line}")
+        return _StreamBackend(stream, framed=True, initial=rest)

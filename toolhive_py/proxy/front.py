@@ -1,0 +1,378 @@
+"""The proxy's HTTP face: Streamable HTTP on /mcp (session-based revisions and stateless 2026-07-28),
+legacy SSE on /sse + /messages/, health and metrics, all behind Host/Origin checks and a body limit.
+
+Session-based transports come from the MCP SDK, so the wire behaviour (session ids, SSE, 202s, resumable
+streams, DELETE) is the SDK's; this module only relays their messages into the multiplexer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import uuid4
+
+import anyio
+import anyio.abc
+from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http import StreamableHTTPServerTransport, check_accept_headers
+from mcp.server.transport_security import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    RequestBodyLimitMiddleware,
+    TransportSecurityMiddleware,
+    TransportSecuritySettings,
+)
+from mcp.shared.inbound import (
+    ERROR_CODE_HTTP_STATUS,
+    InboundLadderRejection,
+    classify_inbound_request,
+    find_duplicated_routing_header,
+    unsupported_protocol_version_rejection,
+)
+from mcp.shared.message import ServerMessageMetadata, SessionMessage
+from mcp_types import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    PROTOCOL_VERSION_META_KEY,
+    SERVER_INFO_META_KEY,
+    jsonrpc_message_adapter,
+)
+from mcp_types.methods import serialize_server_result
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from toolhive_py.proxy.events import MemoryEventStore
+from toolhive_py.proxy.mux import METHOD_NOT_FOUND, Multiplexer, RequestContext
+
+__all__ = ["build_app", "security_settings"]
+
+logger = logging.getLogger(__name__)
+
+_MODERN_META_KEYS = (PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAPABILITIES_META_KEY)
+
+
+def security_settings(port: int) -> TransportSecuritySettings:
+    """Only loopback names may reach the proxy: a web page cannot, even through DNS rebinding."""
+    hosts = ["127.0.0.1", "localhost", "[::1]"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{h}:{port}" for h in hosts] + hosts,
+        allowed_origins=[f"http://{h}:{port}" for h in hosts] + [f"http://{h}" for h in hosts],
+    )
+
+
+def _trace_id(request: Any) -> str:
+    """The W3C trace id from a ``traceparent`` header when the client sent one, else a fresh one."""
+    if isinstance(request, Request):
+        parts = request.headers.get("traceparent", "").split("-")
+        if len(parts) == 4 and len(parts[1]) == 32:
+            return parts[1]
+    return secrets.token_hex(16)
+
+
+async def relay(mux: Multiplexer, read_stream: Any, write_stream: Any, *, session_id: str | None = None) -> None:
+    """Shuttle one SDK transport session's messages to and from the multiplexer until it ends."""
+    outbox_send, outbox_receive = anyio.create_memory_object_stream[tuple[dict[str, Any], Any]](math.inf)
+    session = mux.open_session(lambda message, related: outbox_send.send_nowait((message, related)),
+                               session_id=session_id)
+
+    async def pump_out() -> None:
+        async for message, related in outbox_receive:
+            try:
+                typed = jsonrpc_message_adapter.validate_python(message, by_name=False)
+            except ValidationError:
+                logger.warning("dropped a malformed message from the server: %.200r", message)
+                continue
+            try:
+                await write_stream.send(SessionMessage(typed, ServerMessageMetadata(related_request_id=related)))
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(pump_out)
+            try:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        continue
+                    metadata = item.metadata
+                    context = RequestContext(trace_id=_trace_id(getattr(metadata, "request_context", None)))
+                    message = item.message.model_dump(by_alias=True, mode="json", exclude_unset=True)
+                    await mux.from_client(session, message, context)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
+                logger.debug("session %s ended", session.id)
+            tg.cancel_scope.cancel()
+    finally:
+        outbox_send.close()
+        with anyio.CancelScope(shield=True):
+            await mux.close_session(session)
+
+
+async def _respond(response: Response, scope: Scope, receive: Receive, send: Send) -> None:
+    await response(scope, receive, send)
+
+
+def _jsonrpc_error(request_id: Any, code: int, message: str, data: Any = None, status: int | None = None) -> Response:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error},
+                        status_code=status or ERROR_CODE_HTTP_STATUS.get(code, 200))
+
+
+class StreamableHttpEndpoint:
+    """/mcp: one SDK transport per session for 2025-era clients, single exchanges for 2026-07-28 clients."""
+
+    def __init__(self, mux: Multiplexer, settings: TransportSecuritySettings,
+                 task_group: Callable[[], anyio.abc.TaskGroup]) -> None:
+        self.mux = mux
+        self.settings = settings
+        self.security = TransportSecurityMiddleware(settings)
+        self.task_group = task_group
+        self.transports: dict[str, StreamableHTTPServerTransport] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        version = request.headers.get("mcp-protocol-version")
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            await self._modern(request, scope, receive, send)
+            return
+        session_id = request.headers.get("mcp-session-id")
+        if session_id is not None:
+            transport = self.transports.get(session_id)
+            if transport is None:
+                await _respond(_jsonrpc_error(None, INVALID_REQUEST, "Session not found", status=404),
+                               scope, receive, send)
+                return
+            await transport.handle_request(scope, receive, send)
+            if transport.is_terminated:
+                self.transports.pop(session_id, None)
+            return
+        await self._open_session(scope, receive, send)
+
+    async def _open_session(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session_id = uuid4().hex
+        transport = StreamableHTTPServerTransport(session_id, event_store=MemoryEventStore(),
+                                                  security_settings=self.settings, retry_interval=1000)
+        self.transports[session_id] = transport
+
+        async def serve(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+            try:
+                async with transport.connect() as (read_stream, write_stream):
+                    task_status.started()
+                    await relay(self.mux, read_stream, write_stream, session_id=session_id)
+            except Exception:
+                # One broken session must never take the proxy (and every other session) down with it.
+                logger.exception("session %s failed", session_id)
+            finally:
+                self.transports.pop(session_id, None)
+
+        status: list[int] = []
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status.append(int(message["status"]))
+            await send(message)
+
+        await self.task_group().start(serve)
+        try:
+            await transport.handle_request(scope, receive, watch)
+        finally:
+            if not status or status[0] >= 400:
+                self.transports.pop(session_id, None)
+                with anyio.CancelScope(shield=True):
+                    await transport.terminate()
+
+    async def _modern(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
+        """One self-contained request of the stateless revision, answered as JSON.
+
+        The server behind the proxy stays in its handshake session; this translates the envelope:
+        ``server/discover`` is answered from the server's initialize result, other requests are relayed
+        with the per-request ``_meta`` envelope removed and come back stamped the way the revision wants.
+        """
+        rejection = await self.security.validate_request(request, is_post=request.method == "POST")
+        if rejection is not None:
+            await _respond(rejection, scope, receive, send)
+            return
+        if request.method != "POST":
+            await _respond(Response(status_code=405, headers={"Allow": "POST"}), scope, receive, send)
+            return
+        has_json, _ = check_accept_headers(request)
+        if not has_json:
+            await _respond(Response(status_code=406), scope, receive, send)
+            return
+        try:
+            decoded = json.loads(await request.body())
+        except (ValueError, RecursionError):
+            await _respond(_jsonrpc_error(None, PARSE_ERROR, "Parse error"), scope, receive, send)
+            return
+        if isinstance(decoded, dict) and "id" not in decoded and isinstance(decoded.get("method"), str):
+            unsupported = unsupported_protocol_version_rejection(request.headers.get("mcp-protocol-version", ""))
+            response = (Response(status_code=202) if unsupported is None
+                        else _jsonrpc_error(None, unsupported.code, unsupported.message, unsupported.data))
+            await _respond(response, scope, receive, send)
+            return
+        if not (isinstance(decoded, dict) and isinstance(decoded.get("method"), str)
+                and isinstance(decoded.get("id"), str | int) and not isinstance(decoded.get("id"), bool)):
+            await _respond(_jsonrpc_error(None, INVALID_REQUEST, "Body must be a single JSON-RPC request or "
+                                          "notification object"), scope, receive, send)
+            return
+        request_id = decoded["id"]
+        duplicated = find_duplicated_routing_header(request.headers.items())
+        verdict = (InboundLadderRejection(code=-32020, message=f"{duplicated} header appears more than once")
+                   if duplicated is not None else classify_inbound_request(decoded, headers=dict(request.headers)))
+        if isinstance(verdict, InboundLadderRejection):
+            await _respond(_jsonrpc_error(request_id, verdict.code, verdict.message, verdict.data),
+                           scope, receive, send)
+            return
+        method = decoded["method"]
+        if method == "server/discover":
+            await _respond(await self._discover(request_id, verdict.protocol_version), scope, receive, send)
+            return
+        if method == "subscriptions/listen":
+            await _respond(_jsonrpc_error(request_id, METHOD_NOT_FOUND, "subscriptions/listen is not offered by "
+                                          "the mcpctl proxy; poll the list methods instead."), scope, receive, send)
+            return
+        answer = await self._relay_one(request, decoded, verdict.client_info)
+        await _respond(self._modern_response(method, verdict.protocol_version, answer), scope, receive, send)
+
+    async def _discover(self, request_id: Any, version: str) -> Response:
+        if not await self.mux.wait_ready(30):
+            return _jsonrpc_error(request_id, -32000, f"The MCP server is not ready: {self.mux.last_error}.")
+        initialized = self.mux.initialize_result or {}
+        result: dict[str, Any] = {
+            "supportedVersions": [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS],
+            "capabilities": initialized.get("capabilities", {}),
+            "resultType": "complete",
+            "ttlMs": 0,
+            "cacheScope": "private",
+            "_meta": {SERVER_INFO_META_KEY: initialized.get("serverInfo", {})},
+        }
+        if initialized.get("instructions"):
+            result["instructions"] = initialized["instructions"]
+        return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+    async def _relay_one(self, request: Request, decoded: dict[str, Any], client_info: Any) -> dict[str, Any]:
+        params = dict(decoded.get("params") or {})
+        meta = {k: v for k, v in (params.get("_meta") or {}).items() if k not in _MODERN_META_KEYS}
+        if meta:
+            params["_meta"] = meta
+        else:
+            params.pop("_meta", None)
+        outgoing = {"jsonrpc": "2.0", "id": decoded["id"], "method": decoded["method"]}
+        if params:
+            outgoing["params"] = params
+        answer: list[dict[str, Any]] = []
+        done = anyio.Event()
+
+        def deliver(message: dict[str, Any], related: Any) -> None:
+            if "method" not in message and message.get("id") == decoded["id"]:
+                answer.append(message)
+                done.set()
+
+        session = self.mux.open_session(deliver)
+        if isinstance(client_info, dict):
+            session.client_name, session.client_version = client_info.get("name"), client_info.get("version")
+        try:
+            await self.mux.from_client(session, outgoing, RequestContext(trace_id=_trace_id(request)))
+            await done.wait()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.mux.close_session(session)
+        return answer[0]
+
+    def _modern_response(self, method: str, version: str, answer: dict[str, Any]) -> Response:
+        if "error" in answer:
+            error = answer["error"]
+            return _jsonrpc_error(answer["id"], int(error.get("code", -32603)), str(error.get("message", "")),
+                                  error.get("data"))
+        result = _modernize(method, version, dict(answer.get("result") or {}))
+        server_info = (self.mux.initialize_result or {}).get("serverInfo", {})
+        result["_meta"] = {**(result.get("_meta") or {}), SERVER_INFO_META_KEY: server_info}
+        return JSONResponse({"jsonrpc": "2.0", "id": answer["id"], "result": result})
+
+
+def _modernize(method: str, version: str, result: dict[str, Any]) -> dict[str, Any]:
+    """Shape a handshake-era result for the stateless revision: ``resultType`` always, cache hints where the
+    method's result is cacheable (``ttlMs`` 0 and ``private``: the proxy cannot know better than "fresh")."""
+    result = {"resultType": "complete", **result}
+    for candidate in (result, {"ttlMs": 0, "cacheScope": "private", **result}):
+        try:
+            return serialize_server_result(method, version, candidate)
+        except ValidationError:
+            continue
+        except (KeyError, ValueError):
+            break
+    logger.debug("no %s result shape for %s; relaying it as the server sent it", version, method)
+    return result
+
+
+class SseEndpoint:
+    """/sse and /messages/: the 2024-11-05 transport, still what some clients speak."""
+
+    def __init__(self, mux: Multiplexer, settings: TransportSecuritySettings) -> None:
+        self.mux = mux
+        self.transport = SseServerTransport("/messages/", security_settings=settings)
+
+    async def connect(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with self.transport.connect_sse(scope, receive, send) as (read_stream, write_stream):
+            await relay(self.mux, read_stream, write_stream)
+
+    async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.transport.handle_post_message(scope, receive, send)
+
+
+def build_app(mux: Multiplexer, *, port: int, task_group: Callable[[], anyio.abc.TaskGroup],
+              max_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE) -> ASGIApp:
+    """The whole ASGI app: routing by path, then Host/Origin validation and the body limit on everything."""
+    settings = security_settings(port)
+    guard = TransportSecurityMiddleware(settings)
+    streamable = StreamableHttpEndpoint(mux, settings, task_group)
+    sse = SseEndpoint(mux, settings)
+
+    async def live(scope: Scope, receive: Receive, send: Send) -> None:
+        await _respond(JSONResponse({"status": "ok"}), scope, receive, send)
+
+    async def ready(scope: Scope, receive: Receive, send: Send) -> None:
+        answering = await mux.ping(timeout=2.0)
+        body = {"status": "ready" if answering else "not ready", "server": mux.server_name,
+                "backend": mux.factory.description, "error": None if answering else mux.last_error}
+        await _respond(JSONResponse(body, status_code=200 if answering else 503), scope, receive, send)
+
+    async def metrics(scope: Scope, receive: Receive, send: Send) -> None:
+        await _respond(PlainTextResponse(mux.metrics.render(), media_type="text/plain; version=0.0.4"),
+                       scope, receive, send)
+
+    routes: dict[str, Callable[[Scope, Receive, Send], Awaitable[None]]] = {
+        "/mcp": streamable, "/mcp/": streamable, "/sse": sse.connect, "/messages": sse.post, "/messages/": sse.post,
+        "/health/live": live, "/health/ready": ready, "/metrics": metrics,
+    }
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        rejection = await guard.validate_request(Request(scope, receive))
+        if rejection is not None:
+            await _respond(rejection, scope, receive, send)
+            return
+        handler = routes.get(scope["path"])
+        if handler is None:
+            await _respond(PlainTextResponse("Not found", status_code=404), scope, receive, send)
+            return
+        await handler(scope, receive, send)
+
+    return RequestBodyLimitMiddleware(app, max_body_size)

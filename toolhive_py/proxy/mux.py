@@ -1,0 +1,431 @@
+"""Many client sessions on one MCP server: request-id rewriting and routing of everything the server sends.
+
+The proxy initializes the server once and answers each client's ``initialize`` from that result. A
+client request gets a fresh backend id; its response, progress and any server→client request raised
+while it runs go back to that session only. List-changed and logging notifications go to every session.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, target_of
+from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
+from toolhive_py.proxy.metrics import Metrics
+from toolhive_py.proxy.policy import RateLimiter, ToolPolicy
+
+__all__ = ["BACKEND_PROTOCOL_VERSION", "ClientSession", "Deliver", "Multiplexer", "RequestContext"]
+
+logger = logging.getLogger(__name__)
+
+BACKEND_PROTOCOL_VERSION = HANDSHAKE_PROTOCOL_VERSIONS[-1]
+PROXY_INFO = {"name": "mcpctl-proxy", "version": "1"}
+
+# JSON-RPC error codes the proxy itself answers with (server-error range, -32000 to -32099).
+NOT_READY = -32000
+DENIED = -32003
+RATE_LIMITED = -32029
+METHOD_NOT_FOUND = -32601
+
+# Queues (message, related client request id or None) for one session. It must not block: a slow client
+# must never hold up the server's output for the others, so fronts give each session its own outbox.
+Deliver = Callable[[dict[str, Any], Any], None]
+
+
+@dataclass
+class RequestContext:
+    """What the front knows about one HTTP request: used for the audit trail only."""
+
+    trace_id: str = ""
+
+
+@dataclass
+class ClientSession:
+    id: str
+    deliver: Deliver
+    protocol_version: str = BACKEND_PROTOCOL_VERSION
+    client_name: str | None = None
+    client_version: str | None = None
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    # server→client requests we relayed to this session: front id -> backend id
+    relayed: dict[Any, Any] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def next_id(self) -> str:
+        return f"mcpctl-{next(self._ids)}"
+
+
+@dataclass
+class _Pending:
+    session: ClientSession
+    client_id: Any
+    method: str
+    target: str | None
+    started: float
+    trace_id: str
+    progress_token: Any = None
+
+
+class Multiplexer:
+    def __init__(self, factory: BackendFactory, *, server_name: str, policy: ToolPolicy | None = None,
+                 audit: AuditLog | None = None, metrics: Metrics | None = None) -> None:
+        self.factory = factory
+        self.server_name = server_name
+        self.policy = policy or ToolPolicy()
+        self.limiter = RateLimiter(self.policy.rate_limit) if self.policy.rate_limit else None
+        self.audit = audit
+        self.metrics = metrics or Metrics()
+        self.sessions: dict[str, ClientSession] = {}
+        self.initialize_result: dict[str, Any] | None = None
+        self.last_error: str | None = None
+        self._backend: Backend | None = None
+        self._ready = anyio.Event()
+        self._pending: dict[int, _Pending] = {}
+        self._internal: dict[int, tuple[anyio.Event, list[dict[str, Any]]]] = {}
+        self._progress: dict[str, tuple[ClientSession, Any]] = {}
+        self._ids = itertools.count(1)
+        self._stopping = False
+
+    # ----- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def wait_ready(self, timeout: float) -> bool:
+        with anyio.move_on_after(timeout):
+            await self._ready.wait()
+        return self.ready
+
+    async def run(self, *, max_backoff: float = 5.0) -> None:
+        """Connect, initialize and pump server messages; reconnect with backoff whenever the stream ends."""
+        backoff = 0.2
+        first = True
+        while not self._stopping:
+            try:
+                backend = await self.factory.open()
+            except BackendClosed as exc:
+                self.last_error = str(exc)
+                logger.info("server not reachable: %s", exc)
+                await anyio.sleep(backoff)
+                backoff = min(backoff * 2, max_backoff)
+                continue
+            self._backend = backend
+            if not first:
+                self.metrics.backend_restarts += 1
+            first = False
+            try:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._pump, backend, tg.cancel_scope)
+                    await self._initialize_backend()
+                    backoff = 0.2
+                    self.last_error = None
+                    self._ready.set()
+                    self.metrics.backend_ready = True
+                    logger.info("server ready: %s", self.factory.description)
+            except BackendClosed as exc:
+                self.last_error = str(exc)
+            finally:
+                self._mark_down(self.last_error or "the server stream ended")
+                await backend.aclose()
+                self._backend = None
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff)
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def _mark_down(self, reason: str) -> None:
+        if self._ready.is_set():
+            self._ready = anyio.Event()
+        self.metrics.backend_ready = False
+        failed, self._pending = self._pending, {}
+        for entry in failed.values():
+            self._reply_error(entry, NOT_READY, f"The MCP server went away: {reason}", outcome="error")
+        for event, box in self._internal.values():
+            box.append({"error": {"code": NOT_READY, "message": reason}})
+            event.set()
+        self._internal.clear()
+        self._progress.clear()
+
+    async def _pump(self, backend: Backend, scope: anyio.CancelScope) -> None:
+        try:
+            async for message in backend.messages():
+                await self._from_backend(message)
+        except BackendClosed as exc:
+            self.last_error = str(exc)
+        scope.cancel()
+        raise BackendClosed(self.last_error or "the server closed its output")
+
+    async def _initialize_backend(self) -> None:
+        result = await self.request("initialize", {
+            "protocolVersion": BACKEND_PROTOCOL_VERSION,
+            "capabilities": {"roots": {"listChanged": True}, "sampling": {}, "elicitation": {}},
+            "clientInfo": PROXY_INFO,
+        }, timeout=60)
+        self.initialize_result = result
+        await self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    async def request(self, method: str, params: dict[str, Any] | None, *, timeout: float) -> dict[str, Any]:
+        """A request of the proxy's own (initialize, readiness ping); raises BackendClosed on failure."""
+        backend_id = next(self._ids)
+        event, box = anyio.Event(), list[dict[str, Any]]()
+        self._internal[backend_id] = (event, box)
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": backend_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        await self._send(message)
+        with anyio.move_on_after(timeout):
+            await event.wait()
+        self._internal.pop(backend_id, None)
+        if not box:
+            raise BackendClosed(f"no answer to {method} within {timeout:g}s")
+        if "error" in box[0]:
+            raise BackendClosed(f"{method} failed: {box[0]['error'].get('message')}")
+        result: dict[str, Any] = box[0].get("result") or {}
+        return result
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        if not self.ready:
+            return False
+        try:
+            await self.request("ping", None, timeout=timeout)
+        except BackendClosed:
+            return False
+        return True
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self._backend is None:
+            raise BackendClosed("not connected")
+        await self._backend.send(message)
+
+    # ----- sessions --------------------------------------------------------------------------------
+
+    def open_session(self, deliver: Deliver, *, session_id: str | None = None) -> ClientSession:
+        session = ClientSession(session_id or secrets.token_hex(16), deliver)
+        self.sessions[session.id] = session
+        self.metrics.active_sessions = len(self.sessions)
+        return session
+
+    async def close_session(self, session: ClientSession) -> None:
+        self.sessions.pop(session.id, None)
+        self.metrics.active_sessions = len(self.sessions)
+        for backend_id, pending in list(self._pending.items()):
+            if pending.session is session:
+                del self._pending[backend_id]
+                await self._send_quietly({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                                          "params": {"requestId": backend_id, "reason": "client session closed"}})
+        for token, (owner, _) in list(self._progress.items()):
+            if owner is session:
+                del self._progress[token]
+        for backend_request in session.relayed.values():
+            await self._send_quietly({"jsonrpc": "2.0", "id": backend_request,
+                                      "error": {"code": NOT_READY, "message": "client session closed"}})
+
+    async def _send_quietly(self, message: dict[str, Any]) -> None:
+        try:
+            await self._send(message)
+        except BackendClosed:
+            pass
+
+    # ----- client → server ---------------------------------------------------------------------------
+
+    async def from_client(self, session: ClientSession, message: dict[str, Any],
+                          context: RequestContext | None = None) -> None:
+        method = message.get("method")
+        if isinstance(method, str) and "id" in message:
+            await self._client_request(session, message, method, context or RequestContext())
+        elif isinstance(method, str):
+            await self._client_notification(message, method)
+        elif "id" in message:
+            backend_id = session.relayed.pop(message["id"], None)
+            if backend_id is not None:
+                await self._send_quietly({**message, "id": backend_id})
+
+    async def _client_request(self, session: ClientSession, message: dict[str, Any], method: str,
+                              context: RequestContext) -> None:
+        params = message.get("params")
+        pending = _Pending(session, message["id"], method, target_of(method, params), time.perf_counter(),
+                           context.trace_id or secrets.token_hex(16))
+        if method == "initialize":
+            await self._answer_initialize(session, pending, params if isinstance(params, dict) else {})
+            return
+        if method == "ping":
+            self._reply(pending, {"jsonrpc": "2.0", "id": pending.client_id, "result": {}}, "ok")
+            return
+        if method == "tools/call" and pending.target is not None:
+            if not self.policy.permits(pending.target):
+                self._reply_error(pending, DENIED, f"Tool {pending.target!r} is not allowed by this "
+                                              "server's mcpctl policy.", outcome="denied")
+                return
+            if self.limiter is not None and not self.limiter.allow(pending.target):
+                self._reply_error(pending, RATE_LIMITED, f"Rate limit for tool {pending.target!r} "
+                                              f"exceeded ({self.policy.rate_limit}).", outcome="rate_limited")
+                return
+        if not self.ready:
+            self._reply_error(pending, NOT_READY, "The MCP server is not ready (starting or "
+                                          f"restarting): {self.last_error or 'initializing'}.", outcome="error")
+            return
+        backend_id = next(self._ids)
+        outgoing = {**message, "id": backend_id}
+        token = _progress_token(params)
+        if token is not None:
+            routed = f"{session.id}:{token}"
+            pending.progress_token = token
+            self._progress[routed] = (session, token)
+            meta = {**params["_meta"], "progressToken": routed}  # type: ignore[index]
+            outgoing["params"] = {**params, "_meta": meta}  # type: ignore[dict-item]
+        self._pending[backend_id] = pending
+        try:
+            await self._send(outgoing)
+        except BackendClosed as exc:
+            self._pending.pop(backend_id, None)
+            self._reply_error(pending, NOT_READY, f"The MCP server went away: {exc}", outcome="error")
+
+    async def _answer_initialize(self, session: ClientSession, pending: _Pending, params: dict[str, Any]) -> None:
+        if not await self.wait_ready(30):
+            self._reply_error(pending, NOT_READY, "The MCP server is not ready: "
+                                          f"{self.last_error or 'initializing'}.", outcome="error")
+            return
+        raw_info = params.get("clientInfo")
+        info: dict[str, Any] = raw_info if isinstance(raw_info, dict) else {}
+        session.client_name = info.get("name")
+        session.client_version = info.get("version")
+        session.capabilities = params.get("capabilities") or {}
+        requested = params.get("protocolVersion")
+        session.protocol_version = requested if requested in HANDSHAKE_PROTOCOL_VERSIONS else BACKEND_PROTOCOL_VERSION
+        result = {**(self.initialize_result or {}), "protocolVersion": session.protocol_version}
+        self._reply(pending, {"jsonrpc": "2.0", "id": pending.client_id, "result": result}, "ok")
+
+    async def _client_notification(self, message: dict[str, Any], method: str) -> None:
+        if method == "notifications/initialized":
+            return
+        if method == "notifications/cancelled":
+            params = message.get("params") or {}
+            for backend_id, pending in self._pending.items():
+                if pending.client_id == params.get("requestId"):
+                    await self._send_quietly({**message, "params": {**params, "requestId": backend_id}})
+                    return
+            return
+        if self.ready:
+            await self._send_quietly(message)
+
+    # ----- server → client ---------------------------------------------------------------------------
+
+    async def _from_backend(self, message: dict[str, Any]) -> None:
+        method = message.get("method")
+        if isinstance(method, str) and "id" in message:
+            await self._server_request(message, method)
+        elif isinstance(method, str):
+            await self._server_notification(message, method)
+        elif "id" in message:
+            await self._server_response(message)
+
+    async def _server_response(self, message: dict[str, Any]) -> None:
+        backend_id = message.get("id")
+        if not isinstance(backend_id, int):
+            logger.warning("server answered an id the proxy never sent: %.100r", backend_id)
+            return
+        internal = self._internal.pop(backend_id, None)
+        if internal is not None:
+            internal[1].append(message)
+            internal[0].set()
+            return
+        pending = self._pending.pop(backend_id, None)
+        if pending is None:
+            return
+        if pending.progress_token is not None:
+            self._progress.pop(f"{pending.session.id}:{pending.progress_token}", None)
+        reply = {**message, "id": pending.client_id}
+        if pending.method == "tools/list" and not self.policy.is_open and isinstance(message.get("result"), dict):
+            result = message["result"]
+            reply["result"] = {**result, "tools": self.policy.filter_tools(result.get("tools") or [])}
+        self._reply(pending, reply, "error" if "error" in message else "ok")
+
+    async def _server_notification(self, message: dict[str, Any], method: str) -> None:
+        params = message.get("params") or {}
+        if method == "notifications/progress":
+            routed = self._progress.get(str(params.get("progressToken")))
+            if routed is not None:
+                session, token = routed
+                related = next((p.client_id for p in self._pending.values()
+                                if p.session is session and p.progress_token == token), None)
+                _deliver(session, {**message, "params": {**params, "progressToken": token}}, related)
+            return
+        if method == "notifications/cancelled":
+            for session in list(self.sessions.values()):
+                for front_id, backend_id in list(session.relayed.items()):
+                    if backend_id == params.get("requestId"):
+                        del session.relayed[front_id]
+                        _deliver(session, {**message, "params": {**params, "requestId": front_id}}, None)
+            return
+        for session in list(self.sessions.values()):
+            _deliver(session, message, None)
+
+    async def _server_request(self, message: dict[str, Any], method: str) -> None:
+        if method == "ping":
+            await self._send_quietly({"jsonrpc": "2.0", "id": message["id"], "result": {}})
+            return
+        capability = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation",
+                      "roots/list": "roots"}.get(method)
+        # The session whose request is running most recently is the one the server is working for.
+        candidates = sorted(self._pending.values(), key=lambda p: p.started, reverse=True)
+        for pending in candidates:
+            session = pending.session
+            if session.id not in self.sessions:
+                continue
+            if capability is not None and capability not in session.capabilities:
+                continue
+            front_id = session.next_id()
+            session.relayed[front_id] = message["id"]
+            _deliver(session, {**message, "id": front_id}, pending.client_id)
+            return
+        await self._send_quietly({"jsonrpc": "2.0", "id": message["id"], "error": {
+            "code": METHOD_NOT_FOUND, "message": f"No connected client can answer {method}."}})
+
+    # ----- replies and audit -------------------------------------------------------------------------
+
+    def _reply(self, pending: _Pending, message: dict[str, Any], outcome: Outcome) -> None:
+        self._record(pending, outcome)
+        _deliver(pending.session, message, pending.client_id)
+
+    def _reply_error(self, pending: _Pending, code: int, text: str, *, outcome: Outcome) -> None:
+        self._reply(pending, {"jsonrpc": "2.0", "id": pending.client_id, "error": {"code": code, "message": text}},
+                    outcome)
+
+    def _record(self, pending: _Pending, outcome: Outcome) -> None:
+        seconds = time.perf_counter() - pending.started
+        self.metrics.observe(pending.method, outcome, seconds,
+                             pending.target if pending.method == "tools/call" else None)
+        if self.audit is not None:
+            session = pending.session
+            self.audit.write(AuditRecord(
+                time=AuditRecord.now(), server=self.server_name, client_name=session.client_name,
+                client_version=session.client_version, session=session.id, method=pending.method,
+                target=pending.target, duration_ms=round(seconds * 1000, 3), outcome=outcome,
+                trace_id=pending.trace_id))
+
+
+def _deliver(session: ClientSession, message: dict[str, Any], related: Any) -> None:
+    try:
+        session.deliver(message, related)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        logger.debug("session %s is gone; dropped %s", session.id, message.get("method") or "a response")
+
+
+def _progress_token(params: Any) -> Any:
+    if not isinstance(params, dict):
+        return None
+    meta = params.get("_meta")
+    if isinstance(meta, dict):
+        return meta.get("progressToken")
+    return None
