@@ -14,8 +14,11 @@ from toolhive_py.cli._state import get_state
 from toolhive_py.cli.output import console, err_console, print_json, print_table
 
 if TYPE_CHECKING:
+    from toolhive_py.config import Paths
+    from toolhive_py.proxy.supervisor import ProxyState
     from toolhive_py.runtime.engine import Engine
     from toolhive_py.runtime.launch import SecretResolver
+    from toolhive_py.runtime.workloads import Workload
 
 __all__ = ["register"]
 
@@ -72,6 +75,27 @@ def _secret_resolver(ctx: typer.Context, backend: str | None) -> SecretResolver:
     return resolve
 
 
+def _ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyState | None:
+    """The workload's proxy, started on its recorded port when it is not running (after a crash or kill -9)."""
+    from toolhive_py.proxy.supervisor import running_proxy, start_proxy
+    from toolhive_py.runtime.spec import container_name
+
+    if workload.proxy_port is None:
+        return None
+    return running_proxy(paths, workload.name) or start_proxy(
+        paths, name=workload.name, port=workload.proxy_port, engine=engine.url,
+        container=container_name(workload.name), policy_json=workload.policy_json,
+        upstream=workload.transport, target_port=workload.target_port)
+
+
+def _proxy_column(paths: Paths, workload: Workload) -> str:
+    from toolhive_py.proxy.supervisor import running_proxy
+
+    if workload.proxy_port is None:
+        return "-"
+    return "up" if running_proxy(paths, workload.name) else "DOWN"
+
+
 def register(root: typer.Typer) -> None:
     """Attach the top-level lifecycle commands to the root app."""
 
@@ -93,13 +117,21 @@ def register(root: typer.Typer) -> None:
         unvetted: bool = typer.Option(False, "--unvetted", help="Allow something not from a trusted registry."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the hardened container spec and exit."),
         secret_backend: str | None = typer.Option(None, "--secret-backend"),
+        port: int | None = typer.Option(None, "--port", help="Proxy port on 127.0.0.1 (default: a free one, "
+                                        "kept for this name)."),
+        tools: str | None = typer.Option(None, "--tools", help="Only these tools (comma-separated) are visible."),
+        deny_tools: str | None = typer.Option(None, "--deny-tools", help="Hide and refuse these tools."),
+        rate_limit: str | None = typer.Option(None, "--rate-limit", help="Per-tool call limit, e.g. 60/m."),
         socket: str | None = _SOCKET,
         json_output: bool = _JSON,
     ) -> None:
-        """Run a server in a hardened container."""
+        """Run a server in a hardened container behind a local proxy; prints the URL clients use."""
+        import dataclasses
         import json as jsonlib
 
         from toolhive_py.errors import UsageError
+        from toolhive_py.proxy.policy import ToolPolicy
+        from toolhive_py.proxy.supervisor import free_port
         from toolhive_py.registry import RegistryStore
         from toolhive_py.runtime.images import PullPolicy
         from toolhive_py.runtime.launch import RunOptions, launch, plan, resolve_target
@@ -115,6 +147,7 @@ def register(root: typer.Typer) -> None:
             name=name, env=_parse_env(env, env_file), secrets=tuple((r.secret_name, r.env_name) for r in requests),
             mounts=tuple(parse_volume(v) for v in volume), permission_profile=permission_profile,
             memory=memory, cpus=cpus, args=tuple(args or ()), pull=pull_policy,
+            proxy_port=port, policy_json=ToolPolicy.from_options(tools, deny_tools, rate_limit).to_json(),
         )
         target = resolve_target(RegistryStore(get_state(ctx).paths), server, unvetted=unvetted)
         if dry_run:
@@ -128,13 +161,17 @@ def register(root: typer.Typer) -> None:
         if not target.vetted:
             err_console().print(f"[bold yellow]WARNING:[/] {target.server} is UNVETTED: it is not from a "
                                 "verified registry.", highlight=False)
+        options = dataclasses.replace(options, proxy_port=free_port(port))
         with _engine(ctx, socket) as engine:
             workload = launch(engine, target, options, resolve_secrets=_secret_resolver(ctx, secret_backend))
+            _ensure_proxy(get_state(ctx).paths, engine, workload)
         if json_output:
             print_json("run", workload.to_dict())
             return
         console().print(f"[green]✓[/] {workload.name} is {workload.status} ({workload.image}, "
                         f"{'vetted' if workload.vetted else 'UNVETTED'}, {engine.kind}).", highlight=False)
+        console().print(f"  URL: [bold]{workload.url}[/]  (stdio-only clients: `mcpctl connect {workload.name}`)",
+                        highlight=False)
 
     @root.command("list")
     def list_(ctx: typer.Context, all_: bool = typer.Option(False, "--all", "-a", help="Include stopped."),
@@ -142,35 +179,42 @@ def register(root: typer.Typer) -> None:
         """List workloads (from engine labels)."""
         from toolhive_py.runtime.workloads import list_workloads
 
+        paths = get_state(ctx).paths
         with _engine(ctx, socket) as engine:
             workloads = list_workloads(engine, include_stopped=all_)
         if json_output:
-            print_json("list", [w.to_dict() for w in workloads])
+            print_json("list", [{**w.to_dict(), "proxy": _proxy_column(paths, w)} for w in workloads])
             return
         if not workloads:
             err_console().print("No workloads. Start one with `mcpctl run NAME`.")
             return
-        print_table(None, ["NAME", "STATUS", "IMAGE", "VETTED", "TRANSPORT", "PORTS"],
-                    [(w.name, w.status, w.image, "yes" if w.vetted else "NO", w.transport,
-                      ", ".join(f"{k}→{v}" for k, v in w.ports.items()) or "-") for w in workloads])
+        print_table(None, ["NAME", "STATUS", "PROXY", "URL", "IMAGE", "VETTED", "TRANSPORT"],
+                    [(w.name, w.status, _proxy_column(paths, w), w.url or "-", w.image, "yes" if w.vetted else "NO",
+                      w.transport) for w in workloads])
 
     def _lifecycle(verb: str, doc: str) -> None:
         @root.command(verb, help=doc)
         def command(ctx: typer.Context, name: str, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
+            from toolhive_py.proxy.supervisor import stop_proxy
             from toolhive_py.runtime import workloads
 
             action = {"stop": workloads.stop_workload, "start": workloads.start_workload,
                       "restart": workloads.restart_workload}[verb]
+            paths = get_state(ctx).paths
             with _engine(ctx, socket) as engine:
+                if verb == "stop":
+                    stop_proxy(paths, name)
                 workload = action(engine, name)
+                if verb != "stop":
+                    _ensure_proxy(paths, engine, workload)
             if json_output:
                 print_json(verb, workload.to_dict())
             else:
                 console().print(f"{name}: {workload.status}", highlight=False)
 
-    _lifecycle("stop", "Stop a workload (it keeps its container).")
-    _lifecycle("start", "Start a stopped workload.")
-    _lifecycle("restart", "Restart a workload.")
+    _lifecycle("stop", "Stop a workload and its proxy (it keeps its container and port).")
+    _lifecycle("start", "Start a stopped workload, and its proxy if that is not running.")
+    _lifecycle("restart", "Restart a workload; its proxy re-attaches (or is restarted if dead).")
 
     @root.command("rm")
     def rm(ctx: typer.Context, names: list[str] | None = typer.Argument(None),
@@ -178,6 +222,7 @@ def register(root: typer.Typer) -> None:
            socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
         """Remove workloads; with several, reports partial success (exit 8)."""
         from toolhive_py.errors import ExitCode, MCPCTLError, UsageError
+        from toolhive_py.proxy.supervisor import stop_proxy
         from toolhive_py.runtime.workloads import list_workloads, remove_workload
 
         if not names and not all_:
@@ -188,6 +233,7 @@ def register(root: typer.Typer) -> None:
             for target in targets:
                 try:
                     remove_workload(engine, target)
+                    stop_proxy(get_state(ctx).paths, target)
                     removed.append(target)
                 except MCPCTLError as error:
                     errors.append({"name": target, **error.to_dict()})
@@ -221,10 +267,11 @@ def register(root: typer.Typer) -> None:
 
         with _engine(ctx, socket) as engine:
             workload = get_workload(engine, name)
+        shown = {**workload.to_dict(), "proxy": _proxy_column(get_state(ctx).paths, workload)}
         if json_output:
-            print_json("status", workload.to_dict())
+            print_json("status", shown)
             return
-        print_table(None, ["FIELD", "VALUE"], [(k, v) for k, v in workload.to_dict().items()])
+        print_table(None, ["FIELD", "VALUE"], [(k, v) for k, v in shown.items()])
 
     @runtime_app.command("status")
     def runtime_status(ctx: typer.Context, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:

@@ -17,7 +17,12 @@ from pathlib import Path
 import anyio
 
 from toolhive_py.errors import MCPCTLError
-from toolhive_py.proxy.backends import BackendFactory, ContainerBackendFactory, ProcessBackendFactory
+from toolhive_py.proxy.backends import (
+    BackendFactory,
+    ContainerBackendFactory,
+    HttpBackendFactory,
+    ProcessBackendFactory,
+)
 from toolhive_py.proxy.policy import ToolPolicy
 from toolhive_py.proxy.server import serve
 
@@ -28,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="server name for the audit log and metrics")
     parser.add_argument("--container", help="attach to this container's stdio")
     parser.add_argument("--engine", help="engine API URL for --container (unix:///… or tcp://…)")
+    parser.add_argument("--upstream", choices=["stdio", "streamable-http", "sse"], default="stdio",
+                        help="how the container's server speaks MCP")
+    parser.add_argument("--target-port", type=int, default=0, help="the server's port inside the container")
     parser.add_argument("--policy", default=None, help="tool policy JSON (as stored in the workload label)")
     parser.add_argument("--tools", default=None, help="comma-separated allow-list")
     parser.add_argument("--deny-tools", default=None, help="comma-separated deny-list")
@@ -40,10 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(arguments[:split])
     command = arguments[split + 1:]
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     factory: BackendFactory
     if args.stdio and command:
         factory = ProcessBackendFactory(tuple(command))
+    elif args.container and args.engine and args.upstream != "stdio":
+        factory = HttpBackendFactory(args.engine, args.container, args.target_port, args.upstream)
     elif args.container and args.engine:
         factory = ContainerBackendFactory(args.engine, args.container)
     else:

@@ -7,6 +7,7 @@ import json
 import logging
 import struct
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
@@ -238,3 +239,82 @@ class ContainerBackendFactory:
             await stream.aclose()
             raise BackendClosed(f"attach refused by the engine: {status_line}")
         return _StreamBackend(stream, framed=True, initial=rest)
+
+
+class _SdkClientBackend:
+    """An HTTP or SSE server reached through the MCP SDK's client transport (one upstream session)."""
+
+    def __init__(self, stack: AsyncExitStack, read_stream: Any, write_stream: Any) -> None:
+        self._stack = stack
+        self._read = read_stream
+        self._write = write_stream
+
+    async def send(self, message: dict[str, Any]) -> None:
+        from mcp.shared.message import SessionMessage
+        from mcp_types import jsonrpc_message_adapter
+
+        try:
+            await self._write.send(SessionMessage(jsonrpc_message_adapter.validate_python(message, by_name=False)))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            raise BackendClosed("the upstream HTTP session closed") from exc
+
+    async def messages(self) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for item in self._read:
+                if isinstance(item, Exception):
+                    logger.warning("upstream transport error: %s", item)
+                    continue
+                yield item.message.model_dump(by_alias=True, mode="json", exclude_unset=True)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream):
+            pass
+        raise BackendClosed("the upstream HTTP session ended")
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._stack.aclose()
+            except Exception as exc:  # noqa: BLE001 - closing a dead upstream must not mask why it died
+                logger.debug("closing the upstream session: %s", exc)
+
+
+@dataclass(frozen=True)
+class HttpBackendFactory:
+    """A containerized Streamable HTTP or SSE server, on the loopback port the engine published for it."""
+
+    base_url: str
+    container: str
+    target_port: int
+    transport: str
+
+    @property
+    def description(self) -> str:
+        return f"{self.transport} server in container {self.container} via {self.base_url}"
+
+    async def open(self) -> Backend:
+        inspector = ContainerBackendFactory(self.base_url, self.container)
+        try:
+            attrs = await inspector.inspect()
+        except (httpx.HTTPError, OSError) as exc:
+            raise BackendClosed(f"engine unreachable at {self.base_url}: {exc}") from exc
+        if not attrs.get("State", {}).get("Running"):
+            raise BackendClosed(f"container {self.container} is not running")
+        bindings = ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).get(f"{self.target_port}/tcp") or []
+        if not bindings:
+            raise BackendClosed(f"container {self.container} publishes no port for {self.target_port}/tcp")
+        host_port = bindings[0].get("HostPort")
+        path = "/sse" if self.transport == "sse" else "/mcp"
+        url = f"http://127.0.0.1:{host_port}{path}"
+        stack = AsyncExitStack()
+        try:
+            if self.transport == "sse":
+                from mcp.client.sse import sse_client
+
+                streams = await stack.enter_async_context(sse_client(url))
+            else:
+                from mcp.client.streamable_http import streamable_http_client
+
+                streams = await stack.enter_async_context(streamable_http_client(url))
+        except Exception as exc:
+            await stack.aclose()
+            raise BackendClosed(f"cannot reach the server at {url}: {exc}") from exc
+        return _SdkClientBackend(stack, streams[0], streams[1])

@@ -36,6 +36,7 @@ class Workload:
     restart_count: int
     proxy_port: int | None = None
     policy_json: str = ""
+    target_port: int | None = None
 
     @property
     def url(self) -> str | None:
@@ -71,6 +72,8 @@ def _from_container(container: Any) -> Workload:
         restart_count=int(attrs.get("RestartCount") or 0),
         proxy_port=int(found[labels.PROXY_PORT]) if found.get(labels.PROXY_PORT, "").isdigit() else None,
         policy_json=found.get(labels.POLICY, ""),
+        target_port=next((int(p.split("/")[0]) for p in ((attrs.get("HostConfig") or {}).get("PortBindings") or {})),
+                         None),
     )
 
 

@@ -1,0 +1,152 @@
+"""Start, find and stop the detached proxy process of each workload (the CLI side of the proxy).
+
+State lives in ``<state>/workloads/NAME/proxy.json``; the port also lives on the container as a label,
+so a lost state directory costs nothing: the next `mcpctl start` brings the proxy back on the same port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+from toolhive_py.config import Paths, atomic_write
+from toolhive_py.errors import ConflictError, MCPCTLError
+from toolhive_py.proxy.server import HOST
+
+__all__ = ["ProxyState", "audit_path", "free_port", "proxy_dir", "proxy_log_path", "read_state", "running_proxy",
+           "start_proxy", "stop_proxy"]
+
+_MODULE = "toolhive_py.proxy"
+
+
+@dataclass(frozen=True)
+class ProxyState:
+    name: str
+    pid: int
+    port: int
+    engine: str
+    container: str
+    started: float
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/mcp"
+
+
+def proxy_dir(paths: Paths, name: str) -> Path:
+    return paths.workloads_dir / name
+
+
+def audit_path(paths: Paths, name: str) -> Path:
+    return proxy_dir(paths, name) / "audit.jsonl"
+
+
+def proxy_log_path(paths: Paths, name: str) -> Path:
+    return proxy_dir(paths, name) / "proxy.log"
+
+
+def _state_file(paths: Paths, name: str) -> Path:
+    return proxy_dir(paths, name) / "proxy.json"
+
+
+def free_port(requested: int | None = None) -> int:
+    """``requested`` if nothing listens there, else a port the OS hands out on the loopback address."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, requested or 0))
+        except OSError as exc:
+            raise ConflictError(f"Port {requested} on {HOST} is already in use.",
+                                hint="Pick another with --port, or leave it out to get a free one.",
+                                port=requested) from exc
+        return int(probe.getsockname()[1])
+
+
+def read_state(paths: Paths, name: str) -> ProxyState | None:
+    try:
+        return ProxyState(**json.loads(_state_file(paths, name).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _is_our_proxy(pid: int, name: str) -> bool:
+    """True only for a live proxy of this workload: a recycled pid must never be signalled."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return _MODULE.encode() in argv and name.encode() in argv
+
+
+def running_proxy(paths: Paths, name: str) -> ProxyState | None:
+    state = read_state(paths, name)
+    return state if state is not None and _is_our_proxy(state.pid, state.name) else None
+
+
+def _live(port: int, timeout: float = 0.5) -> bool:
+    try:
+        return httpx.get(f"http://{HOST}:{port}/health/live", timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: str,
+                policy_json: str = "", upstream: str = "stdio", target_port: int | None = None,
+                wait: float = 15.0) -> ProxyState:
+    """Spawn the proxy in its own session (it outlives this CLI call) and wait until it answers."""
+    existing = running_proxy(paths, name)
+    if existing is not None:
+        return existing
+    directory = proxy_dir(paths, name)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    argv = [sys.executable, "-m", _MODULE, "--port", str(port), "--name", name, "--container", container,
+            "--engine", engine, "--audit-log", str(audit_path(paths, name))]
+    if policy_json:
+        argv += ["--policy", policy_json]
+    if upstream != "stdio":
+        argv += ["--upstream", upstream, "--target-port", str(target_port or 0)]
+    log_fd = os.open(proxy_log_path(paths, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        # posix_spawn rather than Popen: the proxy is not our child to wait for, it must outlive this call.
+        pid = os.posix_spawn(sys.executable, argv, dict(os.environ), setsid=True, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)])
+    finally:
+        os.close(log_fd)
+    state = ProxyState(name, pid, port, engine, container, time.time())
+    atomic_write(_state_file(paths, name), (json.dumps(asdict(state)) + "\n").encode())
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        exited, status = os.waitpid(pid, os.WNOHANG)
+        if exited:
+            tail = proxy_log_path(paths, name).read_text(errors="replace").strip().splitlines()[-5:]
+            raise MCPCTLError(f"The proxy for {name} exited at start (code {os.waitstatus_to_exitcode(status)}).",
+                              hint="\n".join(tail) or f"See {proxy_log_path(paths, name)}.", code="proxy-failed")
+        if _live(port):
+            return state
+        time.sleep(0.05)
+    raise MCPCTLError(f"The proxy for {name} did not answer on port {port} within {wait:g}s.",
+                      hint=f"See {proxy_log_path(paths, name)}.", code="proxy-timeout")
+
+
+def stop_proxy(paths: Paths, name: str, *, timeout: float = 5.0) -> bool:
+    """End the workload's proxy if it runs; True when one was stopped."""
+    state = running_proxy(paths, name)
+    _state_file(paths, name).unlink(missing_ok=True)
+    if state is None:
+        return False
+    os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _is_our_proxy(state.pid, name):
+        time.sleep(0.05)
+    if _is_our_proxy(state.pid, name):
+        os.kill(state.pid, signal.SIGKILL)
+    return True
