@@ -251,9 +251,24 @@ def register(root: typer.Typer) -> None:
 
     @root.command("logs")
     def logs(ctx: typer.Context, name: str, follow: bool = typer.Option(False, "--follow", "-f"),
-             tail: str = typer.Option("all", "--tail"), socket: str | None = _SOCKET) -> None:
-        """Show a workload's stderr/stdout log."""
+             tail: str = typer.Option("all", "--tail"),
+             proxy: bool = typer.Option(False, "--proxy", help="Show the proxy's log instead of the server's."),
+             socket: str | None = _SOCKET) -> None:
+        """Show a workload's stderr/stdout log (or its proxy's, with --proxy)."""
         from toolhive_py.runtime.workloads import workload_logs
+
+        if proxy:
+            from toolhive_py.cli.proxy_cmd import follow_lines
+            from toolhive_py.errors import NotFoundError
+            from toolhive_py.proxy.supervisor import proxy_log_path
+
+            path = proxy_log_path(get_state(ctx).paths, name)
+            if not path.exists():
+                raise NotFoundError(f"No proxy log for {name}.", hint="Is it a workload started with `mcpctl run`?")
+            for line in follow_lines(path, follow=follow):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            return
 
         with _engine(ctx, socket) as engine:
             for chunk in workload_logs(engine, name, follow=follow, tail=int(tail) if tail.isdigit() else "all"):
