@@ -113,9 +113,12 @@ class Multiplexer:
         while not self._stopping:
             try:
                 backend = await self.factory.open()
-            except BackendClosed as exc:
+            except Exception as exc:
                 self.last_error = str(exc)
-                logger.info("server not reachable: %s", exc)
+                if isinstance(exc, BackendClosed):
+                    logger.info("server not reachable: %s", exc)
+                else:
+                    logger.exception("connecting to the server failed")
                 await anyio.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
                 continue
@@ -126,14 +129,17 @@ class Multiplexer:
             try:
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(self._pump, backend, tg.cancel_scope)
-                    await self._initialize_backend()
-                    backoff = 0.2
-                    self.last_error = None
-                    self._ready.set()
-                    self.metrics.backend_ready = True
-                    logger.info("server ready: %s", self.factory.description)
-            except BackendClosed as exc:
-                self.last_error = str(exc)
+                    try:
+                        await self._initialize_backend()
+                    except BackendClosed as exc:
+                        self.last_error = str(exc)
+                        tg.cancel_scope.cancel()
+                    else:
+                        backoff = 0.2
+                        self.last_error = None
+                        self._ready.set()
+                        self.metrics.backend_ready = True
+                        logger.info("server ready: %s", self.factory.description)
             finally:
                 self._mark_down(self.last_error or "the server stream ended")
                 await backend.aclose()
@@ -158,13 +164,17 @@ class Multiplexer:
         self._progress.clear()
 
     async def _pump(self, backend: Backend, scope: anyio.CancelScope) -> None:
+        """Route everything the server sends; when its stream ends, end this connection (run() reconnects)."""
         try:
             async for message in backend.messages():
                 await self._from_backend(message)
         except BackendClosed as exc:
             self.last_error = str(exc)
+        except Exception as exc:
+            logger.exception("routing a server message failed; reconnecting")
+            self.last_error = f"proxy error: {exc}"
+        logger.info("server connection ended: %s", self.last_error)
         scope.cancel()
-        raise BackendClosed(self.last_error or "the server closed its output")
 
     async def _initialize_backend(self) -> None:
         result = await self.request("initialize", {
