@@ -1,0 +1,46 @@
+"""A real proxy process in front of a real local stdio server: the proxy's front and multiplexer, tested
+without a container engine (the engine path is covered in tests/e2e)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from toolhive_py.proxy.supervisor import free_port
+
+ROUTING_SERVER = Path(__file__).parents[1] / "fixtures" / "servers" / "routing_server.py"
+
+
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[str]:
+    """Base URL of a proxy (``http://127.0.0.1:PORT``) in front of the routing test server."""
+    port = free_port()
+    log = (tmp_path / "proxy.log").open("wb")
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "toolhive_py.proxy", "--port", str(port), "--name", "routing",
+         "--audit-log", str(tmp_path / "audit.jsonl"), "--stdio", "--", sys.executable, str(ROUTING_SERVER)],
+        stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, (tmp_path / "proxy.log").read_text()
+            time.sleep(0.1)
+        else:
+            raise AssertionError("proxy never became ready:\n" + (tmp_path / "proxy.log").read_text())
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

@@ -1,0 +1,58 @@
+"""Many sessions on one server: every response, progress notification and server→client request reaches
+the session it belongs to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client.client import Client
+from mcp_types import ElicitRequestParams, ElicitResult
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_concurrent_sessions_get_only_their_own_progress_and_results(proxy: str) -> None:
+    seen: dict[str, list[str]] = {}
+    results: dict[str, str] = {}
+
+    async def session(tag: str) -> None:
+        seen[tag] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen[tag].append(message or "")
+
+        async with Client(proxy + "/mcp", mode="legacy") as client:
+            for round_ in range(5):
+                result = await client.call_tool("progress_echo", {"text": f"{tag}-{round_}", "steps": 4},
+                                                progress_callback=on_progress)
+                results[f"{tag}-{round_}"] = result.content[0].text  # type: ignore[union-attr]
+
+    async with anyio.create_task_group() as tg:
+        for index in range(6):
+            tg.start_soon(session, f"s{index}")
+
+    assert results == {key: key for key in results}
+    assert len(results) == 30
+    for tag, messages in seen.items():
+        assert len(messages) == 20, f"{tag} got {len(messages)} progress notifications"
+        assert all(m.startswith(f"{tag}-") for m in messages), f"{tag} saw someone else's progress"
+
+
+async def test_elicitation_goes_to_the_session_that_called_the_tool(proxy: str) -> None:
+    asked: list[str] = []
+
+    async def answer(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"answer": "forty-two"})
+
+    async def bystander_answer(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        raise AssertionError("the idle session must not be asked")
+
+    async with Client(proxy + "/mcp", mode="legacy", elicitation_callback=bystander_answer) as idle, \
+            Client(proxy + "/mcp", mode="legacy", elicitation_callback=answer) as caller:
+        await idle.list_tools()
+        result = await caller.call_tool("ask", {"question": "the answer?"})
+    assert result.content[0].text == "forty-two"  # type: ignore[union-attr]
+    assert asked == ["the answer?"]
