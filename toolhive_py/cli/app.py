@@ -16,7 +16,7 @@ from typer import _click as click
 from typer.core import TyperGroup
 
 from toolhive_py import __version__
-from toolhive_py.cli import config_cmd, proxy_cmd, registry_cmd, scan_cmd, secret_cmd, workload_cmd
+from toolhive_py.cli import config_cmd, doctor_cmd, proxy_cmd, registry_cmd, scan_cmd, secret_cmd, workload_cmd
 from toolhive_py.cli._state import CLIState
 from toolhive_py.errors import ExitCode, MCPCTLError
 
@@ -91,6 +91,7 @@ def _root(
 registry_cmd.register(app)
 workload_cmd.register(app)
 proxy_cmd.register(app)
+doctor_cmd.register(app)
 secret_cmd.register(app)
 scan_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")

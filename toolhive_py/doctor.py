@@ -1,0 +1,173 @@
+"""`mcpctl doctor`: every precondition of a working setup, each with the fix when it fails.
+
+Checks never change anything. Each returns plain `Check` records so the CLI can print a table or JSON.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from toolhive_py.errors import MCPCTLError
+
+if TYPE_CHECKING:
+    from toolhive_py.config import Paths
+    from toolhive_py.runtime.engine import Engine
+
+__all__ = ["Check", "Status", "run_checks"]
+
+Status = Literal["ok", "warn", "fail"]
+_EXPIRY_WARNING_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Check:
+    area: str
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _failure(area: str, name: str, error: MCPCTLError) -> Check:
+    return Check(area, name, "fail", error.message, error.hint)
+
+
+def check_engine(paths: Paths, socket_flag: str | None) -> tuple[list[Check], Engine | None]:
+    from toolhive_py.config import Settings
+    from toolhive_py.runtime.engine import connect
+
+    try:
+        engine = connect(flag=socket_flag, setting=Settings(paths.settings_file).get("runtime.socket"))
+    except MCPCTLError as error:
+        return [_failure("engine", "container engine", error)], None
+    info = engine.describe()
+    mode = "rootless" if info["rootless"] else "rootful"
+    return [
+        Check("engine", "container engine", "ok", f"{engine.kind} {engine.version}"),
+        Check("engine", "socket", "ok", f"{engine.url} (from {engine.source})"),
+        Check("engine", "mode", "ok", mode),
+    ], engine
+
+
+def check_secrets(paths: Paths) -> list[Check]:
+    from toolhive_py.secrets.resolve import open_provider
+
+    try:
+        provider = open_provider(paths)
+        names = provider.list_names() if provider.capabilities.can_list else []
+    except MCPCTLError as error:
+        return [_failure("secrets", "secret backend", error)]
+    return [Check("secrets", "secret backend", "ok", f"{provider.name} answers ({len(names)} secrets)")]
+
+
+def check_registries(paths: Paths, now: datetime | None = None) -> list[Check]:
+    from toolhive_py.registry import RegistryStore
+
+    checks = []
+    today = now or datetime.now(UTC)
+    for result in RegistryStore(paths).verify():
+        name = f"registry {result.name}"
+        if not result.ok:
+            error = result.error or {}
+            checks.append(Check("registry", name, "fail", str(error.get("message", "verification failed")),
+                                error.get("hint") or f"mcpctl registry update {result.name}"))
+            continue
+        detail = f"signature ok, version {result.version}, {result.servers} servers"
+        if result.expires:
+            expires = datetime.fromisoformat(result.expires.replace("Z", "+00:00"))
+            if expires.tzinfo is None:
+                expires = expires.replace(tzinfo=UTC)
+            days = (expires - today).days
+            if days < _EXPIRY_WARNING_DAYS:
+                checks.append(Check("registry", name, "warn", f"{detail}; expires in {days} days",
+                                    f"mcpctl registry update {result.name}"))
+                continue
+            detail += f", fresh for {days} more days"
+        checks.append(Check("registry", name, "ok", detail))
+    return checks
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_proxies(paths: Paths, engine: Engine) -> list[Check]:
+    import httpx
+
+    from toolhive_py.proxy.supervisor import proxy_dir, read_state, running_proxy
+    from toolhive_py.runtime.workloads import list_workloads
+
+    checks = []
+    try:
+        workloads = list_workloads(engine, include_stopped=True)
+    except MCPCTLError as error:
+        return [_failure("proxies", "workloads", error)]
+    for workload in workloads:
+        name = f"proxy {workload.name}"
+        if not proxy_dir(paths, workload.name).exists():
+            checks.append(Check("proxies", name, "warn", "started from another mcpctl home (another user or "
+                                "MCPCTL_HOME)", "run mcpctl as the user that started it"))
+            continue
+        if workload.proxy_port is None:
+            checks.append(Check("proxies", name, "warn", "created without a proxy",
+                                f"mcpctl rm {workload.name}, then mcpctl run it again"))
+            continue
+        if workload.status != "running":
+            if read_state(paths, workload.name) is None:
+                checks.append(Check("proxies", name, "ok", f"stopped ({workload.status})"))
+            else:
+                checks.append(Check("proxies", name, "fail", f"the server stopped unexpectedly ({workload.status})",
+                                    f"mcpctl start {workload.name}"))
+            continue
+        if running_proxy(paths, workload.name) is None:
+            if _port_taken(workload.proxy_port):
+                checks.append(Check("proxies", name, "fail", f"not running, and port {workload.proxy_port} is "
+                                    "taken by another program",
+                                    f"free port {workload.proxy_port} (`ss -ltnp 'sport = :{workload.proxy_port}'`),"
+                                    f" then mcpctl start {workload.name}"))
+            else:
+                checks.append(Check("proxies", name, "fail", "not running", f"mcpctl start {workload.name}"))
+            continue
+        try:
+            ready = httpx.get(f"http://127.0.0.1:{workload.proxy_port}/health/ready", timeout=5)
+        except httpx.HTTPError as exc:
+            checks.append(Check("proxies", name, "fail", f"does not answer: {exc}", f"mcpctl restart {workload.name}"))
+            continue
+        if ready.status_code == 200:
+            checks.append(Check("proxies", name, "ok", f"ready on {workload.url}"))
+        else:
+            reason = ready.json().get("error") if ready.headers.get("content-type", "").startswith("application/json") \
+                else ready.text
+            checks.append(Check("proxies", name, "fail", f"not ready: {reason}",
+                                f"mcpctl logs {workload.name}; mcpctl restart {workload.name}"))
+    if not workloads:
+        checks.append(Check("proxies", "workloads", "ok", "none"))
+    return checks
+
+
+def run_checks(paths: Paths, *, socket_flag: str | None = None,
+               extra: Iterable[Callable[[Paths], list[Check]]] = ()) -> list[Check]:
+    """All checks, in the order a user would fix things: engine, secrets, registries, workloads, extras."""
+    engine_checks, engine = check_engine(paths, socket_flag)
+    checks = [*engine_checks, *check_secrets(paths), *check_registries(paths)]
+    if engine is not None:
+        try:
+            checks += check_proxies(paths, engine)
+        finally:
+            engine.close()
+    for check in extra:
+        checks += check(paths)
+    return checks
