@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from toolhive_py.cli._state import get_state
+from toolhive_py.cli.completion import workload_names
 from toolhive_py.cli.output import print_json, print_table
 
 __all__ = ["follow_lines", "register"]
@@ -34,7 +35,7 @@ def follow_lines(path: Path, *, follow: bool, poll: float = 0.2) -> Iterator[str
 
 def register(root: typer.Typer) -> None:
     @root.command("connect")
-    def connect(ctx: typer.Context, name: str = typer.Argument(..., help="Workload name."),
+    def connect(ctx: typer.Context, name: str = typer.Argument(..., help="Workload name.", autocompletion=workload_names),
                 socket: str | None = _SOCKET) -> None:
         """Bridge stdio to a workload's proxy, for clients that can only start a command."""
         import anyio
@@ -60,7 +61,7 @@ def register(root: typer.Typer) -> None:
         anyio.run(bridge, url)
 
     @root.command("audit")
-    def audit(ctx: typer.Context, name: str = typer.Argument(..., help="Workload name."),
+    def audit(ctx: typer.Context, name: str = typer.Argument(..., help="Workload name.", autocompletion=workload_names),
               follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records."),
               json_output: bool = typer.Option(False, "--json", help="Print records as JSON.")) -> None:
         """Show the proxy's audit log: one record per MCP request, never argument or result values."""

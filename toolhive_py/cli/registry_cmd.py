@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from toolhive_py.cli._state import get_state
+from toolhive_py.cli.completion import server_names
 from toolhive_py.cli.output import console, err_console, print_json, print_table
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def search(ctx: typer.Context, query: str, json_output: bool = _JSON) -> None:
 
 
 @app.command("show")
-def show(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME"),
+def show(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME", autocompletion=server_names),
          json_output: bool = _JSON) -> None:
     """Show one server: source, digest, transport, env vars, permissions, tools."""
     _show(ctx, name, json_output, "registry show")
@@ -271,7 +272,7 @@ def register(root: typer.Typer) -> None:
         _render_servers("search", _store(ctx).search(query), json_output)
 
     @root.command("info")
-    def info_alias(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME"),
+    def info_alias(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME", autocompletion=server_names),
                    json_output: bool = _JSON) -> None:
         """Show one server (alias of `registry show`)."""
         _show(ctx, name, json_output, "info")

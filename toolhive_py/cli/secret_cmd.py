@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from toolhive_py.cli._state import get_state
+from toolhive_py.cli.completion import secret_names
 from toolhive_py.cli.output import console, err_console, print_json, print_table
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ def set_(ctx: typer.Context, name: str, backend: str | None = _BACKEND) -> None:
 
 
 @app.command("get")
-def get(ctx: typer.Context, name: str, reveal: bool = typer.Option(False, "--reveal", help="Print the value."),
+def get(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=secret_names), reveal: bool = typer.Option(False, "--reveal", help="Print the value."),
         backend: str | None = _BACKEND, json_output: bool = _JSON) -> None:
     """Show a secret, masked unless --reveal."""
     from toolhive_py.errors import NotFoundError
@@ -87,7 +88,7 @@ def list_(ctx: typer.Context, backend: str | None = _BACKEND, json_output: bool 
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, name: str, backend: str | None = _BACKEND) -> None:
+def delete(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=secret_names), backend: str | None = _BACKEND) -> None:
     """Delete a secret."""
     from toolhive_py.errors import NotFoundError
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from toolhive_py.cli._state import get_state
+from toolhive_py.cli.completion import server_names, workload_names
 from toolhive_py.cli.output import console, err_console, print_json, print_table
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ __all__ = ["register"]
 _JSON = typer.Option(False, "--json", help="Print a JSON envelope.")
 _SOCKET = typer.Option(None, "--runtime-socket", help="Engine socket/URL (overrides setting and env).",
                        envvar="MCPCTL_RUNTIME_SOCKET")
+
+_WORKLOAD = typer.Argument(..., help="Workload name.", autocompletion=workload_names)
 
 runtime_app = typer.Typer(help="The container engine mcpctl uses.", no_args_is_help=True)
 
@@ -102,7 +105,8 @@ def register(root: typer.Typer) -> None:
     @root.command("run")
     def run(
         ctx: typer.Context,
-        server: str = typer.Argument(..., help="Registry server name (or REGISTRY/NAME), or an image with --unvetted."),
+        server: str = typer.Argument(..., help="Registry server name (or REGISTRY/NAME), or an image with --unvetted.",
+                                     autocompletion=server_names),
         args: list[str] | None = typer.Argument(None, help="Arguments for the server, after `--`."),
         name: str | None = typer.Option(None, "--name", help="Workload name (default: the server name)."),
         secret: list[str] = typer.Option([], "--secret", help="NAME[:ENV] from the secret backend; repeatable."),
@@ -194,7 +198,8 @@ def register(root: typer.Typer) -> None:
 
     def _lifecycle(verb: str, doc: str) -> None:
         @root.command(verb, help=doc)
-        def command(ctx: typer.Context, name: str, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
+        def command(ctx: typer.Context, name: str = _WORKLOAD, socket: str | None = _SOCKET,
+                    json_output: bool = _JSON) -> None:
             from toolhive_py.proxy.supervisor import stop_proxy
             from toolhive_py.runtime import workloads
 
@@ -217,7 +222,7 @@ def register(root: typer.Typer) -> None:
     _lifecycle("restart", "Restart a workload; its proxy re-attaches (or is restarted if dead).")
 
     @root.command("rm")
-    def rm(ctx: typer.Context, names: list[str] | None = typer.Argument(None),
+    def rm(ctx: typer.Context, names: list[str] | None = typer.Argument(None, autocompletion=workload_names),
            all_: bool = typer.Option(False, "--all", help="Remove every workload."),
            socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
         """Remove workloads; with several, reports partial success (exit 8)."""
@@ -250,7 +255,7 @@ def register(root: typer.Typer) -> None:
             raise typer.Exit(int(code))
 
     @root.command("logs")
-    def logs(ctx: typer.Context, name: str, follow: bool = typer.Option(False, "--follow", "-f"),
+    def logs(ctx: typer.Context, name: str = _WORKLOAD, follow: bool = typer.Option(False, "--follow", "-f"),
              tail: str = typer.Option("all", "--tail"),
              proxy: bool = typer.Option(False, "--proxy", help="Show the proxy's log instead of the server's."),
              socket: str | None = _SOCKET) -> None:
@@ -276,7 +281,7 @@ def register(root: typer.Typer) -> None:
                 sys.stdout.flush()
 
     @root.command("status")
-    def status(ctx: typer.Context, name: str, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
+    def status(ctx: typer.Context, name: str = _WORKLOAD, socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
         """Show one workload."""
         from toolhive_py.runtime.workloads import get_workload
 
