@@ -8,6 +8,7 @@ Podman here needs explicit ulimits (nofile, nproc) on every container; runc is i
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -77,3 +78,13 @@ def secret_service() -> None:
         keyring.get_password("mcpctl-test-probe", "probe")
     except keyring.errors.KeyringError as exc:
         unavailable(f"no Secret Service keyring: {exc}")
+
+
+@pytest.fixture
+def workload(engine: Engine) -> Iterator[str]:
+    """A fresh workload name; whatever the test ran under it is removed afterwards (with its proxy)."""
+    from tests.helpers import run_cli
+
+    name = f"w-{engine.name}-{uuid.uuid4().hex[:6]}"
+    yield name
+    run_cli("rm", name, "--runtime-socket", engine.base_url)

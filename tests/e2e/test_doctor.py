@@ -7,8 +7,6 @@ import json
 import os
 import signal
 import socket
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +14,6 @@ import pytest
 from tests.e2e.conftest import Engine
 from tests.e2e.images import MCP_SERVER_IMAGE
 from tests.helpers import run_cli
-
-
-@pytest.fixture
-def workload(engine: Engine) -> Iterator[str]:
-    name = f"d-{engine.name}-{uuid.uuid4().hex[:6]}"
-    yield name
-    run_cli("rm", name, "--runtime-socket", engine.base_url)
 
 
 @pytest.mark.usefixtures("secret_service")

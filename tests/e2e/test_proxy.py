@@ -11,7 +11,6 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -34,11 +33,6 @@ def mcpctl(engine: Engine, *args: str, input: str | None = None) -> CLIResult:  
     return run_cli(*args, "--runtime-socket", engine.base_url, input=input)
 
 
-@pytest.fixture
-def workload(engine: Engine) -> Iterator[str]:
-    name = f"p-{engine.name}-{uuid.uuid4().hex[:6]}"
-    yield name
-    mcpctl(engine, "rm", name)
 
 
 def _run(engine: Engine, name: str, *extra: str) -> dict[str, object]:

@@ -3,8 +3,6 @@ loopback port the engine published, and clients still see only the proxy."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,11 +33,6 @@ def http_registry(tmp_path: Path) -> None:
     assert run_cli("registry", "add", "h", str(tmp_path / "h.json"), "--pubkey", str(tmp_path / "h.pub")).exit_code == 0
 
 
-@pytest.fixture
-def workload(engine: Engine) -> Iterator[str]:
-    name = f"h-{engine.name}-{uuid.uuid4().hex[:6]}"
-    yield name
-    run_cli("rm", name, "--runtime-socket", engine.base_url)
 
 
 @pytest.mark.usefixtures("http_registry")
