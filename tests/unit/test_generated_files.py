@@ -44,3 +44,10 @@ def test_cli_reference_is_fresh() -> None:
         [sys.executable, str(ROOT / "scripts" / "gen-cli-docs"), "--check"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_client_matrix_is_fresh() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen-clients-doc"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr

@@ -16,7 +16,16 @@ from typer import _click as click
 from typer.core import TyperGroup
 
 from toolhive_py import __version__
-from toolhive_py.cli import config_cmd, doctor_cmd, proxy_cmd, registry_cmd, scan_cmd, secret_cmd, workload_cmd
+from toolhive_py.cli import (
+    client_cmd,
+    config_cmd,
+    doctor_cmd,
+    proxy_cmd,
+    registry_cmd,
+    scan_cmd,
+    secret_cmd,
+    workload_cmd,
+)
 from toolhive_py.cli._state import CLIState
 from toolhive_py.errors import ExitCode, MCPCTLError
 
@@ -95,3 +104,4 @@ doctor_cmd.register(app)
 secret_cmd.register(app)
 scan_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(client_cmd.app, name="client")

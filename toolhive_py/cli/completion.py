@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from toolhive_py.config import Paths
 
-__all__ = ["secret_names", "server_names", "workload_names"]
+__all__ = ["client_ids", "secret_names", "server_names", "workload_names"]
 
 
 def _matching(names: list[str], incomplete: str) -> list[str]:
@@ -38,3 +38,9 @@ def workload_names(incomplete: str) -> list[str]:
         return _matching([p.name for p in directory.iterdir() if p.is_dir()], incomplete)
     except OSError:
         return []
+
+
+def client_ids(incomplete: str) -> list[str]:
+    from toolhive_py.clients.catalog import CLIENTS
+
+    return _matching([c.id for c in CLIENTS], incomplete)

@@ -126,6 +126,8 @@ def register(root: typer.Typer) -> None:
         tools: str | None = typer.Option(None, "--tools", help="Only these tools (comma-separated) are visible."),
         deny_tools: str | None = typer.Option(None, "--deny-tools", help="Hide and refuse these tools."),
         rate_limit: str | None = typer.Option(None, "--rate-limit", help="Per-tool call limit, e.g. 60/m."),
+        clients: str | None = typer.Option(None, "--client", help="Also connect these clients (comma-separated "
+                                           "ids, e.g. cursor,vscode)."),
         socket: str | None = _SOCKET,
         json_output: bool = _JSON,
     ) -> None:
@@ -133,6 +135,9 @@ def register(root: typer.Typer) -> None:
         import dataclasses
         import json as jsonlib
 
+        from toolhive_py.clients.api import ManagedServer
+        from toolhive_py.clients.api import connect as connect_client
+        from toolhive_py.clients.api import resolve_target as resolve_client
         from toolhive_py.errors import UsageError
         from toolhive_py.proxy.policy import ToolPolicy
         from toolhive_py.proxy.supervisor import free_port
@@ -166,9 +171,13 @@ def register(root: typer.Typer) -> None:
             err_console().print(f"[bold yellow]WARNING:[/] {target.server} is UNVETTED: it is not from a "
                                 "verified registry.", highlight=False)
         options = dataclasses.replace(options, proxy_port=free_port(port))
+        client_targets = [resolve_client(c.strip()) for c in (clients or "").split(",") if c.strip()]
         with _engine(ctx, socket) as engine:
             workload = launch(engine, target, options, resolve_secrets=_secret_resolver(ctx, secret_backend))
             _ensure_proxy(get_state(ctx).paths, engine, workload)
+        for client_target in client_targets:
+            connect_client(get_state(ctx).paths, client_target, [ManagedServer(workload.name, workload.url or "")])
+            err_console().print(f"connected {client_target.client.name} ({client_target.path})", highlight=False)
         if json_output:
             print_json("run", workload.to_dict())
             return
@@ -226,6 +235,7 @@ def register(root: typer.Typer) -> None:
            all_: bool = typer.Option(False, "--all", help="Remove every workload."),
            socket: str | None = _SOCKET, json_output: bool = _JSON) -> None:
         """Remove workloads; with several, reports partial success (exit 8)."""
+        from toolhive_py.clients.api import disconnect_everywhere
         from toolhive_py.errors import ExitCode, MCPCTLError, UsageError
         from toolhive_py.proxy.supervisor import stop_proxy
         from toolhive_py.runtime.workloads import list_workloads, remove_workload
@@ -239,6 +249,8 @@ def register(root: typer.Typer) -> None:
                 try:
                     remove_workload(engine, target)
                     stop_proxy(get_state(ctx).paths, target)
+                    for client_id in disconnect_everywhere(get_state(ctx).paths, target):
+                        err_console().print(f"disconnected {target} from {client_id}", highlight=False)
                     removed.append(target)
                 except MCPCTLError as error:
                     errors.append({"name": target, **error.to_dict()})

@@ -1,0 +1,2 @@
+"""AI clients and their MCP config files: one catalog of facts (shared with `mcpctl scan`), lenient
+readers, format-preserving edits and safe writes."""

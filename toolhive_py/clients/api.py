@@ -1,0 +1,335 @@
+"""Connect managed servers to clients and take them away again: locked, atomic, backed up, and
+limited to entries mcpctl itself wrote.
+
+Which entries are mcpctl's is recorded in a ledger in mcpctl's state directory rather than by a
+marker inside the entry: strict-schema clients (VS Code, Zed) flag unknown keys, and a JSON file has no
+comments to carry a marker. An entry is removed only while it still matches what the ledger says was
+written, so a user's later edit is never deleted silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from toolhive_py.clients.catalog import CLIENTS, OS, Client, Location, current_os, expand, get_client
+from toolhive_py.clients.documents import Edit, add_server, load_text, parse_text, remove_server, servers_in
+from toolhive_py.config import Paths, atomic_write
+from toolhive_py.errors import ConflictError, NotFoundError, UsageError
+
+__all__ = ["ClientStatus", "ManagedServer", "Target", "connect", "detect", "disconnect", "entry_for",
+           "describe_entry", "disconnect_everywhere", "mcpctl_command", "resolve_target", "restore", "status"]
+
+
+@dataclass(frozen=True)
+class ManagedServer:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Target:
+    client: Client
+    location: Location
+    path: Path
+
+    @property
+    def scope(self) -> str:
+        return self.location.scope
+
+
+def resolve_target(client_id: str, *, project: Path | None = None, home: Path | None = None,
+                   os_name: OS | None = None) -> Target:
+    client = get_client(client_id)
+    scope: Literal["user", "project"] = "project" if project else "user"
+    location = client.location(scope)
+    if location is None:
+        raise UsageError(f"{client.name} has no {scope}-scope MCP config.",
+                         hint="Leave out --project." if project else "Use --project DIR.")
+    path = location.resolve(os_name or current_os(), home or Path.home(), project.resolve() if project else None)
+    if path is None:
+        raise UsageError(f"{client.name} has no MCP config file on this OS.")
+    return Target(client, location, path)
+
+
+def mcpctl_command() -> tuple[str, list[str]]:
+    """An absolute command that runs this mcpctl, for clients that spawn processes."""
+    beside = Path(sys.executable).with_name("mcpctl")
+    found = str(beside) if beside.exists() else shutil.which("mcpctl")
+    return (str(Path(found).resolve()), []) if found else (sys.executable, ["-m", "toolhive_py"])
+
+
+def entry_for(client: Client, server: ManagedServer) -> dict[str, Any]:
+    """The client's own entry shape: the proxy URL, or `mcpctl connect NAME` for stdio-only clients."""
+    if client.remote is not None:
+        return client.remote(server.name, server.url)
+    command, prefix = mcpctl_command()
+    return client.stdio(server.name, command, [*prefix, "connect", server.name])
+
+
+# ----- ledger, locks, backups --------------------------------------------------------------------------
+
+def _ledger_file(paths: Paths) -> Path:
+    return paths.state_dir / "clients" / "ledger.json"
+
+
+def _backup_dir(paths: Paths, client_id: str) -> Path:
+    return paths.state_dir / "clients" / "backups" / client_id
+
+
+@contextmanager
+def _locked(paths: Paths, path: Path) -> Iterator[None]:
+    """One writer per config file, across processes: read, change and write happen under the lock."""
+    directory = paths.state_dir / "clients" / "locks"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = directory / (hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".lock")
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_ledger(paths: Paths) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(_ledger_file(paths).read_text())
+    except (OSError, ValueError):
+        return []
+    return data if isinstance(data, list) else []
+
+
+def _update_ledger(paths: Paths, path: Path, name: str, record: dict[str, Any] | None) -> None:
+    with _locked(paths, _ledger_file(paths)):
+        records = [r for r in _read_ledger(paths) if not (r["path"] == str(path) and r["name"] == name)]
+        if record is not None:
+            records.append(record)
+        atomic_write(_ledger_file(paths), (json.dumps(records, indent=1) + "\n").encode())
+
+
+def _ledger_entry(paths: Paths, path: Path, name: str) -> dict[str, Any] | None:
+    return next((r for r in _read_ledger(paths) if r["path"] == str(path) and r["name"] == name), None)
+
+
+def _backup(paths: Paths, target: Target, text: str | None) -> Path:
+    directory = _backup_dir(paths, target.client.id)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    backup = directory / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}.json"
+    atomic_write(backup, json.dumps({"path": str(target.path), "existed": text is not None,
+                                     "text": text}).encode())
+    return backup
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """Parent directories that do not exist yet, deepest first (so they can be removed in that order)."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
+
+
+def _write(path: Path, text: str | None) -> None:
+    """Atomically replace ``path`` (through symlinks), keeping mode and ownership; None deletes it."""
+    real = path.resolve()
+    if text is None:
+        real.unlink(missing_ok=True)
+        return
+    existing = real.stat() if real.exists() else None
+    atomic_write(real, text.encode())
+    if existing is not None and os.geteuid() == 0:
+        os.chown(real, existing.st_uid, existing.st_gid)
+
+
+# ----- operations ----------------------------------------------------------------------------------
+
+def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, replace: bool = False) -> Path:
+    """Write one entry per server into the target's config; returns the backup of the previous file."""
+    location, path = target.location, target.path
+    with _locked(paths, path):
+        original = load_text(path)
+        text = original or ""
+        created_dirs = _missing_dirs(path)
+        present = servers_in(parse_text(path, text, location.format), location.servers_key, location.servers_kind)
+        records: list[dict[str, Any]] = []
+        for server in servers:
+            mine = _ledger_entry(paths, path, server.name)
+            if server.name in present:
+                if mine is None and not replace:
+                    raise ConflictError(f"{path} already has a server named {server.name!r} that mcpctl did not "
+                                        "write.", hint="Pass --replace to point it at the managed server (the "
+                                        "file is backed up first).", path=str(path))
+                previous = Edit(**mine["edit"]) if mine else None
+                text = remove_server(path, text, location.format, location.servers_key, location.servers_kind,
+                                     server.name, previous) if mine else _remove_foreign(target, text, server.name)
+            entry = entry_for(target.client, server)
+            text, edit = add_server(path, text, location.format, location.servers_key, location.servers_kind,
+                                    server.name, entry)
+            records.append({"client": target.client.id, "scope": location.scope, "path": str(path),
+                            "name": server.name, "entry": entry, "edit": asdict(edit),
+                            "original": "missing" if original is None else ("empty" if not original.strip()
+                                                                             else "present"),
+                            "original_text": original if original is not None and not original.strip() else None,
+                            "created_dirs": [str(d) for d in created_dirs]})
+        backup = _backup(paths, target, original)
+        _write(path, text)
+        for record in records:
+            _update_ledger(paths, path, record["name"], record)
+    return backup
+
+
+def _remove_foreign(target: Target, text: str, name: str) -> str:
+    """Replacing an entry mcpctl did not write (`--replace`, `scan --fix`): structural removal for JSON."""
+    location = target.location
+    if location.format not in ("json", "jsonc"):
+        raise ConflictError(f"mcpctl can replace existing entries only in JSON configs; remove {name!r} from "
+                            f"{target.path} by hand.", path=str(target.path))
+    from toolhive_py.clients.documents import _remove_json
+
+    return _remove_json(text, location.servers_key, name, 0)
+
+
+def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None) -> list[str]:
+    """Remove the entries mcpctl wrote (all of them, or ``names``); others are never touched."""
+    location, path = target.location, target.path
+    with _locked(paths, path):
+        ours = [r for r in _read_ledger(paths) if r["path"] == str(path) and (names is None or r["name"] in names)]
+        original = load_text(path)
+        if original is None:
+            for record in ours:
+                _update_ledger(paths, path, record["name"], None)
+            return []
+        text = original
+        present = servers_in(parse_text(path, text, location.format), location.servers_key, location.servers_kind)
+        removed = []
+        for record in ours:
+            if record["name"] in present and present[record["name"]] != record["entry"]:
+                continue  # edited by the user since: theirs now
+            text = remove_server(path, text, location.format, location.servers_key, location.servers_kind,
+                                 record["name"], Edit(**record["edit"]))
+            removed.append(record["name"])
+        remaining = parse_text(path, text, location.format)
+        first = ours[0] if ours else None
+        if first and first["original"] != "present" and not _has_content(remaining):
+            final: str | None = None if first["original"] == "missing" else first["original_text"]
+        else:
+            final = text
+        if final != original:
+            _backup(paths, target, original)
+            _write(path, final)
+        if final is None and first:
+            for directory in first.get("created_dirs", []):
+                with contextlib.suppress(OSError):  # not empty any more: someone else's files live there now
+                    Path(directory).rmdir()
+        for record in ours:
+            _update_ledger(paths, path, record["name"], None)
+    return removed
+
+
+def _has_content(data: Any) -> bool:
+    if isinstance(data, dict):
+        return any(_has_content(v) for v in data.values()) if data else False
+    return data not in (None, [], "")
+
+
+def restore(paths: Paths, client_id: str) -> Path:
+    """Put back the file as it was before mcpctl's last change to this client's config."""
+    client = get_client(client_id)
+    backups = sorted(_backup_dir(paths, client.id).glob("*.json"))
+    if not backups:
+        raise NotFoundError(f"No backup for {client.name}.", hint="Backups are made by `mcpctl client connect` "
+                            "and `disconnect`.")
+    latest = backups[-1]
+    saved = json.loads(latest.read_text())
+    path = Path(saved["path"])
+    with _locked(paths, path):
+        _write(path, saved["text"] if saved["existed"] else None)
+        for record in [r for r in _read_ledger(paths) if r["path"] == str(path)]:
+            _update_ledger(paths, path, record["name"], None)
+    latest.unlink()
+    return path
+
+
+@dataclass(frozen=True)
+class ClientStatus:
+    client: Client
+    installed: bool
+    path: Path | None
+    exists: bool
+    servers: dict[str, Any]
+    managed: list[str]
+    error: str | None = None
+
+
+def detect(paths: Paths, *, home: Path | None = None, os_name: OS | None = None) -> list[ClientStatus]:
+    """Every catalog client on this machine (user scope): installed?, its config, its servers."""
+    home = home or Path.home()
+    system = os_name or current_os()
+    ledger = _read_ledger(paths)
+    result = []
+    for client in CLIENTS:
+        marker = client.installed.get(system)
+        installed = bool(marker) and Path(expand(marker, system, home)).exists()  # type: ignore[arg-type]
+        location = client.location("user")
+        path = location.resolve(system, home) if location else None
+        servers: dict[str, Any] = {}
+        error = None
+        if path is not None and location is not None and path.exists():
+            try:
+                text = load_text(path) or ""
+                servers = servers_in(parse_text(path, text, location.format), location.servers_key,
+                                     location.servers_kind)
+            except Exception as exc:  # noqa: BLE001 - one unreadable config must not hide the others
+                error = str(getattr(exc, "message", exc))
+        managed = sorted(r["name"] for r in ledger if path is not None and r["path"] == str(path))
+        result.append(ClientStatus(client, installed or (path is not None and path.exists()), path,
+                                   path is not None and path.exists(), servers, managed, error))
+    return result
+
+
+def status(paths: Paths, target: Target) -> dict[str, Any]:
+    location = target.location
+    text = load_text(target.path)
+    servers = {} if text is None else servers_in(parse_text(target.path, text, location.format),
+                                                 location.servers_key, location.servers_kind)
+    ours = {r["name"]: r for r in _read_ledger(paths) if r["path"] == str(target.path)}
+    return {"client": target.client.id, "path": str(target.path), "exists": text is not None,
+            "servers": [{"name": name, "managed": name in ours and ours[name]["entry"] == entry,
+                         "target": describe_entry(entry)} for name, entry in servers.items()]}
+
+
+def describe_entry(entry: Any) -> str:
+    """Where an entry points (URL or command), never its env or headers, which may hold secrets."""
+    if not isinstance(entry, dict):
+        return "?"
+    for key in ("url", "serverUrl", "httpUrl", "uri"):
+        if isinstance(entry.get(key), str):
+            return str(entry[key])
+    command = entry.get("command") or entry.get("cmd")
+    if isinstance(command, list):
+        command = command[0] if command else None
+    # Only the program: arguments can carry tokens (`--api-key …`), so they are not shown.
+    return f"{command} …" if command else "?"
+
+
+def disconnect_everywhere(paths: Paths, name: str) -> list[str]:
+    """Remove ``name`` from every client config mcpctl wrote it to (on `mcpctl rm`); returns client ids."""
+    done = []
+    for record in [r for r in _read_ledger(paths) if r["name"] == name]:
+        client = get_client(record["client"])
+        location = client.location(record["scope"]) or client.locations[0]
+        if disconnect(paths, Target(client, location, Path(record["path"])), [name]):
+            done.append(client.id)
+    return done

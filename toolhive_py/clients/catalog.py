@@ -1,0 +1,245 @@
+"""Every AI client mcpctl knows: where its MCP config lives on each OS and scope, its format, the key
+that holds servers, and the shape of a server entry. One source of truth for `client` and `scan`.
+
+Path templates use ``{home}`` (the user's home), ``{config}`` (the OS's per-user config root:
+``~/Library/Application Support`` on macOS, ``~/.config`` on Linux, ``%APPDATA%`` on Windows),
+``{xdg}`` (``~/.config`` on every OS, for tools that use it everywhere) and ``{project}``.
+Resolution is a pure function of (OS, home, project), so scanning a mounted disk image works.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["CLIENTS", "OS", "Client", "Format", "Location", "Scope", "current_os", "expand", "get_client"]
+
+OS = Literal["macos", "linux", "windows"]
+Scope = Literal["user", "project", "managed"]
+Format = Literal["json", "jsonc", "toml", "yaml"]
+
+_ROOTS: Mapping[OS, Mapping[str, str]] = {
+    "macos": {"config": "{home}/Library/Application Support", "xdg": "{home}/.config"},
+    "linux": {"config": "{home}/.config", "xdg": "{home}/.config"},
+    "windows": {"config": "{home}/AppData/Roaming", "xdg": "{home}/.config"},
+}
+
+
+def current_os() -> OS:
+    return "macos" if sys.platform == "darwin" else "windows" if sys.platform == "win32" else "linux"
+
+
+@dataclass(frozen=True)
+class Location:
+    scope: Scope
+    paths: Mapping[OS, str]
+    format: Format
+    servers_key: tuple[str, ...]
+    # Continue keeps servers as a YAML list of {name: …}; everyone else as a mapping name → entry.
+    servers_kind: Literal["map", "list"] = "map"
+
+    def resolve(self, os_name: OS, home: Path, project: Path | None = None) -> Path | None:
+        """The file for a machine laid out as ``os_name`` whose home is ``home`` (which may be a mounted image)."""
+        template = self.paths.get(os_name)
+        if template is None or ("{project}" in template and project is None):
+            return None
+        return Path(expand(template, os_name, home, project))
+
+
+def expand(template: str, os_name: OS, home: Path, project: Path | None = None) -> str:
+    roots = {k: v.format(home=home.as_posix()) for k, v in _ROOTS[os_name].items()}
+    return template.format(home=home.as_posix(), project=project.as_posix() if project else "", **roots)
+
+
+def _everywhere(template: str) -> dict[OS, str]:
+    return {"macos": template, "linux": template, "windows": template}
+
+
+@dataclass(frozen=True)
+class Client:
+    id: str
+    name: str
+    locations: tuple[Location, ...]
+    remote: Callable[[str, str], dict[str, Any]] | None  # (name, url) -> entry; None: stdio only
+    stdio: Callable[[str, str, list[str]], dict[str, Any]]  # (name, command, args) -> entry
+    installed: Mapping[OS, str]  # this path existing means the client is installed
+    sources: tuple[str, ...]
+    notes: str = ""
+    entry_key: str = "url"  # where a remote entry keeps its URL (for status and scan)
+    remote_transport: str = "-"
+
+    @property
+    def supports_remote(self) -> bool:
+        return self.remote is not None
+
+    def location(self, scope: Scope) -> Location | None:
+        return next((loc for loc in self.locations if loc.scope == scope), None)
+
+
+def _cmd(name: str, command: str, args: list[str]) -> dict[str, Any]:
+    return {"command": command, "args": args}
+
+
+def _vscode_dirs(product: str) -> dict[OS, str]:
+    return _everywhere("{config}/" + product + "/User")
+
+
+def _json_map(scope: Scope, paths: Mapping[OS, str], key: str = "mcpServers", fmt: Format = "json") -> Location:
+    return Location(scope, paths, fmt, (key,))
+
+
+_CLAUDE_CODE_MANAGED: dict[OS, str] = {
+    "macos": "/Library/Application Support/ClaudeCode/managed-mcp.json",
+    "linux": "/etc/claude-code/managed-mcp.json",
+    "windows": "C:/ProgramData/ClaudeCode/managed-mcp.json",
+}
+
+
+def _vscode(client_id: str, name: str, product: str) -> Client:
+    user = _vscode_dirs(product)
+    return Client(
+        client_id, name,
+        (Location("user", {k: v + "/mcp.json" for k, v in user.items()}, "jsonc", ("servers",)),
+         Location("project", _everywhere("{project}/.vscode/mcp.json"), "jsonc", ("servers",))),
+        remote=lambda n, url: {"type": "http", "url": url},
+        stdio=lambda n, c, a: {"type": "stdio", "command": c, "args": a},
+        installed=user,
+        sources=("https://code.visualstudio.com/docs/copilot/customization/mcp-servers",),
+        remote_transport="http")
+
+
+def _extension(client_id: str, name: str, publisher_dir: str, settings_file: str, remote_type: str,
+               source: str, project: str | None) -> Client:
+    storage = {k: v + "/globalStorage/" + publisher_dir for k, v in _vscode_dirs("Code").items()}
+    locations = [_json_map("user", {k: v + "/settings/" + settings_file for k, v in storage.items()})]
+    if project:
+        locations.append(_json_map("project", _everywhere("{project}/" + project)))
+    return Client(
+        client_id, name, tuple(locations),
+        remote=lambda n, url: {"type": remote_type, "url": url},
+        stdio=_cmd, installed=storage, sources=(source,),
+        remote_transport=remote_type)
+
+
+CLIENTS: tuple[Client, ...] = (
+    Client(
+        "claude-desktop", "Claude Desktop",
+        (_json_map("user", {"macos": "{config}/Claude/claude_desktop_config.json",
+                            "windows": "{config}/Claude/claude_desktop_config.json",
+                            "linux": "{config}/Claude/claude_desktop_config.json"}),),
+        remote=None, stdio=_cmd,
+        installed=_everywhere("{config}/Claude"),
+        sources=("https://modelcontextprotocol.io/docs/develop/connect-local-servers",),
+        notes="The config file takes local (stdio) servers only; mcpctl writes `mcpctl connect NAME`. "
+              "Linux has no official build; the path is the one community builds use."),
+    Client(
+        "claude-code", "Claude Code",
+        (_json_map("user", _everywhere("{home}/.claude.json")),
+         _json_map("project", _everywhere("{project}/.mcp.json")),
+         _json_map("managed", _CLAUDE_CODE_MANAGED)),
+        remote=lambda n, url: {"type": "http", "url": url}, stdio=lambda n, c, a: {"type": "stdio", "command": c,
+                                                                                 "args": a},
+        installed=_everywhere("{home}/.claude.json"),
+        sources=("https://docs.claude.com/en/docs/claude-code/mcp",),
+        notes="Also per-project entries in ~/.claude.json under projects.<dir>.mcpServers (local scope).",
+        remote_transport="http"),
+    Client(
+        "cursor", "Cursor",
+        (_json_map("user", _everywhere("{home}/.cursor/mcp.json")),
+         _json_map("project", _everywhere("{project}/.cursor/mcp.json"))),
+        remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{home}/.cursor"),
+        sources=("https://cursor.com/docs/context/mcp",), remote_transport="streamable HTTP"),
+    _vscode("vscode", "VS Code", "Code"),
+    _vscode("vscode-insiders", "VS Code Insiders", "Code - Insiders"),
+    Client(
+        "windsurf", "Windsurf",
+        (_json_map("user", _everywhere("{home}/.codeium/windsurf/mcp_config.json")),),
+        remote=lambda n, url: {"serverUrl": url}, stdio=_cmd,
+        installed=_everywhere("{home}/.codeium/windsurf"),
+        sources=("https://docs.windsurf.com/windsurf/cascade/mcp",), entry_key="serverUrl",
+        remote_transport="streamable HTTP"),
+    _extension("cline", "Cline", "saoudrizwan.claude-dev", "cline_mcp_settings.json", "streamableHttp",
+               "https://docs.cline.bot/mcp/configuring-mcp-servers", None),
+    _extension("roo-code", "Roo Code", "rooveterinaryinc.roo-cline", "mcp_settings.json", "streamable-http",
+               "https://docs.roocode.com/features/mcp/using-mcp-in-roo", ".roo/mcp.json"),
+    Client(
+        "continue", "Continue",
+        (Location("user", _everywhere("{home}/.continue/config.yaml"), "yaml", ("mcpServers",), "list"),),
+        remote=lambda n, url: {"name": n, "type": "streamable-http", "url": url},
+        stdio=lambda n, c, a: {"name": n, "command": c, "args": a},
+        installed=_everywhere("{home}/.continue"),
+        sources=("https://docs.continue.dev/customize/deep-dives/mcp",), remote_transport="streamable-http"),
+    Client(
+        "zed", "Zed",
+        (Location("user", {"macos": "{xdg}/zed/settings.json", "linux": "{xdg}/zed/settings.json",
+                           "windows": "{config}/Zed/settings.json"}, "jsonc", ("context_servers",)),
+         Location("project", _everywhere("{project}/.zed/settings.json"), "jsonc", ("context_servers",))),
+        remote=lambda n, url: {"url": url}, stdio=_cmd,
+        installed={"macos": "{xdg}/zed", "linux": "{xdg}/zed", "windows": "{config}/Zed"},
+        sources=("https://zed.dev/docs/ai/mcp",), remote_transport="streamable HTTP"),
+    Client(
+        "goose", "Goose",
+        (Location("user", {"macos": "{xdg}/goose/config.yaml", "linux": "{xdg}/goose/config.yaml",
+                           "windows": "{config}/Block/goose/config/config.yaml"}, "yaml", ("extensions",)),),
+        remote=lambda n, url: {"enabled": True, "name": n, "type": "streamable_http", "uri": url, "timeout": 300},
+        stdio=lambda n, c, a: {"enabled": True, "name": n, "type": "stdio", "cmd": c, "args": a, "timeout": 300},
+        installed={"macos": "{xdg}/goose", "linux": "{xdg}/goose", "windows": "{config}/Block/goose"},
+        sources=("https://block.github.io/goose/docs/getting-started/using-extensions",), entry_key="uri",
+        remote_transport="streamable_http"),
+    Client(
+        "gemini", "Gemini CLI",
+        (_json_map("user", _everywhere("{home}/.gemini/settings.json")),
+         _json_map("project", _everywhere("{project}/.gemini/settings.json"))),
+        remote=lambda n, url: {"httpUrl": url}, stdio=_cmd, installed=_everywhere("{home}/.gemini"),
+        sources=("https://github.com/google-gemini/gemini-cli/blob/main/docs/tools/mcp-server.md",),
+        entry_key="httpUrl", remote_transport="streamable HTTP (httpUrl)"),
+    Client(
+        "codex", "OpenAI Codex CLI",
+        (Location("user", _everywhere("{home}/.codex/config.toml"), "toml", ("mcp_servers",)),),
+        remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{home}/.codex"),
+        sources=("https://github.com/openai/codex/blob/main/docs/config.md",), remote_transport="streamable HTTP"),
+    Client(
+        "lmstudio", "LM Studio",
+        (_json_map("user", _everywhere("{home}/.lmstudio/mcp.json")),),
+        remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{home}/.lmstudio"),
+        sources=("https://lmstudio.ai/docs/app/mcp",), remote_transport="streamable HTTP"),
+    Client(
+        "amp", "Amp",
+        (_json_map("user", _everywhere("{xdg}/amp/settings.json"), key="amp.mcpServers"),),
+        remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{xdg}/amp"),
+        sources=("https://ampcode.com/manual",), notes="The servers key is the literal dotted name amp.mcpServers.",
+        remote_transport="streamable HTTP"),
+    Client(
+        "kiro", "Kiro",
+        (_json_map("user", _everywhere("{home}/.kiro/settings/mcp.json")),
+         _json_map("project", _everywhere("{project}/.kiro/settings/mcp.json"))),
+        remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{home}/.kiro"),
+        sources=("https://kiro.dev/docs/mcp/configuration/",), remote_transport="streamable HTTP"),
+    Client(
+        "opencode", "opencode",
+        (Location("user", _everywhere("{xdg}/opencode/opencode.json"), "jsonc", ("mcp",)),
+         Location("project", _everywhere("{project}/opencode.json"), "jsonc", ("mcp",))),
+        remote=lambda n, url: {"type": "remote", "url": url, "enabled": True},
+        stdio=lambda n, c, a: {"type": "local", "command": [c, *a], "enabled": True},
+        installed=_everywhere("{xdg}/opencode"),
+        sources=("https://opencode.ai/docs/mcp-servers/",), remote_transport="remote (streamable HTTP)"),
+)
+
+_BY_ID = {client.id: client for client in CLIENTS}
+
+
+def get_client(client_id: str) -> Client:
+    from toolhive_py.errors import NotFoundError
+
+    try:
+        return _BY_ID[client_id]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(client_id, list(_BY_ID), n=3)
+        raise NotFoundError(f"Unknown client {client_id!r}.",
+                            hint=(f"Did you mean: {', '.join(close)}? " if close else "")
+                            + f"Known clients: {', '.join(_BY_ID)}.") from None

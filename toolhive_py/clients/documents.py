@@ -1,0 +1,221 @@
+"""Read client config files leniently and edit their server entries without disturbing anything else.
+
+JSON/JSONC edits go through `jsonc` (positions, so comments and layout stay). YAML and TOML edits
+append or remove one text block and are validated by re-parsing, so comments elsewhere are untouched
+(round-trip libraries re-indent and drop details; a text block does not). Every edit returns an
+`Edit` that records exactly what was added, so removing it restores the original bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolhive_py.clients import jsonc
+from toolhive_py.clients.catalog import Format
+from toolhive_py.errors import ConfigError
+
+__all__ = ["Edit", "add_server", "load_text", "parse_text", "read_servers", "remove_server", "servers_in"]
+
+_MAX_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Edit:
+    """What an `add_server` changed, kept in mcpctl's ledger so `remove_server` can undo exactly that."""
+
+    inserted: str = ""
+    replaced_line: str | None = None
+    created_keys: int = 0  # how many levels of the servers key path the edit created
+
+
+def load_text(path: Path) -> str | None:
+    """The file's text (None when missing); refuses huge or binary files with a clear error."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror or exc}.", path=str(path)) from exc
+    if len(raw) > _MAX_BYTES:
+        raise ConfigError(f"{path} is {len(raw)} bytes, too large for a config file.", path=str(path))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}).", path=str(path)) from exc
+
+
+def _error(path: Path, reason: str, line: int | None, column: int | None) -> ConfigError:
+    where = f"{path}:{line}:{column}" if line else str(path)
+    return ConfigError(f"{where}: {reason}", hint="The file was left untouched; fix it (or restore it with "
+                       "`mcpctl client restore CLIENT`) and try again.", path=str(path), line=line, column=column)
+
+
+def parse_text(path: Path, text: str, fmt: Format) -> Any:
+    """Parse leniently: BOM, comments and trailing commas in JSON; errors name file, line and column."""
+    body = text.removeprefix("\ufeff")
+    if not body.strip():
+        return {}
+    if fmt in ("json", "jsonc"):
+        try:
+            return jsonc.loads(body)
+        except jsonc.JsoncError as exc:
+            raise _error(path, exc.reason, exc.line, exc.column) from exc
+    if fmt == "toml":
+        try:
+            return tomllib.loads(body)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"line (\d+), column (\d+)", str(exc))
+            line, column = (int(match.group(1)), int(match.group(2))) if match else (None, None)
+            raise _error(path, str(exc).split(" (at")[0], line, column) from exc
+    import yaml
+
+    try:
+        return yaml.safe_load(body) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise _error(path, str(getattr(exc, "problem", None) or exc),
+                     mark.line + 1 if mark else None, mark.column + 1 if mark else None) from exc
+
+
+def servers_in(data: Any, key_path: tuple[str, ...], kind: str) -> dict[str, Any]:
+    """Name → entry of the servers at ``key_path`` (a list keyed by ``name`` for Continue)."""
+    node = data
+    for key in key_path:
+        if not isinstance(node, dict):
+            return {}
+        node = node.get(key)
+    if kind == "list":
+        return {str(item.get("name")): item for item in node or [] if isinstance(item, dict) and item.get("name")}
+    return {str(k): v for k, v in node.items()} if isinstance(node, dict) else {}
+
+
+def read_servers(path: Path, fmt: Format, key_path: tuple[str, ...], kind: str = "map") -> dict[str, Any]:
+    text = load_text(path)
+    return {} if text is None else servers_in(parse_text(path, text, fmt), key_path, kind)
+
+
+def add_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], kind: str, name: str,
+               entry: dict[str, Any]) -> tuple[str, Edit]:
+    """``text`` with ``name`` added under ``key_path``; the caller has removed any previous entry."""
+    if fmt in ("json", "jsonc"):
+        new, edit = _add_json(path, text, key_path, name, entry)
+    elif fmt == "toml":
+        new, edit = _add_toml(text, key_path, name, entry)
+    else:
+        new, edit = _add_yaml(text, key_path[0], kind, name, entry)
+    if name not in servers_in(parse_text(path, new, fmt), key_path, kind):
+        raise ConfigError(f"Could not add {name!r} to {path}: its {'.'.join(key_path)} has an unexpected shape.",
+                          hint="Add the entry by hand, or move the existing servers key into a plain table.",
+                          path=str(path))
+    return new, edit
+
+
+def remove_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], kind: str, name: str,
+                  edit: Edit | None) -> str:
+    """``text`` without ``name``; with the `Edit` that added it, exactly the bytes it added are removed."""
+    if name not in servers_in(parse_text(path, text, fmt), key_path, kind):
+        return text
+    if fmt in ("json", "jsonc"):
+        return _remove_json(text, key_path, name, edit.created_keys if edit else 0)
+    if edit and edit.inserted and text.count(edit.inserted) == 1:
+        new = text.replace(edit.inserted, "", 1)
+        if edit.replaced_line is not None:
+            new = re.sub(rf"(?m)^{re.escape(key_path[0])}:\n", lambda _: edit.replaced_line or "", new, count=1)
+        return new
+    raise ConfigError(f"The {name!r} entry in {path} was changed since mcpctl wrote it.",
+                      hint="Remove it by hand; mcpctl only removes entries exactly as it wrote them.", path=str(path))
+
+
+def _add_json(path: Path, text: str, key_path: tuple[str, ...], name: str,
+              entry: dict[str, Any]) -> tuple[str, Edit]:
+    if not text.removeprefix("\ufeff").strip():
+        value: Any = {name: entry}
+        for key in reversed(key_path):
+            value = {key: value}
+        prefix = text[: len(text) - len(text.lstrip("\ufeff"))]
+        return prefix + json.dumps(value, indent=2, ensure_ascii=False) + "\n", Edit(created_keys=len(key_path))
+    root = jsonc.parse(text)
+    if root.kind != "object":
+        raise _error(path, "the document is not a JSON object", 1, 1)
+    container, depth = jsonc.find_object(root, key_path)
+    if depth < 0:
+        raise ConfigError(f"{path}: {'.'.join(key_path)} is not an object.", path=str(path))
+    if container is not None:
+        return jsonc.insert_member(text, container, name, entry), Edit()
+    parent = root if depth == 0 else jsonc.find_object(root, key_path[:depth])[0]
+    value = {name: entry}
+    for key in reversed(key_path[depth + 1:]):
+        value = {key: value}
+    assert parent is not None  # noqa: S101 - find_object reported depth levels exist
+    return jsonc.insert_member(text, parent, key_path[depth], value), Edit(created_keys=len(key_path) - depth)
+
+
+def _remove_json(text: str, key_path: tuple[str, ...], name: str, created_keys: int) -> str:
+    root = jsonc.parse(text)
+    container, _ = jsonc.find_object(root, key_path)
+    assert container is not None  # noqa: S101 - the caller saw the entry
+    if created_keys and len(container.members) == 1:
+        level = len(key_path) - created_keys
+        parent = root if level == 0 else jsonc.find_object(root, key_path[:level])[0]
+        assert parent is not None  # noqa: S101
+        return jsonc.remove_member(text, parent, key_path[level])
+    return jsonc.remove_member(text, container, name)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _add_toml(text: str, key_path: tuple[str, ...], name: str, entry: dict[str, Any]) -> tuple[str, Edit]:
+    import tomlkit
+
+    header = ".".join(_toml_key(k) for k in (*key_path, name))
+    block = f"[{header}]\n" + tomlkit.dumps(entry)
+    separator = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
+    inserted = separator + block
+    return text + inserted, Edit(inserted=inserted)
+
+
+def _add_yaml(text: str, key: str, kind: str, name: str, entry: dict[str, Any]) -> tuple[str, Edit]:
+    import yaml
+
+    rendered = yaml.safe_dump([entry] if kind == "list" else {name: entry}, sort_keys=False,
+                              default_flow_style=False, allow_unicode=True)
+    lines = text.splitlines(keepends=True)
+    key_line = next((i for i, line in enumerate(lines) if re.match(rf"{re.escape(key)}:(\s|$)", line)), None)
+    if key_line is None:
+        separator = "" if not text or text.endswith("\n") else "\n"
+        inserted = separator + f"{key}:\n" + _indent(rendered, "  ")
+        return text + inserted, Edit(inserted=inserted)
+    inline = lines[key_line][len(key) + 1:].split("#")[0].strip()
+    if inline in ("{}", "[]", "null", "~"):
+        block = _indent(rendered, "  ")
+        new_lines = [*lines[:key_line], f"{key}:\n", block, *lines[key_line + 1:]]
+        return "".join(new_lines), Edit(inserted=block, replaced_line=lines[key_line])
+    if inline:
+        raise ConfigError(f"{key} is written inline; mcpctl will not rewrite it.",
+                          hint=f"Write {key} as a block (one entry per line) and try again.")
+    end = key_line + 1
+    indent = None
+    for i in range(key_line + 1, len(lines)):
+        line = lines[i]
+        if not line.strip():
+            continue
+        if not (line.startswith((" ", "\t")) or (kind == "list" and line.startswith("-"))):
+            break
+        if indent is None:
+            indent = re.match(r"[ \t]*", line).group()  # type: ignore[union-attr]
+        end = i + 1
+    block = _indent(rendered, "  " if indent is None else indent)
+    if end > 0 and not lines[end - 1].endswith("\n"):
+        block = "\n" + block
+    return "".join([*lines[:end], block, *lines[end:]]), Edit(inserted=block)
+
+
+def _indent(block: str, prefix: str) -> str:
+    return "".join(prefix + line if line.strip() else line for line in block.splitlines(keepends=True))
