@@ -158,6 +158,24 @@ def check_proxies(paths: Paths, engine: Engine) -> list[Check]:
     return checks
 
 
+def check_clients(paths: Paths) -> list[Check]:
+    """Each installed client's MCP config parses (a broken one silently loses every server in it)."""
+    from toolhive_py.clients.api import detect
+
+    checks = []
+    for found in detect(paths):
+        if not found.exists:
+            continue
+        name = f"client {found.client.id}"
+        if found.error:
+            checks.append(Check("clients", name, "fail", found.error,
+                                f"fix {found.path}, or `mcpctl client restore {found.client.id}` if mcpctl changed it"))
+        else:
+            managed = f", {len(found.managed)} managed by mcpctl" if found.managed else ""
+            checks.append(Check("clients", name, "ok", f"{found.path}: {len(found.servers)} servers{managed}"))
+    return checks
+
+
 def run_checks(paths: Paths, *, socket_flag: str | None = None,
                extra: Iterable[Callable[[Paths], list[Check]]] = ()) -> list[Check]:
     """All checks, in the order a user would fix things: engine, secrets, registries, workloads, extras."""
@@ -168,6 +186,7 @@ def run_checks(paths: Paths, *, socket_flag: str | None = None,
             checks += check_proxies(paths, engine)
         finally:
             engine.close()
+    checks += check_clients(paths)
     for check in extra:
         checks += check(paths)
     return checks

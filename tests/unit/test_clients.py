@@ -201,3 +201,23 @@ def test_mode_and_symlinks_are_kept(isolated_home: Path) -> None:
     assert target.path.is_symlink()
     assert SERVER.name in json.loads(real.read_text())["mcpServers"]
     assert real.stat().st_mode & 0o777 == 0o640
+
+
+def test_doctor_names_a_broken_client_config(isolated_home: Path) -> None:
+    from toolhive_py.doctor import check_clients
+
+    cursor = isolated_home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir()
+    cursor.write_text('{"mcpServers": {"a": {"command": "x"},,}}')
+    shutil.copy(fixture_for(next(c for c in CLIENTS if c.id == "zed")), _zed_path(isolated_home))
+    checks = {c.name: c for c in check_clients(Paths.from_env())}
+    assert checks["client cursor"].status == "fail"
+    assert f"{cursor}:1:39" in checks["client cursor"].detail
+    assert checks["client zed"].status == "ok"
+    assert checks["client zed"].detail.endswith(": 1 servers")
+
+
+def _zed_path(home: Path) -> Path:
+    path = home / ".config" / "zed" / "settings.json"
+    path.parent.mkdir(parents=True)
+    return path
