@@ -2,10 +2,102 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from toolhive_py.cli._state import get_state
+from toolhive_py.cli.output import console, err_console, print_json
+
 __all__ = ["register"]
+
+_LEVEL_STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
 
 def register(root: typer.Typer) -> None:
     """Attach ``scan`` to the root app."""
+
+    @root.command("scan")
+    def scan(
+        ctx: typer.Context,
+        home: Path | None = typer.Option(None, "--home", help="Scan this home directory (e.g. a mounted disk "
+                                         "image) instead of yours."),
+        project_dir: list[Path] = typer.Option([], "--project-dir", help="Also search this tree for project "
+                                               "configs; repeatable."),
+        output_format: str = typer.Option("table", "--format", help="table | json | sarif | csv | markdown"),
+        output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here."),
+        fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at this level or "
+                                           "worse: critical | high | medium | low | info."),
+        processes: bool = typer.Option(True, "--processes/--no-processes", help="Look at running processes."),
+        containers: bool = typer.Option(True, "--containers/--no-containers", help="Look at running containers."),
+        fix: bool = typer.Option(False, "--fix", help="Show how to migrate what was found (dry run)."),
+        apply: bool = typer.Option(False, "--apply", help="With --fix: do it (secrets to the backend, vetted "
+                                   "servers re-pointed at managed ones; backups first)."),
+        socket: str | None = typer.Option(None, "--runtime-socket", envvar="MCPCTL_RUNTIME_SOCKET",
+                                          help="Engine socket/URL for container discovery."),
+        json_output: bool = typer.Option(False, "--json", help="Print a JSON envelope (the report as data)."),
+    ) -> None:
+        """Inventory every MCP server configured or running here: secrets, vetting, pinning, risk."""
+        from toolhive_py.errors import UsageError
+        from toolhive_py.scan.model import LEVELS, level_at_least
+        from toolhive_py.scan.report import FORMATS, render
+        from toolhive_py.scan.scanner import ScanOptions, run_scan
+
+        if output_format not in FORMATS:
+            raise UsageError(f"Unknown format {output_format!r}.", hint=f"Use one of: {', '.join(FORMATS)}.")
+        if fail_on is not None and fail_on not in LEVELS:
+            raise UsageError(f"Unknown level {fail_on!r}.", hint=f"Use one of: {', '.join(LEVELS)}.")
+        if apply and not fix:
+            raise UsageError("--apply goes with --fix.")
+        paths = get_state(ctx).paths
+        options = ScanOptions(home=(home or Path.home()).expanduser(), project_dirs=project_dir,
+                              processes=processes and home is None, containers=containers and home is None,
+                              runtime_socket=socket, include_managed_scope=home is None)
+        report = run_scan(paths, options)
+        if fix:
+            from toolhive_py.scan.fix import apply_plan, plan_fixes, render_plan
+
+            plan = plan_fixes(paths, report, socket)
+            if apply:
+                apply_plan(paths, plan)
+            if json_output:
+                print_json("scan --fix", [step.to_dict() for step in plan])
+            else:
+                console().print(render_plan(plan, applied=apply), highlight=False)
+            return
+        if json_output:
+            print_json("scan", report.to_dict())
+        elif output_format == "table" and output is None:
+            _print_table(report)
+        else:
+            text = render(report, "markdown" if output_format == "table" else output_format)
+            if output is not None:
+                output.write_text(text, encoding="utf-8")
+                err_console().print(f"wrote {output}", highlight=False)
+            else:
+                console().out(text, end="")
+        if fail_on is not None and any(level_at_least(f.level, fail_on) for f in report.findings):
+            raise typer.Exit(1)
+
+
+def _print_table(report: object) -> None:
+    from rich.table import Table
+
+    from toolhive_py.scan.model import ScanReport
+
+    assert isinstance(report, ScanReport)  # noqa: S101 - typed loosely to keep rich/scan imports lazy
+    out = console()
+    clients = sorted({f.client or f.source for f in report.findings})
+    for client in clients:
+        table = Table(title=client, title_justify="left", show_edge=False, header_style="bold")
+        for column in ("LEVEL", "SERVER", "STATUS", "RUNS", "WHY"):
+            table.add_column(column)
+        for f in (f for f in report.findings if (f.client or f.source) == client):
+            table.add_row(f"[{_LEVEL_STYLE[f.level]}]{f.level}[/]", f.name, f.status, f.target,
+                          "\n".join(r.message for r in f.reasons if r.code != "managed") or "-")
+        out.print(table)
+    summary = report.summary()
+    out.print(f"{summary['servers']} servers, {summary['secrets']} plaintext secrets, {summary['unvetted']} "
+              f"unvetted, {summary['errors']} could not be read.", highlight=False)
+    for error in report.errors:
+        err_console().print(f"[yellow]![/] {error.path}: {error.message}", highlight=False)

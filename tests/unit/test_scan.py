@@ -1,0 +1,183 @@
+"""`mcpctl scan` on fixture homes for macOS, Linux and Windows: exact findings, references never flagged,
+redaction, JSON schema and SARIF 2.1.0 validity, CSV/Markdown, --fail-on, robustness, read-only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.helpers import run_cli
+from tests.unit.scan_homes import SHARED_TOKEN, build_home, token_for
+from toolhive_py.clients.catalog import CLIENTS
+from toolhive_py.config import Paths
+from toolhive_py.scan.scanner import ScanOptions, run_scan
+
+SARIF_SCHEMA = Path(__file__).parents[1] / "fixtures" / "scan" / "sarif-schema-2.1.0.json"
+
+
+def scan_json(home: Path, *extra: str) -> dict:
+    result = run_cli("scan", "--home", str(home), "--format", "json", *extra)
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        digest.update(str(path).encode())
+        if path.is_file() and not path.is_symlink():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("os_name", ["macos", "linux", "windows"])
+def test_exact_findings_on_a_home_for_each_os(tmp_path: Path, os_name: str) -> None:
+    home, expected = build_home(tmp_path, os_name)  # type: ignore[arg-type]
+    before = tree_digest(home)
+    report = scan_json(home)
+    found = {(f["client"], f["name"], s["provider"], s["location"]) for f in report["findings"] for s in f["secrets"]}
+    assert found == expected
+    clients = {f["client"] for f in report["findings"]}
+    assert clients == {c.id for c in CLIENTS}, "every catalog client's config was found"
+    careful = [f for f in report["findings"] if f["name"] == "careful"]
+    assert len(careful) == len(CLIENTS)
+    assert all(f["secrets"] == [] for f in careful), "reference forms are never findings"
+    assert report["errors"] == []
+    assert tree_digest(home) == before, "a scan never modifies anything"
+
+
+def test_output_is_redacted_and_one_secret_has_one_fingerprint(tmp_path: Path) -> None:
+    home, _ = build_home(tmp_path, "linux")
+    for fmt in ("json", "sarif", "csv", "markdown", "table"):
+        result = run_cli("scan", "--home", str(home), "--format", fmt)
+        assert result.exit_code == 0
+        for index in range(len(CLIENTS)):
+            assert token_for(index) not in result.stdout + result.stderr, fmt
+    report = scan_json(home)
+    shared = [s for f in report["findings"] for s in f["secrets"] if s["redacted"] == "ghp_…0000"]
+    assert len(shared) == 2
+    assert len({s["fingerprint"] for s in shared}) == 1
+    assert SHARED_TOKEN not in json.dumps(report)
+
+
+def test_risk_levels_and_reasons(tmp_path: Path) -> None:
+    home, _ = build_home(tmp_path, "linux")
+    findings = {(f["client"], f["name"]): f for f in scan_json(home)["findings"]}
+    leaky = findings[("cursor", "leaky")]
+    assert leaky["level"] == "critical"
+    assert {r["code"] for r in leaky["reasons"]} >= {"plaintext-secret", "unvetted"}
+    careful = findings[("cursor", "careful")]
+    assert careful["pinned"] is True
+    assert careful["package"] == "@modelcontextprotocol/server-github"
+    assert careful["level"] == "medium"
+    unpinned = findings[("claude-desktop", "leaky")]
+    assert "unpinned: @modelcontextprotocol/server-github (no exact version)" in \
+        [r["message"] for r in unpinned["reasons"]]
+
+
+def test_json_matches_the_shipped_schema_and_sarif_is_valid_2_1_0(tmp_path: Path) -> None:
+    home, _ = build_home(tmp_path, "macos")
+    schema = json.loads(resources.files("toolhive_py.scan").joinpath("scan-report.schema.json").read_text())
+    jsonschema.validate(scan_json(home), schema)
+    sarif = json.loads(run_cli("scan", "--home", str(home), "--format", "sarif").stdout)
+    jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
+    assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {"plaintext-secret", "unvetted"}
+
+
+def test_csv_markdown_and_output_file(tmp_path: Path) -> None:
+    home, expected = build_home(tmp_path, "windows")
+    out = tmp_path / "report.csv"
+    assert run_cli("scan", "--home", str(home), "--format", "csv", "--output", str(out)).exit_code == 0
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("level,status,client")
+    assert len(rows) == 1 + 2 * len(CLIENTS)
+    markdown = run_cli("scan", "--home", str(home), "--format", "markdown").stdout
+    assert markdown.startswith("# MCP inventory of ")
+
+
+def test_fail_on_sets_the_exit_code(tmp_path: Path) -> None:
+    home, _ = build_home(tmp_path, "linux")
+    assert run_cli("scan", "--home", str(home), "--format", "json", "--fail-on", "critical").exit_code == 1
+    empty = tmp_path / "empty-home"
+    empty.mkdir()
+    assert run_cli("scan", "--home", str(empty), "--format", "json", "--fail-on", "info").exit_code == 0
+    assert run_cli("scan", "--home", str(empty), "--fail-on", "bogus").exit_code == 2
+
+
+def test_bad_files_are_scan_errors_never_a_crash(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cursor = home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir(parents=True)
+    cursor.write_bytes(os.urandom(4096))  # binary garbage
+    (home / ".gemini").mkdir()
+    (home / ".gemini" / "settings.json").write_text("")  # empty
+    (home / ".codeium" / "windsurf").mkdir(parents=True)
+    loop = home / ".codeium" / "windsurf" / "mcp_config.json"
+    loop.symlink_to(home / ".codeium" / "windsurf" / "other.json")
+    (home / ".codeium" / "windsurf" / "other.json").symlink_to(loop)  # a symlink loop
+    (home / ".kiro" / "settings").mkdir(parents=True)
+    (home / ".kiro" / "settings" / "mcp.json").write_bytes(b"{" + b'"a": "' + b"x" * (17 * 1024 * 1024) + b'"}')
+    lmstudio = home / ".lmstudio" / "mcp.json"
+    lmstudio.parent.mkdir()
+    lmstudio.write_text('{"mcpServers": {"ok": {"command": "npx", "args": ["-y", "pkg@1.0.0"]}}}')
+    unreadable = home / ".continue" / "config.yaml"
+    unreadable.parent.mkdir()
+    unreadable.write_text("mcpServers: []\n")
+    unreadable.chmod(0)
+
+    report = run_scan(Paths.from_env(), ScanOptions(home=home, processes=False, containers=False,
+                                                    include_managed_scope=False))
+    errors = {Path(e.path).name: e.message for e in report.errors}
+    assert set(errors) >= {"mcp.json", "settings.json", "mcp_config.json"}
+    assert "empty file" in errors["settings.json"]
+    assert [f.name for f in report.findings] == ["ok"], "the good file is still scanned"
+
+
+def test_unreadable_file_as_an_unprivileged_user() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user")
+    root = Path(tempfile.mkdtemp(prefix="mcpctl-scan-"))  # pytest's tmp dirs are not traversable by others
+    root.chmod(0o755)
+    home = root / "home"
+    config = home / ".cursor" / "mcp.json"
+    config.parent.mkdir(parents=True)
+    config.write_text('{"mcpServers": {}}')
+    config.chmod(0)
+    for directory in (home, config.parent):
+        directory.chmod(0o755)
+    code = ("import sys; from pathlib import Path; from toolhive_py.scan.discovery import discover; "
+            f"_, errors = discover(Path({str(home)!r}), include_managed=False); "
+            "print([(e.path, e.message) for e in errors])")
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                             code], capture_output=True, text=True, check=False,
+                            env={**os.environ, "HOME": str(root), "PYTHONPATH": str(Path.cwd())})
+    shutil.rmtree(root)
+    assert result.returncode == 0, result.stderr
+    assert "Permission denied" in result.stdout
+
+
+def test_project_dirs_are_searched_with_excludes(tmp_path: Path) -> None:
+    repo = tmp_path / "src" / "app"
+    (repo / ".vscode").mkdir(parents=True)
+    (repo / ".vscode" / "mcp.json").write_text('{"servers": {"db": {"type": "stdio", "command": "npx", '
+                                                '"args": ["-y", "mcp-db@1.0.0"], "env": {"DB_PASSWORD": '
+                                                '"Xq9!vL2#pR7wZ4tB"}}}}')
+    hidden = repo / "node_modules" / "pkg"
+    hidden.mkdir(parents=True)
+    (hidden / ".mcp.json").write_text('{"mcpServers": {"vendored": {"command": "x"}}}')
+    home = tmp_path / "empty-home"
+    home.mkdir()
+    report = scan_json(home, "--project-dir", str(tmp_path / "src"))
+    assert [(f["client"], f["name"]) for f in report["findings"]] == [("vscode", "db")]
+    assert report["findings"][0]["secrets"][0]["provider"] == "high-entropy"
+    assert report["findings"][0]["scope"] == f"project ({repo})"

@@ -1,0 +1,1 @@
+"""`mcpctl scan`: every MCP server configured or running on a machine, its secrets and its risks."""

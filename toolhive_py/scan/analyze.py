@@ -1,0 +1,182 @@
+"""One server (a config entry, a process or a container) → a finding: identity, secrets, status, risk.
+Pure: everything it needs (registry index, managed URLs) is passed in."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from toolhive_py.scan import secrets
+from toolhive_py.scan.identify import Identity, from_command, from_url
+from toolhive_py.scan.model import LEVELS, Level, Reason, SecretFinding, ServerFinding
+
+__all__ = ["Context", "add_secret", "analyze_command", "analyze_entry", "finalize", "secrets_in_env_file"]
+
+_URL_KEYS = ("url", "serverUrl", "httpUrl", "uri")
+_ENV_KEYS = ("env", "envs", "environment")
+_ENV_FILE_KEYS = ("envFile", "env_file", "envfile")
+_REFERENCE_KEY = re.compile(r"(?i)(_env_var|envvar|_env)$")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What identification needs: registry entries by package/image, and the URLs of managed proxies."""
+
+    registry: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (kind, package) -> registry name
+    managed_urls: frozenset[str] = frozenset()
+    managed_commands: frozenset[str] = frozenset()
+
+
+def add_secret(findings: list[SecretFinding], value: Any, name: str | None, location: str) -> None:
+    if isinstance(value, str):
+        match = secrets.detect(value, name)
+        if match is not None:
+            findings.append(SecretFinding(match.provider, location, match.redacted, match.fingerprint))
+
+
+def _scan_args(args: list[str], found: list[SecretFinding]) -> None:
+    previous: str | None = None
+    for index, arg in enumerate(args):
+        name = previous if previous and previous.startswith("-") else None
+        if arg.startswith("-") and "=" in arg:
+            name, _, value = arg.partition("=")
+            add_secret(found, value, name, f"arg:{index}")
+        elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", arg):
+            key, _, value = arg.partition("=")
+            add_secret(found, value, key, f"arg:{index}")
+        else:
+            add_secret(found, arg, name, f"arg:{index}")
+        previous = arg
+
+
+def _scan_url(url: str, found: list[SecretFinding]) -> None:
+    parts = urlsplit(url)
+    for key, value in parse_qsl(parts.query):
+        add_secret(found, value, key, f"url-query:{key}")
+    if parts.password:
+        add_secret(found, parts.password, "password", "url-userinfo")
+
+
+def secrets_in_env_file(path: Path) -> list[SecretFinding]:
+    found: list[SecretFinding] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, sep, value = line.strip().removeprefix("export ").partition("=")
+        if sep and not key.startswith("#"):
+            add_secret(found, value.strip().strip("'\""), key.strip(), f"file:{path}:{key.strip()}")
+    return found
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _broad_paths(args: Iterable[str], home: str | None) -> list[str]:
+    broad = []
+    for arg in args:
+        value = arg.split(":", 1)[0] if arg.count(":") == 1 and arg.startswith("/") else arg
+        if value in ("/", "~", "~/", "C:\\", "C:/") or (home and value.rstrip("/") == home.rstrip("/")):
+            broad.append(arg)
+    return broad
+
+
+def _identity_status(identity: Identity, context: Context, finding: ServerFinding) -> None:
+    finding.kind, finding.package, finding.version = identity.kind, identity.package, identity.version
+    finding.pinned, finding.target = identity.pinned, identity.target
+    if identity.kind == "url" and identity.target in context.managed_urls:
+        finding.status = "managed"
+        return
+    if identity.package and (identity.kind, identity.package) in context.registry:
+        finding.status = "vetted"
+        finding.registry_match = context.registry[(identity.kind, identity.package)]
+
+
+def analyze_command(finding: ServerFinding, command: str, args: list[str], context: Context,
+                    home: str | None = None) -> None:
+    identity = from_command(command, args)
+    _identity_status(identity, context, finding)
+    if "connect" in args and (Path(command).name in ("mcpctl", "mcpctl.exe") or "toolhive_py" in args):
+        finding.status = "managed"
+    _scan_args(args, finding.secrets)
+    for arg in _broad_paths(args, home):
+        finding.reasons.append(Reason("broad-filesystem", "medium", f"broad filesystem access: {arg}"))
+    if identity.kind == "image" and any(a in ("--privileged", "--network=host") or a == "host" for a in args):
+        finding.reasons.append(Reason("privileged-container", "high", "container runs privileged or on the "
+                                      "host network"))
+
+
+def analyze_entry(finding: ServerFinding, entry: Mapping[str, Any], context: Context, *, base_dir: Path | None,
+                  home: str | None) -> list[str]:
+    """Fill ``finding`` from a config entry; returns side-file problems (unreadable env files)."""
+    problems: list[str] = []
+    url = next((entry[k] for k in _URL_KEYS if isinstance(entry.get(k), str)), None)
+    for key in _ENV_KEYS:
+        env = entry.get(key)
+        if isinstance(env, Mapping):
+            for name, value in env.items():
+                if not _REFERENCE_KEY.search(str(name)):
+                    add_secret(finding.secrets, value, str(name), f"env:{name}")
+    headers = entry.get("headers") or entry.get("http_headers")
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            add_secret(finding.secrets, value, str(name), f"header:{name}")
+    for key, value in entry.items():
+        if key not in (*_ENV_KEYS, "headers", "http_headers", "args", "command", "cmd", *_URL_KEYS) \
+                and isinstance(value, str) and not _REFERENCE_KEY.search(key):
+            add_secret(finding.secrets, value, key, f"field:{key}")
+    for key in _ENV_FILE_KEYS:
+        if isinstance(entry.get(key), str) and base_dir is not None:
+            path = (base_dir / entry[key]).expanduser()
+            try:
+                finding.secrets.extend(secrets_in_env_file(path))
+            except OSError as exc:
+                problems.append(f"{path}: {exc.strerror or exc}")
+    if url is not None:
+        finding.transport = "sse" if url.rstrip("/").endswith("/sse") or entry.get("type") == "sse" else "http"
+        _identity_status(from_url(url), context, finding)
+        _scan_url(url, finding.secrets)
+        parts = urlsplit(url)
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            finding.reasons.append(Reason("insecure-remote", "high", f"remote server over plain http: {parts.netloc}"))
+        return problems
+    command = entry.get("command", entry.get("cmd"))
+    args = [str(a) for a in entry.get("args") or [] if isinstance(a, str | int | float)]
+    if isinstance(command, list):  # opencode: the whole command line as one list
+        command, args = (str(command[0]), [str(a) for a in command[1:]]) if command else ("", [])
+    if isinstance(command, str) and command:
+        analyze_command(finding, command, args, context, home)
+    return problems
+
+
+def finalize(finding: ServerFinding) -> ServerFinding:
+    """Turn what was found into reasons and one level (the worst reason's)."""
+    seen: set[tuple[str, str]] = set()
+    for secret in finding.secrets:
+        if (secret.fingerprint, secret.location) in seen:
+            continue
+        seen.add((secret.fingerprint, secret.location))
+        level: Level = "high" if secret.provider == "high-entropy" else "critical"
+        finding.reasons.append(Reason("plaintext-secret", level, f"plaintext {secret.provider} in {secret.location} "
+                                      f"({secret.redacted}, #{secret.fingerprint})"))
+    if finding.status == "managed":
+        finding.reasons.append(Reason("managed", "info", "managed by mcpctl"))
+    elif finding.status == "unvetted":
+        finding.reasons.append(Reason("unvetted", "medium", "unvetted: matches no trusted registry entry"))
+    if finding.kind in ("npm", "pypi", "image") and not finding.pinned and finding.status != "managed":
+        explicit = finding.version == "latest"
+        finding.reasons.append(Reason("unpinned", "medium" if explicit else "low",
+                                      f"unpinned: {finding.target}" + (" (@latest)" if explicit else
+                                                                       " (no exact version)")))
+    finding.level = min((r.level for r in finding.reasons), key=LEVELS.index, default="info")
+    return finding

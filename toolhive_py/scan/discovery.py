@@ -1,0 +1,138 @@
+"""Every MCP server configured for every catalog client: user, project and managed scopes, Claude Code's
+per-project sections, VS Code profiles, and project trees. Reads only; never launches anything."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from toolhive_py.clients.catalog import CLIENTS, OS, Client, Location, expand
+from toolhive_py.clients.documents import load_text, parse_text, servers_in
+from toolhive_py.errors import ConfigError
+from toolhive_py.scan.model import ScanError
+
+__all__ = ["ConfiguredServer", "discover"]
+
+EXCLUDED_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache", "dist",
+                           "build", "target", ".cache", ".next", ".gradle", "vendor", ".terraform"})
+MAX_DEPTH = 8
+_SYSTEMS: tuple[OS, ...] = ("macos", "linux", "windows")
+
+
+@dataclass(frozen=True)
+class ConfiguredServer:
+    client: Client
+    scope: str
+    path: Path
+    name: str
+    entry: Any
+
+
+@dataclass
+class _Collector:
+    servers: list[ConfiguredServer]
+    errors: list[ScanError]
+    seen: set[Path]
+
+    def read(self, client: Client, location: Location, path: Path, scope: str) -> Any:
+        """The parsed file (None when absent); problems become scan errors, never exceptions."""
+        try:
+            if not os.path.lexists(path):
+                return None
+            if not path.is_file():
+                path.stat()  # raises for a symlink loop or a dangling link: report those
+                return None
+            real = path.resolve(strict=True)
+            if real in self.seen:
+                return None
+            self.seen.add(real)
+            text = load_text(path)
+            if text is None:
+                return None
+            if not text.removeprefix("\ufeff").strip():
+                self.errors.append(ScanError(str(path), "empty file"))
+                return None
+            data = parse_text(path, text, location.format)
+        except ConfigError as exc:
+            self.errors.append(ScanError(str(path), exc.message))
+            return None
+        except (OSError, RuntimeError) as exc:  # permission denied, symlink loop (ELOOP / RuntimeError)
+            self.errors.append(ScanError(str(path), str(getattr(exc, "strerror", None) or exc)))
+            return None
+        servers = servers_in(data, location.servers_key, location.servers_kind)
+        for name, entry in servers.items():
+            self.servers.append(ConfiguredServer(client, scope, path, name, entry))
+        return data
+
+
+def _user_files(home: Path, system: OS) -> Iterator[tuple[Client, Location, Path, str]]:
+    for client in CLIENTS:
+        for location in client.locations:
+            if location.scope == "user":
+                path = location.resolve(system, home)
+                if path is not None:
+                    yield client, location, path, "user"
+        if client.id in ("vscode", "vscode-insiders"):
+            user = client.locations[0]
+            profiles = Path(expand(user.paths[system], system, home)).parent / "profiles"
+            try:
+                for profile in sorted(p for p in profiles.iterdir() if p.is_dir()):
+                    yield client, user, profile / "mcp.json", f"user (profile {profile.name})"
+            except OSError:
+                pass
+
+
+def _claude_code_projects(collector: _Collector, client: Client, location: Location, path: Path,
+                          data: Any) -> None:
+    projects = data.get("projects") if isinstance(data, dict) else None
+    for directory, section in (projects or {}).items():
+        servers = section.get("mcpServers") if isinstance(section, dict) else None
+        for name, entry in (servers or {}).items():
+            collector.servers.append(ConfiguredServer(client, f"local ({directory})", path, name, entry))
+
+
+def _project_files() -> list[tuple[Client, Location, str]]:
+    """(client, location, path relative to a project dir) for every project-scope config."""
+    found = []
+    for client in CLIENTS:
+        for location in client.locations:
+            template = location.paths.get("linux", "")
+            if location.scope == "project" and template.startswith("{project}/"):
+                found.append((client, location, template.removeprefix("{project}/")))
+    return found
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Directories under ``root``, skipping dependency and build trees; symlinks are not followed."""
+    for directory, subdirs, _ in os.walk(root, followlinks=False):
+        depth = len(Path(directory).relative_to(root).parts)
+        subdirs[:] = sorted(d for d in subdirs if d not in EXCLUDED_DIRS and depth < MAX_DEPTH)
+        yield Path(directory)
+
+
+def discover(home: Path, project_dirs: Sequence[Path] = (), *, include_managed: bool = True,
+             systems: Sequence[OS] = _SYSTEMS) -> tuple[list[ConfiguredServer], list[ScanError]]:
+    """All configured servers under ``home`` (laid out as any of ``systems``) and the project trees."""
+    collector = _Collector([], [], set())
+    for system in systems:
+        for client, location, path, scope in _user_files(home, system):
+            data = collector.read(client, location, path, scope)
+            if client.id == "claude-code" and data is not None:
+                _claude_code_projects(collector, client, location, path, data)
+        if include_managed:
+            for client in CLIENTS:
+                managed = client.location("managed")
+                if managed is not None and system in managed.paths:
+                    collector.read(client, managed, Path(managed.paths[system]), "managed")
+    project_files = _project_files()
+    for root in project_dirs:
+        if not root.is_dir():
+            collector.errors.append(ScanError(str(root), "not a directory"))
+            continue
+        for directory in _walk(root):
+            for client, location, relative in project_files:
+                collector.read(client, location, directory / relative, f"project ({directory})")
+    return collector.servers, collector.errors

@@ -1,0 +1,90 @@
+"""What a scan reports: servers found, the secrets and risks in each, and what could not be read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+__all__ = ["LEVELS", "Level", "Reason", "ScanError", "ScanReport", "SecretFinding", "ServerFinding", "level_at_least"]
+
+Level = Literal["critical", "high", "medium", "low", "info"]
+LEVELS: tuple[Level, ...] = ("critical", "high", "medium", "low", "info")
+SCHEMA_VERSION = 1
+
+
+def level_at_least(level: str, threshold: str) -> bool:
+    return LEVELS.index(level) <= LEVELS.index(threshold)
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str  # stable rule id: plaintext-secret, unvetted, unpinned, insecure-remote, …
+    level: Level
+    message: str
+
+
+@dataclass(frozen=True)
+class SecretFinding:
+    provider: str
+    location: str  # env:NAME, arg:3, header:Authorization, url-query:key, file:PATH:NAME
+    redacted: str
+    fingerprint: str
+
+
+@dataclass
+class ServerFinding:
+    source: Literal["config", "process", "container"]
+    name: str
+    client: str | None = None
+    scope: str | None = None
+    config_path: str | None = None
+    transport: str = "stdio"
+    kind: str = "command"  # npm, pypi, image, url, command
+    package: str | None = None
+    version: str | None = None
+    pinned: bool = False
+    target: str = ""  # command (program only), image, or URL without its query string
+    status: Literal["managed", "vetted", "unvetted"] = "unvetted"
+    registry_match: str | None = None
+    pid: int | None = None
+    container: str | None = None
+    secrets: list[SecretFinding] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+    level: Level = "info"
+
+    @property
+    def id(self) -> str:
+        where = self.config_path or (f"pid:{self.pid}" if self.pid else f"container:{self.container}")
+        return f"{self.source}:{where}#{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["id"] = self.id
+        return data
+
+
+@dataclass(frozen=True)
+class ScanError:
+    path: str
+    message: str
+
+
+@dataclass
+class ScanReport:
+    generated_at: str
+    host: str
+    home: str
+    findings: list[ServerFinding]
+    errors: list[ScanError]
+
+    def summary(self) -> dict[str, Any]:
+        levels = {level: sum(1 for f in self.findings if f.level == level) for level in LEVELS}
+        return {"servers": len(self.findings), "by_level": levels,
+                "secrets": sum(len(f.secrets) for f in self.findings),
+                "unvetted": sum(1 for f in self.findings if f.status == "unvetted"),
+                "errors": len(self.errors)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "generated_at": self.generated_at, "host": self.host,
+                "home": self.home, "summary": self.summary(), "findings": [f.to_dict() for f in self.findings],
+                "errors": [asdict(e) for e in self.errors]}

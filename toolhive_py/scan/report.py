@@ -1,0 +1,100 @@
+"""Render a scan report: JSON (the documented, schema'd shape), SARIF 2.1.0, CSV, Markdown, or a table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from toolhive_py import __version__
+from toolhive_py.scan.model import ScanReport, ServerFinding
+
+__all__ = ["FORMATS", "render", "to_sarif"]
+
+FORMATS = ("table", "json", "sarif", "csv", "markdown")
+_SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "none"}
+_RULES = {
+    "plaintext-secret": "A credential is written in plain text in an MCP client config or command line.",
+    "unvetted": "The server matches no entry of a trusted (signed) registry.",
+    "unpinned": "The package or image is not pinned to an exact version or digest.",
+    "insecure-remote": "A remote MCP server is reached over plain HTTP on a non-loopback host.",
+    "broad-filesystem": "The server is given the root or home directory.",
+    "privileged-container": "The server's container runs privileged or on the host network.",
+    "unconfigured-process": "An MCP server process runs that no client config on this machine declares.",
+    "managed": "The server is managed by mcpctl (hardened container behind a local proxy).",
+}
+
+
+def _where(finding: ServerFinding) -> str:
+    return finding.config_path or (f"pid {finding.pid}" if finding.pid else f"container {finding.container}")
+
+
+def to_sarif(report: ScanReport) -> dict[str, Any]:
+    rules = [{"id": code, "name": code.replace("-", " ").title().replace(" ", ""),
+              "shortDescription": {"text": text}, "helpUri": "https://github.com/mcpctl/mcpctl/blob/main/docs/scan.md"}
+             for code, text in _RULES.items()]
+    index = {code: i for i, code in enumerate(_RULES)}
+    results = []
+    for finding in report.findings:
+        for reason in finding.reasons:
+            if reason.code == "managed":
+                continue
+            result: dict[str, Any] = {
+                "ruleId": reason.code, "ruleIndex": index[reason.code], "level": _SARIF_LEVEL[reason.level],
+                "message": {"text": f"{finding.name} ({finding.client or finding.source}): {reason.message}"},
+                "properties": {"severity": reason.level, "status": finding.status, "finding": finding.id},
+                "partialFingerprints": {"mcpctlFinding/v1": f"{finding.id}|{reason.code}|{reason.message}"},
+            }
+            if finding.config_path:
+                result["locations"] = [{"physicalLocation": {"artifactLocation": {
+                    "uri": Path(finding.config_path).as_uri()}}}]
+            else:
+                result["locations"] = [{"logicalLocations": [{"name": _where(finding), "kind": "resource"}]}]
+            results.append(result)
+    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [{
+        "tool": {"driver": {"name": "mcpctl scan", "version": __version__,
+                            "informationUri": "https://github.com/mcpctl/mcpctl", "rules": rules}},
+        "results": results,
+        "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": [
+            {"level": "warning", "message": {"text": f"{e.path}: {e.message}"}} for e in report.errors]}],
+    }]}
+
+
+def _csv(report: ScanReport) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["level", "status", "client", "scope", "name", "source", "where", "kind", "package", "version",
+                     "pinned", "target", "secrets", "reasons"])
+    for f in report.findings:
+        writer.writerow([f.level, f.status, f.client or "", f.scope or "", f.name, f.source, _where(f), f.kind,
+                         f.package or "", f.version or "", "yes" if f.pinned else "no", f.target,
+                         "; ".join(f"{s.provider} {s.location} {s.redacted} #{s.fingerprint}" for s in f.secrets),
+                         "; ".join(r.message for r in f.reasons)])
+    return out.getvalue()
+
+
+def _markdown(report: ScanReport) -> str:
+    summary = report.summary()
+    lines = [f"# MCP inventory of {report.host}", "",
+             f"Scanned {report.home} at {report.generated_at}: {summary['servers']} servers, "
+             f"{summary['secrets']} plaintext secrets, {summary['unvetted']} unvetted, {summary['errors']} errors.",
+             "", "| level | client | server | status | runs | reasons |", "| --- | --- | --- | --- | --- | --- |"]
+    for f in report.findings:
+        reasons = "<br>".join(r.message.replace("|", "\\|") for r in f.reasons)
+        lines.append(f"| {f.level} | {f.client or f.source} | {f.name} | {f.status} | "
+                     f"{f.target.replace('|', '')} | {reasons} |")
+    if report.errors:
+        lines += ["", "## Could not scan", ""] + [f"- `{e.path}`: {e.message}" for e in report.errors]
+    return "\n".join(lines) + "\n"
+
+
+def render(report: ScanReport, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2) + "\n"
+    if fmt == "sarif":
+        return json.dumps(to_sarif(report), indent=2) + "\n"
+    if fmt == "csv":
+        return _csv(report)
+    return _markdown(report)

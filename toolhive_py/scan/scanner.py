@@ -1,0 +1,146 @@
+"""Run a scan: configs, processes and containers → findings with identity, secrets and risk."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from toolhive_py.config import Paths
+from toolhive_py.errors import MCPCTLError
+from toolhive_py.scan.analyze import Context, analyze_command, analyze_entry, finalize
+from toolhive_py.scan.discovery import discover
+from toolhive_py.scan.identify import from_image
+from toolhive_py.scan.model import Reason, ScanError, ScanReport, ServerFinding
+
+__all__ = ["ScanOptions", "build_context", "run_scan"]
+
+
+@dataclass
+class ScanOptions:
+    home: Path
+    project_dirs: Sequence[Path] = ()
+    processes: bool = True
+    containers: bool = True
+    runtime_socket: str | None = None
+    include_managed_scope: bool = True
+    errors: list[ScanError] = field(default_factory=list)
+
+
+def build_context(paths: Paths) -> Context:
+    """Registry entries by what runs them, and the URLs/commands of mcpctl's own servers."""
+    registry: dict[tuple[str, str], str] = {}
+    try:
+        from toolhive_py.registry import RegistryStore
+
+        for found in RegistryStore(paths).all_servers():
+            if not found.verified:
+                continue
+            entry = found.entry
+            if entry.image:
+                registry.setdefault(("image", str(from_image(entry.image).package)), found.qualified_name)
+            if entry.package and entry.package.startswith("npx://"):
+                name = entry.package.removeprefix("npx://")
+                registry.setdefault(("npm", name[: name.rfind("@")] if name.rfind("@") > 0 else name),
+                                    found.qualified_name)
+            if entry.package and entry.package.startswith("uvx://"):
+                registry.setdefault(("pypi", entry.package.removeprefix("uvx://").split("==")[0]), found.qualified_name)
+    except MCPCTLError:
+        pass
+    urls = set()
+    for state in paths.workloads_dir.glob("*/proxy.json"):
+        try:
+            urls.add(f"http://127.0.0.1:{json.loads(state.read_text())['port']}/mcp")
+        except (OSError, ValueError, KeyError):
+            continue
+    ledger = paths.state_dir / "clients" / "ledger.json"
+    try:
+        for record in json.loads(ledger.read_text()):
+            written = record.get("entry") or {}
+            urls.update(v for k, v in written.items() if k in ("url", "serverUrl", "httpUrl", "uri"))
+    except (OSError, ValueError):
+        pass
+    return Context(registry=registry, managed_urls=frozenset(urls))
+
+
+def _configured(options: ScanOptions, context: Context, home: str) -> tuple[list[ServerFinding], list[ScanError]]:
+    servers, errors = discover(options.home, options.project_dirs, include_managed=options.include_managed_scope)
+    findings = []
+    for server in servers:
+        finding = ServerFinding("config", server.name, client=server.client.id, scope=server.scope,
+                                config_path=str(server.path))
+        if isinstance(server.entry, dict):
+            for problem in analyze_entry(finding, server.entry, context, base_dir=server.path.parent, home=home):
+                errors.append(ScanError(problem.split(": ")[0], problem))
+        else:
+            errors.append(ScanError(str(server.path), f"server {server.name!r} is not an object"))
+        findings.append(finding)
+    return findings, errors
+
+
+def _running_processes(context: Context, configured: list[ServerFinding], home: str) -> list[ServerFinding]:
+    from toolhive_py.scan.processes import find_processes
+
+    known = {(f.kind, f.package) for f in configured if f.package} | {f.target for f in configured}
+    findings = []
+    for process in find_processes():
+        finding = ServerFinding("process", " ".join([Path(process.command).name, *process.args])[:120],
+                                client=process.client, pid=process.pid)
+        analyze_command(finding, process.command, process.args, context, home)
+        if (finding.kind, finding.package) not in known and finding.target not in known:
+            finding.reasons.append(Reason("unconfigured-process", "medium",
+                                          "running, but configured in no client config found"))
+        findings.append(finding)
+    return findings
+
+
+def _running_containers(options: ScanOptions, context: Context) -> tuple[list[ServerFinding], list[ScanError]]:
+    from toolhive_py.runtime.engine import connect
+    from toolhive_py.scan.analyze import add_secret
+    from toolhive_py.scan.containers import find_containers
+
+    try:
+        engine = connect(flag=options.runtime_socket)
+    except MCPCTLError:
+        return [], []  # no engine, no containers: not an error in an inventory
+    findings = []
+    try:
+        for container in find_containers(engine.client, engine.url):
+            finding = ServerFinding("container", container.name, container=container.name)
+            identity = from_image(container.image)
+            finding.kind, finding.package, finding.version = identity.kind, identity.package, identity.version
+            finding.pinned, finding.target = identity.pinned, identity.target
+            if container.managed:
+                finding.status = "managed"
+            else:
+                if (identity.kind, identity.package) in context.registry:
+                    finding.status = "vetted"
+                    finding.registry_match = context.registry[(identity.kind, str(identity.package))]
+                for name, value in container.env.items():
+                    add_secret(finding.secrets, value, name, f"env:{name}")
+            findings.append(finding)
+    except Exception as exc:  # noqa: BLE001 - an engine hiccup must not lose the config findings
+        return findings, [ScanError(engine.url, f"listing containers failed: {exc}")]
+    finally:
+        engine.close()
+    return findings, []
+
+
+def run_scan(paths: Paths, options: ScanOptions) -> ScanReport:
+    context = build_context(paths)
+    home = str(options.home)
+    findings, errors = _configured(options, context, home)
+    if options.processes:
+        findings += _running_processes(context, findings, home)
+    if options.containers:
+        found, container_errors = _running_containers(options, context)
+        findings += found
+        errors += container_errors
+    for finding in findings:
+        finalize(finding)
+    findings.sort(key=lambda f: (f.client or "~", f.config_path or "", f.name))
+    return ScanReport(datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"), socket.gethostname(),
+                      home, findings, errors + options.errors)

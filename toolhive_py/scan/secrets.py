@@ -1,0 +1,91 @@
+"""Plaintext credentials in config values: provider patterns first, then entropy for values under
+secret-looking names. References (``${input:x}``, ``$VAR``, ``{{x}}``…) are how secrets *should* be
+written and are never findings. Output is always redacted."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+__all__ = ["SecretMatch", "detect", "fingerprint", "is_reference", "redact"]
+
+# (provider, pattern): anchored inside the value, so "Bearer ghp_…" and URLs with tokens match too.
+PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
+    ("github-token", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}\b"),
+    ("github-fine-grained-token", r"\bgithub_pat_[A-Za-z0-9_]{60,}\b"),
+    ("anthropic-api-key", r"\bsk-ant-[A-Za-z0-9_-]{20,}"),
+    ("openai-api-key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+    ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    ("aws-access-key-id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("huggingface-token", r"\bhf_[A-Za-z]{34}\b"),
+    ("npm-token", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("gitlab-token", r"\bglpat-[A-Za-z0-9_-]{20,}"),
+    ("stripe-secret-key", r"\b[sr]k_live_[A-Za-z0-9]{20,}"),
+    ("private-key", r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
+    ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+))
+
+_SECRET_NAME = re.compile(r"(?i)(key|token|secret|passw(or)?d|pwd|auth|credential|bearer|cookie|session)")
+_REFERENCE = re.compile(
+    r"^\s*(?:\$\{input:[^}]+\}|\$\{env:[^}]+\}|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*"
+    r"|\{\{[^}]+\}\}|\$\{\{[^}]+\}\}|%[A-Za-z_][A-Za-z0-9_]*%|<[^<>]+>|op://\S+|vault:\S+)\s*$")
+_BEARER = re.compile(r"(?i)^\s*(?:bearer|token|basic)\s+")
+
+
+@dataclass(frozen=True)
+class SecretMatch:
+    provider: str  # a pattern name, or "high-entropy" for a value found by entropy
+    value: str
+
+    @property
+    def redacted(self) -> str:
+        return redact(self.value)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.value)
+
+
+def is_reference(value: str) -> bool:
+    """True for the ways to *refer* to a secret: ${input:x}, ${env:X}, $VAR, {{x}}, %VAR%, <PLACEHOLDER>…"""
+    return bool(_REFERENCE.match(_BEARER.sub("", value)))
+
+
+def _entropy(value: str) -> float:
+    counts = Counter(value)
+    return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
+
+
+def detect(value: str, name: str | None = None) -> SecretMatch | None:
+    """The secret in ``value`` (the value of a field or header called ``name``), or None."""
+    if not value or is_reference(value):
+        return None
+    for provider, pattern in PATTERNS:
+        match = pattern.search(value)
+        if match:
+            return SecretMatch(provider, match.group())
+    candidate = _BEARER.sub("", value).strip()
+    if (name and _SECRET_NAME.search(name) and len(candidate) >= 12 and " " not in candidate
+            and not candidate.startswith(("http://", "https://", "/", "./", "~"))
+            and not re.fullmatch(r"[A-Z][A-Z0-9_]*", candidate)  # the name of a variable, not a value
+            and _entropy(candidate) >= 3.0):
+        return SecretMatch("high-entropy", candidate)
+    return None
+
+
+def redact(value: str) -> str:
+    """``ghp_…9f2c``: enough to recognise, never enough to use."""
+    if len(value) <= 12:
+        return "…"
+    prefix = re.match(r"[A-Za-z]+[_-]", value)
+    head = prefix.group() if prefix and len(prefix.group()) <= 8 else value[:2]
+    return f"{head}…{value[-4:]}"
+
+
+def fingerprint(value: str) -> str:
+    """A short hash: the same secret seen in two places has the same fingerprint."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
