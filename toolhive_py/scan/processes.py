@@ -36,6 +36,18 @@ def looks_like_mcp_server(argv: list[str]) -> bool:
     return bool(_MCP_COMMAND.search(line)) and "toolhive_py.proxy" not in line and "mcpctl" not in line
 
 
+_LAUNCHERS = ("npx", "bunx", "pnpx", "uvx", "pipx", "docker", "podman")
+
+
+def _launcher(argv: list[str]) -> tuple[str, list[str]]:
+    """Start at the launcher: `node /usr/bin/npx -y pkg` and `python /opt/x/uvx pkg` are npx and uvx."""
+    for index, arg in enumerate(argv):
+        name = re.split(r"[\\/]", arg)[-1].lower().removesuffix(".cmd").removesuffix(".exe")
+        if name in _LAUNCHERS:
+            return arg, list(argv[index + 1:])
+    return argv[0], list(argv[1:])
+
+
 def _client_of(process: psutil.Process) -> str | None:
     try:
         parents = process.parents()[:6]
@@ -61,5 +73,6 @@ def find_processes() -> list[RunningServer]:
             continue
         if process.pid == os.getpid() or not argv or not looks_like_mcp_server(argv):
             continue
-        found.append(RunningServer(process.pid, argv[0], list(argv[1:]), _client_of(process)))
+        command, args = _launcher(argv)
+        found.append(RunningServer(process.pid, command, args, _client_of(process)))
     return found

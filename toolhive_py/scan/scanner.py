@@ -87,9 +87,10 @@ def _running_processes(context: Context, configured: list[ServerFinding], home: 
     known = {(f.kind, f.package) for f in configured if f.package} | {f.target for f in configured}
     findings = []
     for process in find_processes():
-        finding = ServerFinding("process", " ".join([Path(process.command).name, *process.args])[:120],
-                                client=process.client, pid=process.pid)
+        finding = ServerFinding("process", Path(process.command).name, client=process.client, pid=process.pid)
         analyze_command(finding, process.command, process.args, context, home)
+        # Named by launcher and package only: the rest of a command line can hold the very secrets we report.
+        finding.name = f"{Path(process.command).name} {finding.package or finding.target}".strip()
         if (finding.kind, finding.package) not in known and finding.target not in known:
             finding.reasons.append(Reason("unconfigured-process", "medium",
                                           "running, but configured in no client config found"))

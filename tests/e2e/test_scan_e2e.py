@@ -1,0 +1,142 @@
+"""`mcpctl scan` against real processes and containers, and `--fix --apply` end to end on Docker and
+Podman: the secret lands in the real keyring, the entry points at the managed server, a backup exists."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.e2e.conftest import TEST_LABEL, Engine
+from tests.e2e.images import MCP_SERVER_IMAGE
+from tests.helpers import run_cli
+from tests.unit.registry_fixtures import write_signed
+from toolhive_py.clients.jsonc import loads as jsonc_loads
+from toolhive_py.registry import minisign
+
+TOKEN = "ghp_" + "Z9" * 18
+
+
+@pytest.fixture
+def fake_client_processes(tmp_path: Path) -> Iterator[int]:
+    """A parent that looks like Cursor, running a child whose command line is `npx -y …server-github`.
+
+    Both are real processes (python scripts named like the programs); nothing from a config is launched.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    npx = bin_dir / "npx"
+    npx.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(120)\n")
+    npx.chmod(0o755)
+    cursor = bin_dir / "Cursor"
+    cursor.write_text(f"#!{sys.executable}\nimport subprocess, sys\n"
+                      f"subprocess.run([{str(npx)!r}, '-y', '@modelcontextprotocol/server-github', '--token', "
+                      f"{TOKEN!r}])\n")
+    cursor.chmod(0o755)
+    parent = subprocess.Popen([str(cursor)])  # noqa: S603
+    time.sleep(1.0)
+    yield parent.pid
+    for child in __import__("psutil").Process(parent.pid).children(recursive=True):
+        child.kill()
+    parent.kill()
+    parent.wait()
+
+
+def test_processes_that_look_like_mcp_servers_are_found_and_attributed(fake_client_processes: int) -> None:
+    report = json.loads(run_cli("scan", "--format", "json", "--no-containers").stdout)
+    processes = [f for f in report["findings"] if f["source"] == "process" and "server-github" in f["name"]]
+    assert len(processes) == 1
+    found = processes[0]
+    assert found["client"] == "cursor"
+    assert found["package"] == "@modelcontextprotocol/server-github"
+    assert found["pinned"] is False
+    assert [s["location"] for s in found["secrets"]] == ["arg:3"]
+    assert "unconfigured-process" in {r["code"] for r in found["reasons"]}
+    assert TOKEN not in json.dumps(report)
+
+
+def test_containers_are_found_mcpctl_ones_as_managed(engine: Engine, engine_client: docker.DockerClient,
+                                                     workload: str) -> None:
+    assert run_cli("run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload,
+                   "--runtime-socket", engine.base_url).exit_code == 0
+    name = f"stray-{uuid.uuid4().hex[:6]}"
+    engine_client.containers.run(MCP_SERVER_IMAGE, name=name, detach=True, stdin_open=True, network_mode="none",
+                                 labels={TEST_LABEL: "1"}, environment={"GITHUB_TOKEN": TOKEN},
+                                 ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+                                          docker.types.Ulimit(name="nproc", soft=512, hard=512)])
+    try:
+        report = json.loads(run_cli("scan", "--format", "json", "--no-processes", "--runtime-socket",
+                                    engine.base_url).stdout)
+    finally:
+        engine_client.containers.get(name).remove(force=True)
+    containers = {f["container"]: f for f in report["findings"] if f["source"] == "container"}
+    assert containers[f"mcpctl-{workload}"]["status"] == "managed"
+    assert containers[f"mcpctl-{workload}"]["secrets"] == []
+    stray = containers[name]
+    assert stray["status"] == "unvetted"
+    assert [(s["provider"], s["location"]) for s in stray["secrets"]] == [("github-token", "env:GITHUB_TOKEN")]
+
+
+@pytest.fixture
+def registry_with_the_test_image(tmp_path: Path) -> None:
+    pair = minisign.generate_keypair()
+    (tmp_path / "v.pub").write_text(pair.public.to_file_text())
+    servers = {"ghsrv": {"description": "a GitHub-like server", "image": MCP_SERVER_IMAGE,
+                         "env_vars": [{"name": "GITHUB_PERSONAL_ACCESS_TOKEN", "description": "token",
+                                       "required": True, "secret": True}]}}
+    write_signed(tmp_path / "v.json", servers, pair.secret)
+    assert run_cli("registry", "add", "v", str(tmp_path / "v.json"), "--pubkey", str(tmp_path / "v.pub")).exit_code == 0
+
+
+@pytest.mark.usefixtures("secret_service", "registry_with_the_test_image")
+def test_fix_apply_moves_the_secret_and_repoints_the_entry(engine: Engine, workload: str,
+                                                           isolated_home: Path) -> None:
+    assert run_cli("secret", "set", "ghsrv_token", input="managed-value").exit_code == 0
+    assert run_cli("run", "ghsrv", "--name", workload, "--secret", "ghsrv_token:GITHUB_PERSONAL_ACCESS_TOKEN",
+                   "--runtime-socket", engine.base_url).exit_code == 0
+    config = isolated_home / ".cursor" / "mcp.json"
+    config.parent.mkdir()
+    original = ('{\n  // mine\n  "mcpServers": {\n    "notes": {"command": "npx", "args": ["-y", "mcp-notes@1.0.0"]},\n'
+                '    "github": {\n      "command": "docker",\n      "args": ["run", "-i", "--rm", "-e", '
+                f'"GITHUB_PERSONAL_ACCESS_TOKEN", "{MCP_SERVER_IMAGE}"],\n      "env": {{"GITHUB_PERSONAL_ACCESS_'
+                f'TOKEN": "{TOKEN}"}}\n    }},\n    "shady": {{"command": "npx", "args": ["-y", "shady-mcp"]}}\n  }}\n}}\n')
+    config.write_text(original)
+
+    dry = run_cli("scan", "--fix", "--no-processes", "--runtime-socket", engine.base_url)
+    assert dry.exit_code == 0, dry.stderr
+    assert "Dry run" in dry.stdout
+    assert config.read_text() == original
+
+    applied = run_cli("scan", "--fix", "--apply", "--json", "--no-processes", "--runtime-socket", engine.base_url)
+    steps = {(s["server"], s["action"]): s for s in applied.json()["data"]}
+    assert steps[("github", "move-secret")]["status"] == "done"
+    assert steps[("github", "repoint")]["status"] == "done"
+    assert steps[("shady", "leave")]["detail"] == "unvetted: reported, not touched"
+
+    secret_name = steps[("github", "move-secret")]["secret_name"]
+    import keyring
+
+    assert keyring.get_password("mcpctl", secret_name) == TOKEN
+    url = run_cli("status", workload, "--json", "--runtime-socket", engine.base_url).json()["data"]["url"]
+    after = jsonc_loads(config.read_text())["mcpServers"]
+    before = jsonc_loads(original)["mcpServers"]
+    assert after["github"] == {"url": url}
+    assert {k: v for k, v in after.items() if k != "github"} == {k: v for k, v in before.items() if k != "github"}
+    assert "// mine" in config.read_text()
+    assert TOKEN not in config.read_text()
+    backups = list((isolated_home / ".local" / "state" / "mcpctl" / "clients" / "backups" / "cursor").glob("*"))
+    assert len(backups) == 1
+    assert json.loads(backups[0].read_text())["text"] == original
+
+    rescanned = json.loads(run_cli("scan", "--format", "json", "--no-processes", "--no-containers").stdout)
+    github = next(f for f in rescanned["findings"] if f["name"] == "github")
+    assert github["status"] == "managed"
+    assert os.environ["HOME"] == str(isolated_home)
