@@ -173,7 +173,8 @@ async def test_secret_reaches_the_server_but_no_file_or_output(engine: Engine, w
     assert seen.content[0].text == value  # type: ignore[union-attr]
     outputs = [result.stdout, result.stderr, run_cli("audit", workload, "--json").stdout,
                *(mcpctl(engine, *cmd).stdout for cmd in
-                 (("list", "--json"), ("status", workload, "--json"), ("logs", workload, "--proxy")))]
+                 (("list", "--json"), ("status", workload, "--json"), ("logs", workload, "--proxy"),
+                  ("logs", workload)))]
     assert not [o for o in outputs if value in o]
     home = Path(os.environ["HOME"])
     assert not [p for p in home.rglob("*") if p.is_file() and value.encode() in p.read_bytes()]

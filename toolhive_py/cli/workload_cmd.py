@@ -17,6 +17,7 @@ from toolhive_py.cli.output import console, err_console, print_json, print_table
 if TYPE_CHECKING:
     from toolhive_py.config import Paths
     from toolhive_py.proxy.supervisor import ProxyState
+    from toolhive_py.runtime.builds import BuildConfig
     from toolhive_py.runtime.engine import Engine
     from toolhive_py.runtime.launch import SecretResolver
     from toolhive_py.runtime.workloads import Workload
@@ -89,6 +90,17 @@ def _ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyStat
         paths, name=workload.name, port=workload.proxy_port, engine=engine.url,
         container=container_name(workload.name), policy_json=workload.policy_json,
         upstream=workload.transport, target_port=workload.target_port)
+
+
+def _build_config(paths: Paths) -> BuildConfig:
+    """Where local package builds start from (settings build.python_image, build.ca_bundle)."""
+    from toolhive_py.config import Settings
+    from toolhive_py.runtime.builds import DEFAULT_PYTHON_IMAGE, BuildConfig
+
+    settings = Settings(paths.settings_file)
+    ca_bundle = settings.get("build.ca_bundle")
+    return BuildConfig(python_image=settings.get("build.python_image") or DEFAULT_PYTHON_IMAGE,
+                       ca_bundle=Path(ca_bundle).expanduser() if ca_bundle else None, cache_dir=paths.cache_dir)
 
 
 def _proxy_column(paths: Paths, workload: Workload) -> str:
@@ -173,7 +185,9 @@ def register(root: typer.Typer) -> None:
         options = dataclasses.replace(options, proxy_port=free_port(port))
         client_targets = [resolve_client(c.strip()) for c in (clients or "").split(",") if c.strip()]
         with _engine(ctx, socket) as engine:
-            workload = launch(engine, target, options, resolve_secrets=_secret_resolver(ctx, secret_backend))
+            workload = launch(engine, target, options, resolve_secrets=_secret_resolver(ctx, secret_backend),
+                              build=_build_config(get_state(ctx).paths),
+                              notify=lambda message: err_console().print(f"→ {message}", highlight=False))
             _ensure_proxy(get_state(ctx).paths, engine, workload)
         for client_target in client_targets:
             connect_client(get_state(ctx).paths, client_target, [ManagedServer(workload.name, workload.url or "")])

@@ -104,8 +104,8 @@ class ServerEntry(_Model):
 
     @model_validator(mode="after")
     def _source_and_port(self) -> ServerEntry:
-        if (self.image is None) == (self.package is None):
-            raise ValueError("exactly one of 'image' and 'package' must be set")
+        if self.image is None and self.package is None:
+            raise ValueError("at least one of 'image' and 'package' must be set")
         if self.transport != "stdio" and self.target_port is None:
             raise ValueError(f"'target_port' is required for transport {self.transport!r}")
         return self

@@ -9,12 +9,13 @@ package source, a server from a registry added with ``--insecure-skip-verify`` â
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from toolhive_py.errors import NotFoundError, UnvettedError, UsageError
+from toolhive_py.errors import EngineError, NotFoundError, UnvettedError, UsageError
 from toolhive_py.registry.models import Permissions, ServerEntry
-from toolhive_py.runtime.images import PullPolicy, PullProgress, ensure_image
+from toolhive_py.runtime.builds import BuildConfig, build_package_image, parse_package, tag_for
+from toolhive_py.runtime.images import ImageInfo, PullPolicy, PullProgress, ensure_image
 from toolhive_py.runtime.spec import (
     DEFAULT_CPUS,
     DEFAULT_MEMORY,
@@ -43,6 +44,7 @@ class RunTarget:
     vetted: bool
     registry: str | None = None
     entry: ServerEntry | None = None
+    package: str | None = None  # uvx:// source to build from when the image is missing or unpullable
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,7 @@ def resolve_target(store: RegistryStore, server: str, *, unvetted: bool) -> RunT
         if not unvetted:
             raise UnvettedError(f"{server} is a package source, not a vetted registry server.",
                                 hint="Pass --unvetted to run it anyway; it will be marked unvetted.")
-        raise UsageError(f"Building {server.split(':')[0]}:// package sources is not available yet.",
-                         hint="Build an image yourself and run it with --unvetted.", code="not-implemented")
+        return RunTarget(server=server, image=tag_for(parse_package(server)), vetted=False, package=server)
     try:
         found = store.find(server)
     except NotFoundError:
@@ -82,13 +83,14 @@ def resolve_target(store: RegistryStore, server: str, *, unvetted: bool) -> RunT
                 hint="`mcpctl search` lists vetted servers; pass --unvetted to run this image anyway.",
             ) from None
         return RunTarget(server=server, image=server, vetted=False)
-    if found.entry.image is None:
-        raise UsageError(f"{found.name} is a package source ({found.entry.package}); local builds are not "
-                         "available yet.", code="not-implemented")
+    package = found.entry.package
+    image = found.entry.image or (tag_for(parse_package(package)) if package else None)
+    if image is None:
+        raise UsageError(f"{found.qualified_name} names neither an image nor a package.", code="invalid-entry")
     if not found.verified and not unvetted:
         raise UnvettedError(f"{found.qualified_name} comes from an unsigned registry.",
                             hint="Pass --unvetted to run it anyway.")
-    return RunTarget(found.name, found.entry.image, found.verified, found.registry, found.entry)
+    return RunTarget(found.name, image, found.verified, found.registry, found.entry, package)
 
 
 def secret_pairs(target: RunTarget, options: RunOptions) -> list[tuple[str, str]]:
@@ -131,6 +133,23 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "") -> tup
     return request, build_container_spec(request)
 
 
+def _obtain_image(engine: Engine, target: RunTarget, options: RunOptions, *, build: BuildConfig | None,
+                  progress: Callable[[PullProgress], None] | None, notify: Callable[[str], None]) -> tuple[RunTarget, ImageInfo]:
+    """The image to run: pulled or present, or built from the entry's package when that is the only way."""
+    digest = target.entry.digest if target.entry else None
+    if target.package and build is not None and target.image == tag_for(parse_package(target.package)):
+        tag = build_package_image(engine, target.package, build, notify)
+        return target, ensure_image(engine, tag, policy=PullPolicy.NEVER)
+    try:
+        return target, ensure_image(engine, target.image, policy=options.pull, digest=digest, progress=progress)
+    except (EngineError, NotFoundError) as error:
+        if not target.package or build is None or digest is not None:  # a local build cannot match a pinned digest
+            raise
+        notify(f"cannot get {target.image} ({error.message.rstrip('.')}); building it locally from {target.package}")
+        tag = build_package_image(engine, target.package, build, notify)
+        return replace(target, image=tag), ensure_image(engine, tag, policy=PullPolicy.NEVER)
+
+
 def launch(
     engine: Engine,
     target: RunTarget,
@@ -138,9 +157,10 @@ def launch(
     *,
     resolve_secrets: SecretResolver,
     progress: Callable[[PullProgress], None] | None = None,
+    build: BuildConfig | None = None,
+    notify: Callable[[str], None] = lambda _: None,
 ) -> Workload:
-    image = ensure_image(engine, target.image, policy=options.pull,
-                         digest=target.entry.digest if target.entry else None, progress=progress)
+    target, image = _obtain_image(engine, target, options, build=build, progress=progress, notify=notify)
     _, spec = plan(target, options, image_user=image.user)
     pairs = secret_pairs(target, options)
     values = dict(resolve_secrets(pairs)) if pairs else {}

@@ -150,8 +150,11 @@ def remove_workload(engine: Engine, name: str) -> None:
 
 def workload_logs(engine: Engine, name: str, *, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:
     container = _container(engine, name)
+    # A stdio server's stdout *is* the protocol stream: tool results, which may carry secret values. Only its
+    # stderr is a log.
+    stdout = (container.labels or {}).get(labels.TRANSPORT, "stdio") != "stdio"
     with engine_errors(f"Reading logs of {name}"):
         if not follow:
-            yield container.logs(stdout=True, stderr=True, tail=tail)
+            yield container.logs(stdout=stdout, stderr=True, tail=tail)
             return
-        yield from container.logs(stdout=True, stderr=True, stream=True, follow=True, tail=tail)
+        yield from container.logs(stdout=stdout, stderr=True, stream=True, follow=True, tail=tail)

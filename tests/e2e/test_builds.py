@@ -1,0 +1,72 @@
+"""Package sources built into local images on Docker and Podman: a real PyPI MCP server (mcp-server-time)
+built from `uvx://` (wheels fetched on the host, image built without network), run hardened behind the
+proxy; a registry entry whose image cannot be pulled falls back to its package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+import pytest
+from mcp.client.client import Client
+
+from tests.e2e.conftest import Engine
+from tests.e2e.images import BASE_IMAGE
+from tests.helpers import run_cli
+from tests.unit.registry_fixtures import write_signed
+from toolhive_py.registry import minisign
+
+pytestmark = pytest.mark.anyio
+SOURCE = "uvx://mcp-server-time==2026.10.19"
+
+
+@pytest.fixture(autouse=True)
+def python_base() -> None:
+    assert run_cli("config", "set", "build.python_image", BASE_IMAGE).exit_code == 0
+
+
+async def _current_time(url: str) -> str:
+    async with Client(url, mode="legacy") as client:
+        assert {t.name for t in (await client.list_tools()).tools} == {"get_current_time", "convert_time"}
+        result = await client.call_tool("get_current_time", {"timezone": "UTC"})
+        return str(result.structured_content["timezone"])  # type: ignore[index]
+
+
+async def test_uvx_source_is_built_and_run_hardened(engine: Engine, engine_client: docker.DockerClient,
+                                                    workload: str) -> None:
+    result = run_cli("run", SOURCE, "--unvetted", "--name", workload, "--json", "--runtime-socket", engine.base_url)
+    assert result.exit_code == 0, result.stderr
+    data = result.json()["data"]
+    assert data["vetted"] is False
+    assert data["image"] == "mcpctl-build/mcp-server-time:2026.10.19"
+    assert await _current_time(data["url"]) == "UTC"
+    image = engine_client.images.get(data["image"])
+    assert image.labels["io.mcpctl.build.package"] == SOURCE
+    attrs = engine_client.containers.get(f"mcpctl-{workload}").attrs
+    assert attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert attrs["Config"]["User"] not in ("", "0", "root")
+
+    assert run_cli("rm", workload, "--runtime-socket", engine.base_url).exit_code == 0
+    again = run_cli("run", SOURCE, "--unvetted", "--name", workload, "--runtime-socket", engine.base_url)
+    assert again.exit_code == 0
+    assert "building" not in again.stderr, "an unchanged source is not rebuilt"
+
+
+def test_package_source_needs_unvetted() -> None:
+    result = run_cli("run", SOURCE)
+    assert result.exit_code == 3
+    assert "--unvetted" in result.stderr
+
+
+async def test_unpullable_registry_image_falls_back_to_its_package(engine: Engine, workload: str,
+                                                                   tmp_path: Path) -> None:
+    pair = minisign.generate_keypair()
+    (tmp_path / "p.pub").write_text(pair.public.to_file_text())
+    write_signed(tmp_path / "p.json", {"time": {"description": "time", "image": "registry.invalid/mcp/time:1.0",
+                                                "package": SOURCE}}, pair.secret)
+    assert run_cli("registry", "add", "p", str(tmp_path / "p.json"), "--pubkey", str(tmp_path / "p.pub")).exit_code == 0
+    result = run_cli("run", "p/time", "--name", workload, "--json", "--runtime-socket", engine.base_url)
+    assert result.exit_code == 0, result.stderr
+    assert "building it locally from uvx://mcp-server-time" in result.stderr
+    assert result.json()["data"]["vetted"] is True
+    assert await _current_time(result.json()["data"]["url"]) == "UTC"
