@@ -1,0 +1,93 @@
+"""Run the official MCP conformance suite's server scenarios against a URL, and start the conformance
+server directly (Streamable HTTP) or behind mcpctl's proxy (stdio backend). Shared by the test and
+bench/conformance.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ROOT / ".cache" / "node-tools" / "node_modules"
+NODE = TOOLS / ".bin" / "node"
+SERVER = Path(__file__).with_name("server.py")
+
+
+def tools_installed() -> bool:
+    return NODE.exists() and (TOOLS / ".bin" / "conformance").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on {port}")
+
+
+@contextmanager
+def serving(through_proxy: bool) -> Iterator[str]:
+    """The conformance server's URL: directly over HTTP, or via the proxy in front of it over stdio."""
+    port = free_port()
+    if through_proxy:
+        command = [sys.executable, "-m", "toolhive_py.proxy", "--port", str(port), "--log-level", "WARNING",
+                   "--stdio", "--", sys.executable, str(SERVER)]
+    else:
+        command = [sys.executable, str(SERVER), "--transport", "streamable-http", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)  # noqa: S603
+    try:
+        _wait(port, process)
+        time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _conformance(*args: str, timeout: float) -> str:
+    with tempfile.TemporaryDirectory() as workdir:
+        completed = subprocess.run([str(NODE), str(TOOLS / ".bin" / "conformance"), *args],  # noqa: S603
+                                   cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
+    return completed.stdout
+
+
+def server_scenarios() -> list[str]:
+    listing = _conformance("list", timeout=60).split("Client scenarios", 1)[0]
+    return re.findall(r"^\s+- (\S+) \[", listing, flags=re.M)
+
+
+def _run_scenario(url: str, scenario: str, timeout: float) -> dict[str, str]:
+    output = _conformance("server", "--url", url, "--scenario", scenario, "--verbose", timeout=timeout)
+    match = re.search(r"^\[$.*?^\]$", output, flags=re.M | re.S)
+    if match is None:
+        return {f"{scenario}/(no checks reported)": "FAILURE"}
+    return {f"{scenario}/{check['id']}": str(check["status"]) for check in json.loads(match.group())
+            if check.get("status") != "INFO"}
+
+
+def run_suite(url: str, timeout: float = 120) -> dict[str, str]:
+    """check id (scenario/check) → SUCCESS | FAILURE | WARNING | …, one suite run per server scenario."""
+    results: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for found in pool.map(lambda scenario: _run_scenario(url, scenario, timeout), server_scenarios()):
+            results.update(found)
+    return dict(sorted(results.items()))

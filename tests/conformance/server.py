@@ -1,0 +1,170 @@
+"""An MCP server implementing the server scenarios of @modelcontextprotocol/conformance, on the mcp 2.x
+SDK. It runs over Streamable HTTP (to measure the SDK directly) and over stdio (how mcpctl's proxy
+fronts servers), so the two conformance runs differ only by the proxy.
+
+    python tests/conformance/server.py --transport streamable-http --port 8000
+    python tests/conformance/server.py            # stdio
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+
+import anyio
+import mcp_types as types
+from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel, Field
+
+# A 1x1 red PNG and a tiny silent WAV: the smallest valid media for the content scenarios.
+PNG = base64.b64encode(bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415408d763f8cfc000"
+    "000301010018dd8db00000000049454e44ae426082")).decode()
+WAV = base64.b64encode(b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x40\x1f\x00\x00\x80>\x00\x00"
+                       b"\x02\x00\x10\x00data\x00\x00\x00\x00").decode()
+
+server = MCPServer("mcpctl-conformance-server", version="1.0.0")
+
+
+@server.tool(description="Returns simple text")
+def test_simple_text() -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text",
+                                                           text="This is a simple text response for testing.")])
+
+
+@server.tool(description="Returns an image")
+def test_image_content() -> types.CallToolResult:
+    return types.CallToolResult(content=[types.ImageContent(type="image", data=PNG, mime_type="image/png")])
+
+
+@server.tool(description="Returns audio")
+def test_audio_content() -> types.CallToolResult:
+    return types.CallToolResult(content=[types.AudioContent(type="audio", data=WAV, mime_type="audio/wav")])
+
+
+def _resource(uri: str, mime: str, text: str) -> types.EmbeddedResource:
+    return types.EmbeddedResource(type="resource", resource=types.TextResourceContents(uri=uri, mime_type=mime,
+                                                                                        text=text))
+
+
+@server.tool(description="Returns an embedded resource")
+def test_embedded_resource() -> types.CallToolResult:
+    return types.CallToolResult(content=[_resource("test://embedded-resource", "text/plain",
+                                                   "This is an embedded resource content.")])
+
+
+@server.tool(description="Returns text, image and resource")
+def test_multiple_content_types() -> types.CallToolResult:
+    return types.CallToolResult(content=[
+        types.TextContent(type="text", text="Multiple content types test:"),
+        types.ImageContent(type="image", data=PNG, mime_type="image/png"),
+        _resource("test://mixed-content-resource", "application/json", '{"test":"data","value":123}')])
+
+
+@server.tool(description="Sends three log messages")
+async def test_tool_with_logging(ctx: Context) -> str:
+    await ctx.info("Tool execution started")
+    await anyio.sleep(0.05)
+    await ctx.info("Tool processing data")
+    await anyio.sleep(0.05)
+    await ctx.info("Tool execution completed")
+    return "Tool with logging executed successfully"
+
+
+@server.tool(description="Reports progress 0, 50, 100 of 100")
+async def test_tool_with_progress(ctx: Context) -> str:
+    for step in (0, 50, 100):
+        await ctx.report_progress(step, 100)
+        if step < 100:
+            await anyio.sleep(0.05)
+    return "Tool with progress executed successfully"
+
+
+@server.tool(description="Always fails")
+def test_error_handling() -> types.CallToolResult:
+    return types.CallToolResult(is_error=True, content=[types.TextContent(
+        type="text", text="This tool intentionally returns an error for testing")])
+
+
+@server.tool(description="Asks the client's LLM")
+async def test_sampling(prompt: str, ctx: Context) -> str:
+    result = await ctx.request_context.session.create_message(  # type: ignore[attr-defined]
+        [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))], max_tokens=100)
+    text = result.content.text if isinstance(result.content, types.TextContent) else str(result.content)
+    return f"LLM response: {text}"
+
+
+class UserInfo(BaseModel):
+    username: str = Field(description="User's response")
+    email: str = Field(description="User's email address")
+
+
+@server.tool(description="Asks the user")
+async def test_elicitation(message: str, ctx: Context) -> str:
+    result = await ctx.elicit(message, schema=UserInfo)
+    return f"User response: action={result.action}, content={result.data.model_dump() if result.data else {}}"
+
+
+class Defaults(BaseModel):
+    name: str = "John Doe"
+    age: int = 30
+    score: float = 95.5
+    status: str = Field(default="active", json_schema_extra={"enum": ["active", "inactive", "pending"]})
+    verified: bool = True
+
+
+@server.tool(description="Elicitation with defaults (SEP-1034)")
+async def test_elicitation_sep1034_defaults(ctx: Context) -> str:
+    result = await ctx.elicit("Please review and update the form fields with defaults", schema=Defaults)
+    return f"Elicitation completed: action={result.action}"
+
+
+@server.resource("test://static-text", mime_type="text/plain")
+def static_text() -> str:
+    return "This is the content of the static text resource."
+
+
+@server.resource("test://static-binary", mime_type="image/png")
+def static_binary() -> bytes:
+    return base64.b64decode(PNG)
+
+
+@server.resource("test://template/{id}/data", mime_type="application/json")
+def template(id: str) -> str:  # noqa: A002 - the URI template's name
+    return f'{{"id":"{id}","templateTest":true,"data":"Data for ID: {id}"}}'
+
+
+@server.resource("test://watched-resource", mime_type="text/plain")
+def watched() -> str:
+    return "Watched resource content"
+
+
+@server.prompt(description="A simple prompt")
+def test_simple_prompt() -> str:
+    return "This is a simple prompt for testing."
+
+
+@server.prompt(description="A prompt with arguments")
+def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
+    return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
+
+
+@server.completion()
+async def complete(ref: object, argument: types.CompletionArgument, context: object) -> types.Completion:
+    return types.Completion(values=[v for v in ("paris", "park", "party") if v.startswith(argument.value)],
+                            total=3, has_more=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    if args.transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host="127.0.0.1", port=args.port)
+
+
+if __name__ == "__main__":
+    main()
