@@ -1,6 +1,7 @@
 """Package sources built into local images on Docker and Podman: a real PyPI MCP server (mcp-server-time)
-built from `uvx://` (wheels fetched on the host, image built without network), run hardened behind the
-proxy; a registry entry whose image cannot be pulled falls back to its package."""
+built from `uvx://` and a real npm server (@modelcontextprotocol/server-everything) built from `npx://`
+(packages fetched on the host, images built without network), run hardened behind the proxy; a registry
+entry whose image cannot be pulled falls back to its package."""
 
 from __future__ import annotations
 
@@ -11,18 +12,49 @@ import pytest
 from mcp.client.client import Client
 
 from tests.e2e.conftest import Engine
-from tests.e2e.images import BASE_IMAGE
+from tests.e2e.images import BASE_IMAGE, NODE_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
 from toolhive_py.registry import minisign
 
 pytestmark = pytest.mark.anyio
 SOURCE = "uvx://mcp-server-time==2026.10.19"
+NPM_SOURCE = "npx://@modelcontextprotocol/server-everything@2026.8.31"
 
 
 @pytest.fixture(autouse=True)
-def python_base() -> None:
+def local_bases() -> None:
     assert run_cli("config", "set", "build.python_image", BASE_IMAGE).exit_code == 0
+    assert run_cli("config", "set", "build.node_image", NODE_IMAGE).exit_code == 0
+
+
+def _exec(client: docker.DockerClient, workload: str, *cmd: str) -> tuple[int, str]:
+    code, output = client.containers.get(f"mcpctl-{workload}").exec_run(list(cmd))
+    return int(code), output.decode()
+
+
+async def test_npx_source_from_npm_is_built_and_run_hardened(engine: Engine, engine_client: docker.DockerClient,
+                                                             workload: str) -> None:
+    result = run_cli("run", NPM_SOURCE, "--unvetted", "--name", workload, "--json", "-e", "PLAIN=1",
+                     "--runtime-socket", engine.base_url)
+    assert result.exit_code == 0, result.stderr
+    data = result.json()["data"]
+    assert data["image"] == "mcpctl-build/modelcontextprotocol-server-everything:2026.8.31"
+    async with Client(data["url"], mode="legacy") as client:
+        tools = {t.name for t in (await client.list_tools()).tools}
+        assert "echo" in tools
+        echoed = await client.call_tool("echo", {"message": "from npm"})
+    assert "from npm" in echoed.content[0].text  # type: ignore[union-attr]
+
+    code, uid = _exec(engine_client, workload, "id", "-u")
+    assert code == 0
+    assert uid.strip() != "0"
+    code, _ = _exec(engine_client, workload, "sh", "-c", "echo x > /probe")
+    assert code != 0, "the root filesystem must be read-only"
+    _, status = _exec(engine_client, workload, "grep", "CapEff", "/proc/self/status")
+    assert status.split()[1] == "0000000000000000"
+    _, netdev = _exec(engine_client, workload, "cat", "/proc/net/dev")
+    assert {line.split(":")[0].strip() for line in netdev.splitlines()[2:]} == {"lo"}
 
 
 async def _current_time(url: str) -> str:

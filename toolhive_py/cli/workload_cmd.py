@@ -95,12 +95,13 @@ def _ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyStat
 def _build_config(paths: Paths) -> BuildConfig:
     """Where local package builds start from (settings build.python_image, build.ca_bundle)."""
     from toolhive_py.config import Settings
-    from toolhive_py.runtime.builds import DEFAULT_PYTHON_IMAGE, BuildConfig
+    from toolhive_py.runtime.builds import DEFAULT_NODE_IMAGE, DEFAULT_PYTHON_IMAGE, BuildConfig
 
     settings = Settings(paths.settings_file)
     ca_bundle = settings.get("build.ca_bundle")
     return BuildConfig(python_image=settings.get("build.python_image") or DEFAULT_PYTHON_IMAGE,
-                       ca_bundle=Path(ca_bundle).expanduser() if ca_bundle else None, cache_dir=paths.cache_dir)
+                       ca_bundle=Path(ca_bundle).expanduser() if ca_bundle else None, cache_dir=paths.cache_dir,
+                       node_image=settings.get("build.node_image") or DEFAULT_NODE_IMAGE)
 
 
 def _proxy_column(paths: Paths, workload: Workload) -> str:

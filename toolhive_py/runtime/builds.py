@@ -1,7 +1,7 @@
-"""Local images from package sources (``uvx://name==version``), for servers published only as packages
-and for machines that cannot pull images.
+"""Local images from package sources (``uvx://name==version``, ``npx://name@version``), for servers
+published only as packages and for machines that cannot pull images.
 
-Packages are resolved on the host (``pip download``), where the package index and any proxy or corporate
+Packages are resolved on the host (``pip download``, ``npm install``), where the index and any proxy or corporate
 CA are already configured, and copied into the build: the image build itself runs without network.
 The extra CA bundle (setting ``build.ca_bundle``) is installed in the image and exported through the
 usual variables, so the server's own HTTPS calls trust it too.
@@ -10,6 +10,7 @@ usual variables, so the server's own HTTPS calls trust it too.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -28,16 +29,18 @@ if TYPE_CHECKING:
 
     from toolhive_py.runtime.engine import Engine
 
-__all__ = ["BuildConfig", "PackageSource", "build_package_image", "parse_package", "tag_for"]
+__all__ = ["DEFAULT_NODE_IMAGE", "DEFAULT_PYTHON_IMAGE", "BuildConfig", "PackageSource", "build_package_image", "parse_package", "tag_for"]
 
 DEFAULT_PYTHON_IMAGE = "python:3.11-slim-bookworm"
+DEFAULT_NODE_IMAGE = "node:22-bookworm-slim"
+_NPX = re.compile(r"^npx://(?P<name>(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*)@(?P<version>\d[A-Za-z0-9.+-]*)$")
 _UVX = re.compile(r"^uvx://(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)$")
 _CA_PATH = "/usr/local/share/ca-certificates/mcpctl-extra.crt"
 
 
 @dataclass(frozen=True)
 class PackageSource:
-    ecosystem: str  # "pypi"
+    ecosystem: str  # "pypi" or "npm"
     name: str
     version: str
 
@@ -47,20 +50,22 @@ class BuildConfig:
     python_image: str
     ca_bundle: Path | None
     cache_dir: Path
+    node_image: str = DEFAULT_NODE_IMAGE
 
 
 def parse_package(source: str) -> PackageSource:
     match = _UVX.match(source)
     if match:
         return PackageSource("pypi", match.group("name"), match.group("version"))
-    if source.startswith("npx://"):
-        raise UsageError("Building npx:// package sources is not available yet.",
-                         hint="Build an image yourself and run it with --unvetted.", code="not-implemented")
-    raise UsageError(f"Invalid package source {source!r}.", hint="Use uvx://NAME==VERSION (an exact version).")
+    match = _NPX.match(source)
+    if match:
+        return PackageSource("npm", match.group("name"), match.group("version"))
+    raise UsageError(f"Invalid package source {source!r}.",
+                     hint="Use uvx://NAME==VERSION or npx://NAME@VERSION (an exact version).")
 
 
 def tag_for(package: PackageSource) -> str:
-    safe = re.sub(r"[^a-z0-9._-]", "-", package.name.lower())
+    safe = re.sub(r"[^a-z0-9._-]", "-", package.name.lower().lstrip("@"))
     return f"mcpctl-build/{safe}:{package.version.lower().replace('+', '-')}"
 
 
@@ -91,6 +96,29 @@ def _download(package: PackageSource, python_version: str, into: Path) -> None:
                           code="build-fetch-failed")
 
 
+def _npm_install(package: PackageSource, into: Path) -> str:
+    """Install the package and its production dependencies on the host; returns its entry script path."""
+    into.mkdir(parents=True, exist_ok=True)
+    (into / "package.json").write_text('{"private": true}\n')
+    npm = shutil.which("npm")
+    if npm is None:
+        raise EngineError("npx:// builds need npm on this machine.", hint="Install Node.js and npm.",
+                          code="build-no-npm")
+    result = subprocess.run([npm, "install", "--prefix", str(into), "--omit=dev", "--no-audit", "--no-fund",  # noqa: S603
+                             "--ignore-scripts", f"{package.name}@{package.version}"],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise EngineError(f"Could not fetch {package.name}@{package.version} from the npm registry.",
+                          hint=(result.stderr.strip().splitlines() or ["npm failed"])[-1], code="build-fetch-failed")
+    manifest = json.loads((into / "node_modules" / package.name / "package.json").read_text())
+    bins = manifest.get("bin") or {}
+    if isinstance(bins, str):
+        return f"node_modules/{package.name}/{bins}"
+    short = package.name.rsplit("/", 1)[-1]
+    script = bins.get(short) or next(iter(bins.values()), None) or manifest.get("main") or "index.js"
+    return f"node_modules/{package.name}/{script.removeprefix('./')}"
+
+
 def _console_script(package: PackageSource, wheels: Path) -> str:
     """The command the package installs under its own name (what `uvx NAME` would run), else its first one."""
     normalized = re.sub(r"[-_.]+", "_", package.name).lower()
@@ -109,20 +137,23 @@ def _console_script(package: PackageSource, wheels: Path) -> str:
 
 
 def _dockerfile(config: BuildConfig, package: PackageSource, script: str) -> str:
-    lines = [f"FROM {config.python_image}", "COPY wheels /tmp/wheels"]
-    env = []
+    node = package.ecosystem == "npm"
+    lines = [f"FROM {config.node_image if node else config.python_image}",
+             "COPY app /opt/mcp" if node else "COPY wheels /tmp/wheels"]
+    env: list[str] = []
     if config.ca_bundle is not None:
         lines.append(f"COPY ca-bundle.pem {_CA_PATH}")
         env = [f"SSL_CERT_FILE={_CA_PATH}", f"REQUESTS_CA_BUNDLE={_CA_PATH}", f"PIP_CERT={_CA_PATH}",
                f"NODE_EXTRA_CA_CERTS={_CA_PATH}"]
-    lines += [
-        "RUN python3 -m venv /opt/mcp && /opt/mcp/bin/pip install --no-index --no-cache-dir --disable-pip-version-check "
-        f"--find-links /tmp/wheels '{package.name}=={package.version}' && rm -rf /tmp/wheels",
-        *(f"ENV {item}" for item in env),
-        f'LABEL io.mcpctl.build.package="uvx://{package.name}=={package.version}"',
-        "USER 65534:65534",
-        f'ENTRYPOINT ["/opt/mcp/bin/{script}"]',
-    ]
+    if node:
+        source, entrypoint = f"npx://{package.name}@{package.version}", f'["node", "/opt/mcp/{script}"]'
+    else:
+        lines.append("RUN python3 -m venv /opt/mcp && /opt/mcp/bin/pip install --no-index --no-cache-dir "
+                     f"--disable-pip-version-check --find-links /tmp/wheels '{package.name}=={package.version}' "
+                     "&& rm -rf /tmp/wheels")
+        source, entrypoint = f"uvx://{package.name}=={package.version}", f'["/opt/mcp/bin/{script}"]'
+    lines += [*(f"ENV {item}" for item in env), f'LABEL io.mcpctl.build.package="{source}"', "USER 65534:65534",
+              f"ENTRYPOINT {entrypoint}"]
     return "\n".join(lines) + "\n"
 
 
@@ -133,7 +164,8 @@ def build_package_image(engine: Engine, source: str, config: BuildConfig,
     tag = tag_for(package)
     context = config.cache_dir / "builds" / tag.replace("/", "_").replace(":", "_")
     ca = config.ca_bundle.read_bytes() if config.ca_bundle else b""
-    fingerprint = hashlib.sha256(f"{source}|{config.python_image}".encode() + ca).hexdigest()[:16]
+    base = config.node_image if package.ecosystem == "npm" else config.python_image
+    fingerprint = hashlib.sha256(f"{source}|{base}".encode() + ca).hexdigest()[:16]
     with engine_errors(f"Looking for {tag}"):
         try:
             existing = engine.client.images.get(tag)
@@ -141,12 +173,16 @@ def build_package_image(engine: Engine, source: str, config: BuildConfig,
             existing = None
     if existing is not None and (existing.labels or {}).get("io.mcpctl.build.fingerprint") == fingerprint:
         return tag
-    notify(f"building {tag} locally from {source} on {config.python_image}")
+    notify(f"building {tag} locally from {source} on {base}")
     shutil.rmtree(context, ignore_errors=True)
-    _download(package, _python_version(engine, config.python_image), context / "wheels")
+    if package.ecosystem == "npm":
+        script = _npm_install(package, context / "app")
+    else:
+        _download(package, _python_version(engine, config.python_image), context / "wheels")
+        script = _console_script(package, context / "wheels")
     if config.ca_bundle is not None:
         shutil.copy(config.ca_bundle, context / "ca-bundle.pem")
-    (context / "Dockerfile").write_text(_dockerfile(config, package, _console_script(package, context / "wheels")))
+    (context / "Dockerfile").write_text(_dockerfile(config, package, script))
     with engine_errors(f"Building {tag}"):
         engine.client.images.build(path=str(context), tag=tag, rm=True, pull=False, network_mode="none",
                                    labels={"io.mcpctl.build.fingerprint": fingerprint})
