@@ -1,0 +1,27 @@
+"""A server that crashes is restarted by the engine with backoff (on-failure, at most 5 times), and
+`mcpctl status` shows the restarts; on Docker and Podman."""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.conftest import Engine
+from tests.e2e.images import MCP_SERVER_IMAGE
+from tests.helpers import run_cli
+
+
+def test_a_crashing_server_is_restarted_and_the_count_shows(engine: Engine, workload: str) -> None:
+    # An unknown transport makes the test server exit with status 2 right away.
+    result = run_cli("run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload, "--runtime-socket", engine.base_url,
+                     "--", "--transport", "bogus")
+    assert result.exit_code == 0, result.stderr
+    deadline = time.monotonic() + 60
+    restarts = 0
+    while time.monotonic() < deadline:
+        status = run_cli("status", workload, "--json", "--runtime-socket", engine.base_url).json()["data"]
+        restarts = status["restart_count"]
+        if restarts >= 2:
+            break
+        time.sleep(0.5)
+    assert restarts >= 2, f"restart_count stayed at {restarts}"
+    assert run_cli("logs", workload, "--runtime-socket", engine.base_url).stdout.count("invalid choice") >= 2
