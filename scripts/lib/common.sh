@@ -67,6 +67,12 @@ ensure_podman() {
     printf '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n' \
       | as_root tee /etc/containers/containers.conf >/dev/null
   fi
+  # Docker sets the FORWARD policy to DROP; with br_netfilter that also drops traffic *within* Podman's
+  # internal bridges (egress-filter networks). Accept bridged (same-bridge) frames; routing is unaffected.
+  if as_root iptables -nL DOCKER-USER >/dev/null 2>&1 \
+     && ! as_root iptables -C DOCKER-USER -m physdev --physdev-is-bridged -j ACCEPT 2>/dev/null; then
+    as_root iptables -I DOCKER-USER -m physdev --physdev-is-bridged -j ACCEPT
+  fi
   if podman_answers; then return 0; fi
   echo "    starting podman system service on $PODMAN_SOCKET_PATH"
   as_root mkdir -p "$(dirname "$PODMAN_SOCKET_PATH")"

@@ -56,10 +56,17 @@ def test_secret_values_are_not_in_the_spec_only_names() -> None:
 def test_network_is_granted_only_by_the_profile() -> None:
     allow_all = Permissions.model_validate({"network": {"outbound": {"insecure_allow_all": True}}})
     assert _spec(permissions=allow_all)["network_mode"] == "bridge"
-    allowlist = Permissions.model_validate({"network": {"outbound": {"allow_host": ["api.github.com"]}}})
+    allowlist = Permissions.model_validate({"network": {"outbound": {"allow_host": ["api.github.com"],
+                                                                      "allow_port": [443]}}})
+    spec = build_container_spec(RunRequest(name="gh", image="i:1", permissions=allowlist))
+    assert spec.kwargs["network_mode"] == "mcpctl-gh-egress", "an allowlist means the internal network"
+    assert spec.egress is not None
+    assert spec.egress.allow_host == ["api.github.com"]
+    assert _spec()["network_mode"] == "none"
     with pytest.raises(UsageError) as info:
-        _spec(permissions=allowlist)
-    assert info.value.code == "egress-allowlist-unsupported"
+        build_container_spec(RunRequest(name="gh", image="i:1", permissions=allowlist, transport="streamable-http",
+                                        target_port=8080))
+    assert info.value.code == "http-needs-network"
 
 
 def test_volumes_are_read_only_unless_rw(tmp_path: Path) -> None:

@@ -36,13 +36,14 @@ class Edit:
 def load_text(path: Path) -> str | None:
     """The file's text (None when missing); refuses huge or binary files with a clear error."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:  # read one byte past the limit, never a whole multi-gigabyte file
+            raw = fh.read(_MAX_BYTES + 1)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ConfigError(f"Cannot read {path}: {exc.strerror or exc}.", path=str(path)) from exc
     if len(raw) > _MAX_BYTES:
-        raise ConfigError(f"{path} is {len(raw)} bytes, too large for a config file.", path=str(path))
+        raise ConfigError(f"{path} is larger than {_MAX_BYTES} bytes, too large for a config file.", path=str(path))
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from toolhive_py.errors import EngineError, NotFoundError, UnvettedError, UsageError
 from toolhive_py.registry.models import Permissions, ServerEntry
-from toolhive_py.runtime.builds import BuildConfig, build_package_image, parse_package, tag_for
+from toolhive_py.runtime.builds import DEFAULT_PYTHON_IMAGE, BuildConfig, build_package_image, parse_package, tag_for
 from toolhive_py.runtime.images import ImageInfo, PullPolicy, PullProgress, ensure_image
 from toolhive_py.runtime.spec import (
     DEFAULT_CPUS,
@@ -164,4 +164,10 @@ def launch(
     _, spec = plan(target, options, image_user=image.user)
     pairs = secret_pairs(target, options)
     values = dict(resolve_secrets(pairs)) if pairs else {}
-    return create_workload(engine, spec, values)
+    filter_image = None
+    if spec.egress is not None:
+        from toolhive_py.runtime.egress import ensure_filter_image
+
+        notify(f"egress limited to {', '.join(spec.egress.allow_host)}: adding mcpctl's egress filter")
+        filter_image = ensure_filter_image(engine, build.python_image if build else DEFAULT_PYTHON_IMAGE)
+    return create_workload(engine, spec, values, egress_image=filter_image)

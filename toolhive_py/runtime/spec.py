@@ -20,7 +20,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from toolhive_py.errors import UsageError
-from toolhive_py.registry.models import Permissions
+from toolhive_py.registry.models import OutboundPermissions, Permissions
 from toolhive_py.runtime import labels
 
 __all__ = [
@@ -80,6 +80,8 @@ class ContainerSpec:
 
     kwargs: Mapping[str, Any]
     secret_env_names: tuple[str, ...]
+    # Set when only some hosts may be reached: the workload's internal network needs its egress filter.
+    egress: OutboundPermissions | None = None
 
     def to_display(self) -> dict[str, Any]:
         """The spec as `--dry-run` shows it: secrets appear by name only."""
@@ -136,18 +138,13 @@ def parse_permission_profile(value: str, default: Permissions) -> Permissions:
                               '"allow_port": [], "insecure_allow_all": false}}}.', code="invalid-profile") from exc
 
 
-def _network_mode(permissions: Permissions) -> str:
+def _network_mode(permissions: Permissions, workload: str) -> str:
+    """``bridge`` for full egress, the workload's internal egress network for an allowlist, else ``none``."""
     outbound = permissions.network.outbound
     if outbound.insecure_allow_all:
         return "bridge"
     if outbound.allow_host:
-        raise UsageError(
-            f"This server's profile allows egress to {', '.join(outbound.allow_host)} only, and mcpctl cannot "
-            "enforce a host allowlist yet.",
-            hint="Grant full egress knowingly with --permission-profile network, or run it offline with "
-                 "--permission-profile none.",
-            code="egress-allowlist-unsupported",
-        )
+        return f"mcpctl-{workload}-egress"
     return "none"
 
 
@@ -164,12 +161,14 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
     overlap = set(request.env) & set(request.secret_env_names)
     if overlap:
         raise UsageError(f"{', '.join(sorted(overlap))} is given both as a plain value and as a secret.")
-    network_mode = _network_mode(request.permissions)
-    if request.transport != "stdio" and network_mode == "none":
+    network_mode = _network_mode(request.permissions, request.name)
+    if request.transport != "stdio" and network_mode != "bridge":
         raise UsageError(
             f"A {request.transport} server needs a network for the proxy to reach it.",
             hint="Run it with --permission-profile network.", code="http-needs-network",
         )
+    outbound = request.permissions.network.outbound
+    egress = outbound if outbound.allow_host and not outbound.insecure_allow_all else None
     from docker.types import Ulimit  # the SDK's own type keeps create() happy on Docker and Podman
 
     workload_labels = {
@@ -212,5 +211,5 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
     }
     if request.transport != "stdio" and request.target_port:
         kwargs["ports"] = {f"{request.target_port}/tcp": ("127.0.0.1", None)}
-    return ContainerSpec(kwargs, tuple(request.secret_env_names))
+    return ContainerSpec(kwargs, tuple(request.secret_env_names), egress)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from toolhive_py.errors import ConflictError, NotFoundError
-from toolhive_py.runtime import labels
+from toolhive_py.runtime import egress, labels
 from toolhive_py.runtime.engine import Engine, engine_errors
 from toolhive_py.runtime.spec import ContainerSpec
 
@@ -99,8 +99,12 @@ def get_workload(engine: Engine, name: str) -> Workload:
         return _from_container(container)
 
 
-def create_workload(engine: Engine, spec: ContainerSpec, secret_values: Mapping[str, str]) -> Workload:
-    """Create and start the container; ``secret_values`` go into its environment and nowhere else."""
+def create_workload(engine: Engine, spec: ContainerSpec, secret_values: Mapping[str, str], *,
+                    egress_image: str | None = None) -> Workload:
+    """Create and start the container; ``secret_values`` go into its environment and nowhere else.
+
+    With an egress allowlist, the internal network and its filter sidecar (``egress_image``) come first.
+    """
     name = spec.kwargs["labels"][labels.NAME]
     with engine_errors("Checking the workload name"):
         taken = engine.client.containers.list(all=True, filters=labels.managed_filter(name))
@@ -111,11 +115,21 @@ def create_workload(engine: Engine, spec: ContainerSpec, secret_values: Mapping[
     if missing:
         raise RuntimeError(f"secret values missing for {sorted(missing)}")  # a caller bug, never user input
     kwargs = dict(spec.kwargs)
-    kwargs["environment"] = {**kwargs["environment"], **secret_values}
-    with engine_errors(f"Starting workload {name}"):
-        container = engine.client.containers.run(**kwargs)
-        container.reload()
-        return _from_container(container)
+    proxy_env: dict[str, str] = {}
+    if spec.egress is not None:
+        if egress_image is None:
+            raise RuntimeError("an egress allowlist needs the filter image")  # a caller bug, never user input
+        proxy_env = egress.setup(engine, name, spec.egress, egress_image)
+    kwargs["environment"] = {**kwargs["environment"], **proxy_env, **secret_values}
+    try:
+        with engine_errors(f"Starting workload {name}"):
+            container = engine.client.containers.run(**kwargs)
+            container.reload()
+            return _from_container(container)
+    except BaseException:
+        if spec.egress is not None:
+            egress.remove(engine, name)
+        raise
 
 
 def stop_workload(engine: Engine, name: str, *, timeout: int = 10) -> Workload:
@@ -123,11 +137,13 @@ def stop_workload(engine: Engine, name: str, *, timeout: int = 10) -> Workload:
     with engine_errors(f"Stopping {name}"):
         container.stop(timeout=timeout)
         container.reload()
-        return _from_container(container)
+    egress.stop(engine, name)
+    return _from_container(container)
 
 
 def start_workload(engine: Engine, name: str) -> Workload:
     container = _container(engine, name)
+    egress.start(engine, name)
     with engine_errors(f"Starting {name}"):
         container.start()
         container.reload()
@@ -146,6 +162,7 @@ def remove_workload(engine: Engine, name: str) -> None:
     container = _container(engine, name)
     with engine_errors(f"Removing {name}"):
         container.remove(force=True)
+    egress.remove(engine, name)
 
 
 def workload_logs(engine: Engine, name: str, *, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:

@@ -1,14 +1,24 @@
-"""Containers that are MCP servers: mcpctl's own (by label) and others (image or labels say MCP)."""
+"""Containers that are MCP servers: mcpctl's own (by label) and others (by a known MCP label or image name)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-__all__ = ["RunningContainer", "find_containers"]
+from toolhive_py.runtime import labels as mcpctl_labels
+
+__all__ = ["MCP_LABELS", "RunningContainer", "find_containers", "is_mcp_container"]
 
 _MCP_IMAGE = re.compile(r"(?i)(^|[/_.-])mcp([/_.:-]|$)|mcp-server|server-mcp|toolhive|dockyard")
+# Label keys that mark a container as an MCP server, each set by a tool that runs them. Matched exactly:
+# a substring test on "mcp" would also catch every `io.mcpctl.*` label, including test-only ones.
+MCP_LABELS: Final = (
+    "io.modelcontextprotocol.server.name",  # the official MCP registry's OCI ownership label
+    "toolhive",  # ToolHive's marker on the containers it runs (pkg/labels LabelToolHive)
+    "toolhive-name",
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,12 @@ class RunningContainer:
     engine: str
 
 
+def is_mcp_container(labels: Mapping[str, str], image: str) -> bool:
+    """mcpctl's own, labelled by another MCP tool, or an image whose name says MCP."""
+    return (mcpctl_labels.is_managed(labels) or any(key in labels for key in MCP_LABELS)
+            or bool(_MCP_IMAGE.search(image)))
+
+
 def find_containers(client: Any, engine: str) -> list[RunningContainer]:
     """Running containers on one engine (a docker SDK client) that are MCP servers."""
     found = []
@@ -28,10 +44,9 @@ def find_containers(client: Any, engine: str) -> list[RunningContainer]:
         labels = container.labels or {}
         config = container.attrs.get("Config") or {}
         image = str(config.get("Image") or "")
-        managed = labels.get("io.mcpctl.managed") == "true"
-        labelled = any("mcp" in key.lower() or "toolhive" in key.lower() for key in labels)
-        if not (managed or labelled or _MCP_IMAGE.search(image)):
+        if not is_mcp_container(labels, image):
             continue
         env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
-        found.append(RunningContainer(container.name, image, managed, env, list(config.get("Cmd") or []), engine))
+        found.append(RunningContainer(container.name, image, mcpctl_labels.is_managed(labels), env,
+                                      list(config.get("Cmd") or []), engine))
     return found

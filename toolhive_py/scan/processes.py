@@ -5,22 +5,33 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import psutil
 
-__all__ = ["RunningServer", "find_processes", "looks_like_mcp_server"]
+__all__ = ["RunningServer", "client_for", "find_processes", "looks_like_mcp_server"]
 
 _MCP_COMMAND = re.compile(
     r"(?:^|[\s/\\])(?:npx|bunx|pnpx|uvx|pipx)(?:\.cmd|\.exe)?\s.*(?:mcp|@modelcontextprotocol/)"
-    r"|@modelcontextprotocol/server-|mcp-server[-\w]*|server-mcp|[\\/]mcp[-_]server"
+    r"|@modelcontextprotocol/server-|mcp[-_]server|server-mcp"
     r"|(?:docker|podman)\s+run\s.*\bmcp[/-]", re.I)
-# parent process name (lower-case substring) → client id; first match wins, most specific first
-_CLIENT_PROCESSES = (("code - insiders", "vscode-insiders"), ("code-insiders", "vscode-insiders"),
-                     ("cursor", "cursor"), ("windsurf", "windsurf"), ("claude-code", "claude-code"),
-                     ("claude", "claude-desktop"), ("zed", "zed"), ("goose", "goose"), ("gemini", "gemini"),
-                     ("codex", "codex"), ("lm studio", "lmstudio"), ("lmstudio", "lmstudio"),
-                     ("opencode", "opencode"), ("kiro", "kiro"), ("amp", "amp"), ("code", "vscode"))
+# Executable names (lower case, no .exe, no " helper …" suffix) → client id. Matched whole, never as
+# substrings: "code" inside "unicode" or "amp" inside "example" must not attribute a process to a client.
+# Cline, Roo Code and Continue run inside VS Code's extension host, so their servers show up as vscode.
+_CLIENT_EXECUTABLES: Final = {
+    "claude": "claude-code", "cursor": "cursor", "code": "vscode", "code-oss": "vscode",
+    "code - insiders": "vscode-insiders", "code-insiders": "vscode-insiders",
+    "windsurf": "windsurf", "zed": "zed", "zed-editor": "zed", "goose": "goose", "goosed": "goose",
+    "gemini": "gemini", "codex": "codex", "lm studio": "lmstudio", "lm-studio": "lmstudio", "lmstudio": "lmstudio",
+    "opencode": "opencode", "kiro": "kiro", "amp": "amp",
+}
+# Clients that run as `node …/package/…`: the package path names them.
+_CLIENT_PACKAGES: Final = (("@anthropic-ai/claude-code", "claude-code"), ("@google/gemini-cli", "gemini"),
+                           ("@sourcegraph/amp", "amp"), ("@openai/codex", "codex"), ("opencode-ai", "opencode"))
+# Claude Desktop's executable is also called claude; its install directory tells it from Claude Code's CLI.
+_DESKTOP_BUNDLES: Final = ("/claude.app/", "/anthropicclaude/")
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,11 @@ class RunningServer:
 
 
 def looks_like_mcp_server(argv: list[str]) -> bool:
-    line = " ".join(argv)
-    return bool(_MCP_COMMAND.search(line)) and "toolhive_py.proxy" not in line and "mcpctl" not in line
+    """True for command lines shaped like an MCP server; mcpctl's own bridges and proxies are not."""
+    if any(_executable_name(arg) in ("mcpctl", "mcpctl-script.py") for arg in argv[:2]) or any(
+            arg.startswith("toolhive_py") for arg in argv[:4]):
+        return False
+    return bool(_MCP_COMMAND.search(" ".join(argv)))
 
 
 _LAUNCHERS = ("npx", "bunx", "pnpx", "uvx", "pipx", "docker", "podman")
@@ -42,10 +56,29 @@ _LAUNCHERS = ("npx", "bunx", "pnpx", "uvx", "pipx", "docker", "podman")
 def _launcher(argv: list[str]) -> tuple[str, list[str]]:
     """Start at the launcher: `node /usr/bin/npx -y pkg` and `python /opt/x/uvx pkg` are npx and uvx."""
     for index, arg in enumerate(argv):
-        name = re.split(r"[\\/]", arg)[-1].lower().removesuffix(".cmd").removesuffix(".exe")
-        if name in _LAUNCHERS:
+        if _executable_name(arg) in _LAUNCHERS:
             return arg, list(argv[index + 1:])
     return argv[0], list(argv[1:])
+
+
+def _executable_name(path: str) -> str:
+    name = re.split(r"[\\/]", path)[-1].lower().removesuffix(".exe").removesuffix(".cmd")
+    return re.sub(r" helper( \(.*\))?$", "", name)
+
+
+def client_for(name: str, cmdline: Sequence[str]) -> str | None:
+    """The client a process belongs to, from its name and command line; None when it is no known client."""
+    joined = " ".join(cmdline[:3]).lower().replace("\\", "/")
+    if any(bundle in joined for bundle in _DESKTOP_BUNDLES):
+        return "claude-desktop"
+    for package, client in _CLIENT_PACKAGES:
+        if package in joined:
+            return client
+    for candidate in (name, *cmdline[:2]):
+        found = _CLIENT_EXECUTABLES.get(_executable_name(candidate))
+        if found is not None:
+            return found
+    return None
 
 
 def _client_of(process: psutil.Process) -> str | None:
@@ -55,12 +88,11 @@ def _client_of(process: psutil.Process) -> str | None:
         return None
     for parent in parents:
         try:
-            label = (parent.name() + " " + " ".join(parent.cmdline()[:2])).lower()
+            client = client_for(parent.name(), parent.cmdline())
         except psutil.Error:
             continue
-        for needle, client in _CLIENT_PROCESSES:
-            if needle in label:
-                return client
+        if client is not None:
+            return client
     return None
 
 

@@ -30,6 +30,9 @@ PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(patt
 ))
 
 _SECRET_NAME = re.compile(r"(?i)(key|token|secret|passw(or)?d|pwd|auth|credential|bearer|cookie|session)")
+# Names that *mention* a secret but hold a setting about it (AUTH_TYPE, TOKEN_URL, KEY_FILE, CLIENT_ID…).
+_SETTING_NAME = re.compile(r"(?i)(^|[_.-])(type|mode|method|url|uri|endpoint|host|port|file|path|dir|id|name|scope"
+                           r"|region|header|format|version|enabled|expiry|ttl)$")
 _REFERENCE = re.compile(
     r"^\s*(?:\$\{input:[^}]+\}|\$\{env:[^}]+\}|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*"
     r"|\{\{[^}]+\}\}|\$\{\{[^}]+\}\}|%[A-Za-z_][A-Za-z0-9_]*%|<[^<>]+>|op://\S+|vault:\S+)\s*$")
@@ -60,6 +63,11 @@ def _entropy(value: str) -> float:
     return -sum(c / len(value) * math.log2(c / len(value)) for c in counts.values())
 
 
+def _is_secret_name(name: str) -> bool:
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)  # authType -> auth_Type
+    return bool(_SECRET_NAME.search(name)) and not _SETTING_NAME.search(snake)
+
+
 def detect(value: str, name: str | None = None) -> SecretMatch | None:
     """The secret in ``value`` (the value of a field or header called ``name``), or None."""
     if not value or is_reference(value):
@@ -69,7 +77,7 @@ def detect(value: str, name: str | None = None) -> SecretMatch | None:
         if match:
             return SecretMatch(provider, match.group())
     candidate = _BEARER.sub("", value).strip()
-    if (name and _SECRET_NAME.search(name) and len(candidate) >= 12 and " " not in candidate
+    if (name and _is_secret_name(name) and len(candidate) >= 12 and " " not in candidate
             and not candidate.startswith(("http://", "https://", "/", "./", "~"))
             and not re.fullmatch(r"[A-Z][A-Z0-9_]*", candidate)  # the name of a variable, not a value
             and _entropy(candidate) >= 3.0):

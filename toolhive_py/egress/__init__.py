@@ -1,0 +1,1 @@
+"""Egress allowlists: a small HTTP/CONNECT filter that is a server's only way out of its internal network."""
