@@ -148,6 +148,7 @@ def register(root: typer.Typer) -> None:
         import dataclasses
         import json as jsonlib
 
+        from toolhive_py.cli.progress import pull_display
         from toolhive_py.clients.api import ManagedServer
         from toolhive_py.clients.api import connect as connect_client
         from toolhive_py.clients.api import resolve_target as resolve_client
@@ -185,9 +186,9 @@ def register(root: typer.Typer) -> None:
                                 "verified registry.", highlight=False)
         options = dataclasses.replace(options, proxy_port=free_port(port))
         client_targets = [resolve_client(c.strip()) for c in (clients or "").split(",") if c.strip()]
-        with _engine(ctx, socket) as engine:
+        with _engine(ctx, socket) as engine, pull_display(err_console().is_terminal and not json_output) as progress:
             workload = launch(engine, target, options, resolve_secrets=_secret_resolver(ctx, secret_backend),
-                              build=_build_config(get_state(ctx).paths),
+                              build=_build_config(get_state(ctx).paths), progress=progress,
                               notify=lambda message: err_console().print(f"→ {message}", highlight=False))
             _ensure_proxy(get_state(ctx).paths, engine, workload)
         for client_target in client_targets:
