@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from tests.e2e.conftest import TEST_LABEL, Engine
-from tests.e2e.images import MCP_SERVER_IMAGE
+from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
 from toolhive_py.clients.jsonc import loads as jsonc_loads
@@ -83,6 +83,39 @@ def test_containers_are_found_mcpctl_ones_as_managed(engine: Engine, engine_clie
     stray = containers[name]
     assert stray["status"] == "unvetted"
     assert [(s["provider"], s["location"]) for s in stray["secrets"]] == [("github-token", "env:GITHUB_TOKEN")]
+
+
+def _debian(client: docker.DockerClient, labels: dict[str, str], env: dict[str, str]) -> str:
+    name = f"scan-{uuid.uuid4().hex[:8]}"
+    client.containers.run(BASE_IMAGE, ["sleep", "300"], name=name, detach=True, network_mode="none",
+                          labels={TEST_LABEL: "1", **labels}, environment=env,
+                          ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+                                   docker.types.Ulimit(name="nproc", soft=512, hard=512)])
+    return name
+
+
+def test_containers_are_found_by_mcp_labels_not_by_any_label(engine: Engine,
+                                                             engine_client: docker.DockerClient) -> None:
+    """A plain Debian image is an MCP server when a known MCP label says so; our own test label does not."""
+    labelled = _debian(engine_client, {"io.modelcontextprotocol.server.name": "io.github.example/notes"},
+                       {"NOTES_API_KEY": TOKEN, "LANG": "C.UTF-8"})
+    toolhive = _debian(engine_client, {"toolhive": "true", "toolhive-name": "fetch"}, {})
+    plain = _debian(engine_client, {"io.mcpctl.test.note": "not an MCP server"}, {"GITHUB_TOKEN": TOKEN})
+    try:
+        report = json.loads(run_cli("scan", "--format", "json", "--no-processes", "--runtime-socket",
+                                    engine.base_url).stdout)
+    finally:
+        for name in (labelled, toolhive, plain):
+            engine_client.containers.get(name).remove(force=True)
+    containers = {f["container"]: f for f in report["findings"] if f["source"] == "container"}
+    assert labelled in containers
+    assert toolhive in containers
+    assert plain not in containers
+    found = containers[labelled]
+    assert (found["kind"], found["package"], found["status"]) == ("image", "mcpctl-test/debian", "unvetted")
+    assert [(s["provider"], s["location"]) for s in found["secrets"]] == [("github-token", "env:NOTES_API_KEY")]
+    assert found["level"] == "critical"
+    assert TOKEN not in json.dumps(report)
 
 
 @pytest.fixture

@@ -45,10 +45,17 @@ def _pypi(spec: str) -> Identity:
     return Identity("pypi", match.group(1), version, bool(version and version != "latest"), spec)
 
 
+# Prefixes engines add to the same image: Podman reports local images as localhost/…, and Docker Hub
+# images may be written docker.io/library/…; identity (and registry matching) uses the short form.
+_IMPLIED_PREFIXES = ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/",
+                     "localhost/")
+
+
 def from_image(reference: str) -> Identity:
     name, digest = (reference.split("@", 1) + [""])[:2]
     last = name.rsplit("/", 1)[-1]
     repo, tag = (name.rsplit(":", 1) if ":" in last else (name, "latest"))
+    repo = next((repo.removeprefix(p) for p in _IMPLIED_PREFIXES if repo.startswith(p)), repo)
     pinned = bool(digest) or (tag != "latest" and bool(_EXACT_SEMVER.match(tag) or re.match(r"^v?\d", tag)))
     return Identity("image", repo, digest or tag, pinned, reference)
 

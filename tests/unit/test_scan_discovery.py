@@ -1,0 +1,86 @@
+"""Discovery details the fixture homes do not cover: Claude Code's per-project sections, VS Code profiles,
+project trees (excludes, symlinked directories), lenient formats, and each kind of unreadable file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from toolhive_py.scan.discovery import discover
+
+
+def _found(home: Path, *projects: Path) -> set[tuple[str, str, str]]:
+    servers, errors = discover(home, projects, include_managed=False, systems=("linux",))
+    assert errors == []
+    return {(s.client.id, s.scope, s.name) for s in servers}
+
+
+def test_claude_code_user_and_per_project_sections(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    home.mkdir()
+    (home / ".claude.json").write_text(
+        '{"numStartups": 3, "mcpServers": {"global": {"command": "npx", "args": ["-y", "mcp-a@1.0.0"]}},\n'
+        ' "projects": {"/work/api": {"allowedTools": [], "mcpServers": {"db": {"command": "uvx", '
+        '"args": ["mcp-db"]}}},\n              "/work/web": {"mcpServers": {}}, "/work/old": {"history": []}}}')
+    assert _found(home) == {("claude-code", "user", "global"), ("claude-code", "local (/work/api)", "db")}
+
+
+def test_vscode_profiles_are_scanned_besides_the_default_profile(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    user = home / ".config" / "Code" / "User"
+    (user / "profiles" / "5a1b2c").mkdir(parents=True)
+    (user / "mcp.json").write_text('// default profile\n{"servers": {"a": {"type": "stdio", "command": "x",},},}\n')
+    (user / "profiles" / "5a1b2c" / "mcp.json").write_text('{"servers": {"b": {"type": "http", "url": "http://h"}}}')
+    assert _found(home) == {("vscode", "user", "a"), ("vscode", "user (profile 5a1b2c)", "b")}
+
+
+def test_project_trees_skip_dependency_dirs_and_do_not_follow_symlinked_dirs(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    home.mkdir()
+    src = tmp_path / "src"
+    for rel, text in {
+        "api/.mcp.json": '{"mcpServers": {"api-db": {"command": "uvx", "args": ["mcp-db==1.0"]}}}',
+        "web/.cursor/mcp.json": '{"mcpServers": {"web-search": {"url": "https://search.example/mcp"}}}',
+        "web/.zed/settings.json": '{"context_servers": {"zed-one": {"command": "npx", "args": ["z"]},},}',
+        "api/node_modules/dep/.mcp.json": '{"mcpServers": {"vendored": {"command": "x"}}}',
+        "api/.git/hooks/.mcp.json": '{"mcpServers": {"in-git": {"command": "x"}}}',
+        "api/.venv/.mcp.json": '{"mcpServers": {"in-venv": {"command": "x"}}}',
+    }.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    (src / "api" / "loop").symlink_to(src)  # a directory symlink loop must not be walked forever
+    assert _found(home, src) == {
+        ("claude-code", f"project ({src / 'api'})", "api-db"),
+        ("cursor", f"project ({src / 'web'})", "web-search"),
+        ("zed", f"project ({src / 'web'})", "zed-one"),
+    }
+
+
+def test_each_kind_of_bad_file_is_one_scan_error(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    files = {
+        ".cursor/mcp.json": os.urandom(2048) + b"\xff\xfe",
+        ".gemini/settings.json": b"",
+        ".kiro/settings/mcp.json": b'{"mcpServers": {"a": "' + b"x" * (16 * 1024 * 1024 + 1) + b'"}}',
+        ".codeium/windsurf/mcp_config.json": b'{"mcpServers": {"a": ',
+        ".codex/config.toml": b"[mcp_servers.x\ncommand = 1",
+        ".continue/config.yaml": b"mcpServers: [\n  - name: a\n    command: [unclosed",
+        ".lmstudio/mcp.json": b'\xef\xbb\xbf{"mcpServers": {"ok": {"command": "npx", "args": ["-y", "p@1.0.0"]}}}',
+    }
+    for rel, data in files.items():
+        (home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (home / rel).write_bytes(data)
+    loop = home / ".gemini" / "antigravity"
+    (home / ".config" / "opencode").mkdir(parents=True)
+    (home / ".config" / "opencode" / "opencode.json").symlink_to(loop)
+    loop.symlink_to(home / ".config" / "opencode" / "opencode.json")
+    servers, errors = discover(home, (), include_managed=False, systems=("linux",))
+    messages = {Path(e.path).relative_to(home).as_posix(): e.message for e in errors}
+    assert set(messages) == {".cursor/mcp.json", ".gemini/settings.json", ".kiro/settings/mcp.json",
+                             ".codeium/windsurf/mcp_config.json", ".codex/config.toml", ".continue/config.yaml",
+                             ".config/opencode/opencode.json"}
+    assert "not UTF-8" in messages[".cursor/mcp.json"]
+    assert messages[".gemini/settings.json"] == "empty file"
+    assert "too large" in messages[".kiro/settings/mcp.json"]
+    assert "symbolic links" in messages[".config/opencode/opencode.json"]
+    assert [(s.client.id, s.name) for s in servers] == [("lmstudio", "ok")], "a BOM is no error; good files count"

@@ -1,0 +1,103 @@
+"""Which command lines look like MCP servers, what runs behind them, and which client started them."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolhive_py.scan.identify import from_command, from_image
+from toolhive_py.scan.processes import client_for, looks_like_mcp_server
+
+
+@pytest.mark.parametrize("argv", [
+    ["node", "/usr/lib/node_modules/npm/bin/npx-cli.js", "-y", "@modelcontextprotocol/server-github"],
+    ["npx", "-y", "@modelcontextprotocol/server-filesystem", "/home/me"],
+    ["/home/me/.local/bin/uvx", "mcp-server-fetch"],
+    ["node", "/opt/servers/mcp-server-postgres/dist/index.js"],
+    ["python3", "-m", "mcp_server_time"],
+    ["docker", "run", "-i", "--rm", "mcp/github"],
+    ["C:\\Program Files\\nodejs\\npx.cmd", "-y", "@modelcontextprotocol/server-memory"],
+])
+def test_mcp_server_command_lines(argv: list[str]) -> None:
+    assert looks_like_mcp_server(argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["npx", "-y", "prettier", "--write", "."],
+    ["node", "/usr/lib/code/out/main.js"],
+    ["/usr/local/bin/mcpctl", "connect", "github"],
+    ["python", "-m", "toolhive_py.proxy", "--server", "mcp-server-github"],
+    ["docker", "run", "-i", "--rm", "debian:bookworm"],
+])
+def test_other_command_lines_are_not_servers(argv: list[str]) -> None:
+    assert not looks_like_mcp_server(argv)
+
+
+@pytest.mark.parametrize(("name", "cmdline", "client"), [
+    ("Cursor", ["/Applications/Cursor.app/Contents/MacOS/Cursor"], "cursor"),
+    ("Cursor Helper (Plugin)", ["/Applications/Cursor.app/Contents/Frameworks/Cursor Helper (Plugin).app/x"],
+     "cursor"),
+    ("code", ["/usr/share/code/code", "--type=utility"], "vscode"),
+    ("Code.exe", ["C:\\Users\\me\\AppData\\Local\\Programs\\Microsoft VS Code\\Code.exe"], "vscode"),
+    ("code-insiders", ["/usr/share/code-insiders/code-insiders"], "vscode-insiders"),
+    ("Claude", ["/Applications/Claude.app/Contents/MacOS/Claude"], "claude-desktop"),
+    ("claude.exe", ["C:\\Users\\me\\AppData\\Local\\AnthropicClaude\\app-0.9\\claude.exe"], "claude-desktop"),
+    ("claude", ["claude"], "claude-code"),
+    ("node", ["node", "/usr/lib/node_modules/@anthropic-ai/claude-code/cli.js"], "claude-code"),
+    ("node", ["node", "/usr/lib/node_modules/@google/gemini-cli/dist/index.js"], "gemini"),
+    ("codex", ["codex"], "codex"),
+    ("windsurf", ["/usr/share/windsurf/windsurf"], "windsurf"),
+    ("zed-editor", ["/usr/libexec/zed-editor"], "zed"),
+    ("goosed", ["goosed", "agent"], "goose"),
+    ("LM Studio", ["/Applications/LM Studio.app/Contents/MacOS/LM Studio"], "lmstudio"),
+    ("python3", ["python3", "/tmp/bin/Cursor"], "cursor"),
+])
+def test_parent_processes_name_their_client(name: str, cmdline: list[str], client: str) -> None:
+    assert client_for(name, cmdline) == client
+
+
+@pytest.mark.parametrize(("name", "cmdline"), [
+    ("bash", ["bash", "/home/me/example.sh"]),  # "amp" inside "example"
+    ("python3", ["python3", "unicode_tool.py"]),  # "code" inside "unicode"
+    ("containerd", ["/usr/bin/containerd"]),
+    ("tmux: server", ["tmux"]),
+    ("sshd", ["sshd: me@pts/0"]),
+])
+def test_unrelated_parents_are_no_client(name: str, cmdline: list[str]) -> None:
+    assert client_for(name, cmdline) is None
+
+
+@pytest.mark.parametrize(("command", "args", "kind", "package", "version", "pinned"), [
+    ("npx", ["-y", "@modelcontextprotocol/server-github@2025.4.8"], "npm", "@modelcontextprotocol/server-github",
+     "2025.4.8", True),
+    ("npx", ["-y", "@modelcontextprotocol/server-github"], "npm", "@modelcontextprotocol/server-github", None, False),
+    ("npx", ["-y", "mcp-notes@latest"], "npm", "mcp-notes", "latest", False),
+    ("npx", ["-y", "mcp-notes@^1.2.0"], "npm", "mcp-notes", "^1.2.0", False),
+    ("pnpm", ["dlx", "mcp-notes@1.2.0"], "npm", "mcp-notes", "1.2.0", True),
+    ("uvx", ["mcp-server-fetch==2025.1.1"], "pypi", "mcp-server-fetch", "2025.1.1", True),
+    ("uvx", ["--from", "git+https://x/y", "mcp-server-fetch"], "pypi", "mcp-server-fetch", None, False),
+    ("pipx", ["run", "mcp-server-time"], "pypi", "mcp-server-time", None, False),
+    ("docker", ["run", "-i", "--rm", "-e", "GITHUB_TOKEN", "ghcr.io/github/github-mcp-server:v0.5.0"], "image",
+     "ghcr.io/github/github-mcp-server", "v0.5.0", True),
+    ("docker", ["run", "-i", "mcp/fetch"], "image", "mcp/fetch", "latest", False),
+    ("C:\\tools\\node.exe", ["server.js"], "command", None, None, False),
+])
+def test_identity_behind_a_command(command: str, args: list[str], kind: str, package: str | None,
+                                   version: str | None, pinned: bool) -> None:
+    identity = from_command(command, args)
+    assert (identity.kind, identity.package, identity.version, identity.pinned) == (kind, package, version, pinned)
+
+
+def test_images_pinned_by_digest_or_exact_tag() -> None:
+    digest = "sha256:" + "ab" * 32
+    assert from_image(f"mcp/github@{digest}").pinned
+    assert from_image("localhost:5000/mcp/github:1.2.3").package == "localhost:5000/mcp/github"
+    assert not from_image("localhost:5000/mcp/github").pinned
+    assert not from_image("mcp/github:main").pinned
+
+
+def test_engine_prefixes_name_the_same_image() -> None:
+    names = {from_image(ref).package for ref in ("mcp/fetch", "docker.io/mcp/fetch:1.0", "localhost/mcp/fetch",
+                                                 "index.docker.io/mcp/fetch")}
+    assert names == {"mcp/fetch"}
+    assert from_image("docker.io/library/debian:bookworm").package == "debian"
+    assert from_image("ghcr.io/github/github-mcp-server").package == "ghcr.io/github/github-mcp-server"

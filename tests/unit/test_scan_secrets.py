@@ -1,0 +1,101 @@
+"""Secret detection: every provider pattern, entropy under secret-looking names, references never flagged,
+settings about secrets never flagged, and redaction that never shows enough to use."""
+
+from __future__ import annotations
+
+import pytest
+
+from toolhive_py.scan.secrets import detect, fingerprint, is_reference, redact
+
+# Built from parts so no file in the repository holds a string a secret scanner would take for a real token.
+PROVIDER_SAMPLES = {
+    "github-token": "ghp_" + "a1B2" * 9,
+    "github-fine-grained-token": "github_pat_" + "11AB" * 5 + "_" + "x9Y8" * 15,
+    "anthropic-api-key": "sk-ant-api03-" + "Ab3_" * 20,
+    "openai-api-key": "sk-proj-" + "Zx8-" * 12,
+    "slack-token": "xoxb-" + "1234567890-" * 2 + "AbCdEfGh",
+    "aws-access-key-id": "AKIA" + "Q7RZ" * 4,
+    "google-api-key": "AIza" + "Sy3_" * 8 + "abc",
+    "huggingface-token": "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh",
+    "npm-token": "npm_" + "n0P1" * 9,
+    "gitlab-token": "glpat-" + "Gl4b" * 5,
+    "stripe-secret-key": "sk_" + "live_" + "St9R" * 6,
+    "private-key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+}
+
+
+@pytest.mark.parametrize(("provider", "value"), sorted(PROVIDER_SAMPLES.items()))
+def test_each_provider_pattern_is_found_under_any_name(provider: str, value: str) -> None:
+    match = detect(value, "SOME_SETTING")
+    assert match is not None
+    assert match.provider == provider
+    assert value.startswith(match.value) or match.value in value
+
+
+@pytest.mark.parametrize("wrapped", ["Bearer {}", "token {}", "https://x.example/mcp?key={}", "--token={}"])
+def test_patterns_are_found_inside_larger_values(wrapped: str) -> None:
+    token = PROVIDER_SAMPLES["github-token"]
+    match = detect(wrapped.format(token), None)
+    assert match is not None
+    assert (match.provider, match.value) == ("github-token", token)
+
+
+@pytest.mark.parametrize("reference", [
+    "${input:github-token}", "${env:GITHUB_TOKEN}", "${GITHUB_TOKEN}", "$GITHUB_TOKEN", "{{ github_token }}",
+    "{{secrets.GH}}", "${{ secrets.GH }}", "%GITHUB_TOKEN%", "<YOUR_TOKEN>", "op://vault/github/token",
+    "Bearer ${input:gh}", "Bearer $GH_TOKEN", "  ${env:X}  ",
+])
+def test_reference_forms_are_never_findings(reference: str) -> None:
+    assert is_reference(reference)
+    assert detect(reference, "GITHUB_PERSONAL_ACCESS_TOKEN") is None
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DB_PASSWORD", "Xq9!vL2#pR7wZ4tB"),
+    ("apiKey", "4f9c2e7a1b8d3f6e0a5c"),
+    ("Authorization", "Bearer 9aF3kL0pQ7zX2mN8"),
+    ("--secret", "kz8Qw3Lm9Rt2Vy6P"),
+])
+def test_entropy_flags_unknown_formats_under_secret_names(name: str, value: str) -> None:
+    match = detect(value, name)
+    assert match is not None
+    assert match.provider == "high-entropy"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("LOG_LEVEL", "Xq9!vL2#pR7wZ4tB"),  # not a secret-looking name
+    ("AUTH_TYPE", "oauth2-client-credentials"),  # a setting about auth
+    ("authType", "oauth2-client-credentials"),
+    ("TOKEN_URL", "login.example.com/oauth2/token"),
+    ("API_KEY_FILE", "secrets/github-token.txt"),
+    ("CLIENT_ID", "9aF3kL0pQ7zX2mN8"),
+    ("GITHUB_TOKEN", "GITHUB_TOKEN_VALUE"),  # a variable name
+    ("GITHUB_TOKEN", "short"),
+    ("GITHUB_TOKEN", "aaaaaaaaaaaaaaaaaaaa"),  # no entropy
+    ("API_KEY", "https://example.com/key"),
+    ("SESSION_DIR", "/home/me/.sessions"),
+    ("PASSWORD", "correct horse battery staple"),  # a phrase with spaces is not taken for a token
+])
+def test_non_secrets_are_not_flagged(name: str, value: str) -> None:
+    assert detect(value, name) is None
+
+
+def test_redaction_shows_a_prefix_and_four_characters_only() -> None:
+    token = PROVIDER_SAMPLES["github-token"]
+    assert redact(token) == "ghp_…a1B2"
+    assert redact(PROVIDER_SAMPLES["github-fine-grained-token"]) == "github_…x9Y8"
+    assert redact("Xq9!vL2#pR7wZ4tB") == "Xq…Z4tB"
+    assert redact("short-secret") == "…", "a value of 12 characters or fewer shows nothing"
+    for value in PROVIDER_SAMPLES.values():
+        shown = redact(value).replace("…", "")
+        assert len(shown) <= 11
+        assert shown != value
+
+
+def test_fingerprint_is_stable_and_distinguishes_secrets() -> None:
+    a, b = PROVIDER_SAMPLES["github-token"], PROVIDER_SAMPLES["npm-token"]
+    assert fingerprint(a) == fingerprint(a)
+    assert fingerprint(a) != fingerprint(b)
+    assert len(fingerprint(a)) == 12
+    assert a not in fingerprint(a)
