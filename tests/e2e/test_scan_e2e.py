@@ -23,6 +23,7 @@ from toolhive_py.clients.jsonc import loads as jsonc_loads
 from toolhive_py.registry import minisign
 
 TOKEN = "ghp_" + "Z9" * 18
+ARG_TOKEN = "ghp_" + "Y8" * 18
 
 
 @pytest.fixture
@@ -139,32 +140,42 @@ def test_fix_apply_moves_the_secret_and_repoints_the_entry(engine: Engine, workl
     config.parent.mkdir()
     original = ('{\n  // mine\n  "mcpServers": {\n    "notes": {"command": "npx", "args": ["-y", "mcp-notes@1.0.0"]},\n'
                 '    "github": {\n      "command": "docker",\n      "args": ["run", "-i", "--rm", "-e", '
-                f'"GITHUB_PERSONAL_ACCESS_TOKEN", "{MCP_SERVER_IMAGE}"],\n      "env": {{"GITHUB_PERSONAL_ACCESS_'
-                f'TOKEN": "{TOKEN}"}}\n    }},\n    "shady": {{"command": "npx", "args": ["-y", "shady-mcp"]}}\n  }}\n}}\n')
+                f'"GITHUB_PERSONAL_ACCESS_TOKEN", "{MCP_SERVER_IMAGE}", "--api-key", "{ARG_TOKEN}"],\n      "env": '
+                f'{{"GITHUB_PERSONAL_ACCESS_TOKEN": "{TOKEN}"}}\n    }},\n    "shady": {{"command": "npx", "args": '
+                '["-y", "shady-mcp"], "env": {"API_KEY": "Xq9!vL2#pR7wZ4tB"}}\n  }\n}\n')
     config.write_text(original)
 
     dry = run_cli("scan", "--fix", "--no-processes", "--runtime-socket", engine.base_url)
     assert dry.exit_code == 0, dry.stderr
     assert "Dry run" in dry.stdout
+    assert TOKEN not in dry.stdout
+    assert ARG_TOKEN not in dry.stdout
     assert config.read_text() == original
 
     applied = run_cli("scan", "--fix", "--apply", "--json", "--no-processes", "--runtime-socket", engine.base_url)
-    steps = {(s["server"], s["action"]): s for s in applied.json()["data"]}
-    assert steps[("github", "move-secret")]["status"] == "done"
-    assert steps[("github", "repoint")]["status"] == "done"
-    assert steps[("shady", "leave")]["detail"] == "unvetted: reported, not touched"
+    assert applied.exit_code == 0, applied.stderr
+    assert TOKEN not in applied.stdout
+    assert ARG_TOKEN not in applied.stdout
+    steps = applied.json()["data"]
+    moves = {s["location"]: s for s in steps if s["server"] == "github" and s["action"] == "move-secret"}
+    assert set(moves) == {"env:GITHUB_PERSONAL_ACCESS_TOKEN", "arg:7"}
+    assert all(s["status"] == "done" for s in moves.values())
+    assert [(s["action"], s["status"]) for s in steps if s["server"] == "github"][-1] == ("repoint", "done")
+    assert [(s["action"], s["detail"]) for s in steps if s["server"] == "shady"] == [
+        ("leave", "unvetted: reported, not touched")]
 
-    secret_name = steps[("github", "move-secret")]["secret_name"]
     import keyring
 
-    assert keyring.get_password("mcpctl", secret_name) == TOKEN
+    assert keyring.get_password("mcpctl", moves["env:GITHUB_PERSONAL_ACCESS_TOKEN"]["secret_name"]) == TOKEN
+    assert keyring.get_password("mcpctl", moves["arg:7"]["secret_name"]) == ARG_TOKEN
     url = run_cli("status", workload, "--json", "--runtime-socket", engine.base_url).json()["data"]["url"]
-    after = jsonc_loads(config.read_text())["mcpServers"]
-    before = jsonc_loads(original)["mcpServers"]
-    assert after["github"] == {"url": url}
-    assert {k: v for k, v in after.items() if k != "github"} == {k: v for k, v in before.items() if k != "github"}
-    assert "// mine" in config.read_text()
-    assert TOKEN not in config.read_text()
+    text = config.read_text()
+    head, tail = original[:original.index('    "github"')], original[original.index(',\n    "shady"'):]
+    assert text.startswith(head), "only the github entry changed, byte for byte"
+    assert text.endswith(tail), "only the github entry changed, byte for byte"
+    assert jsonc_loads("{" + text[len(head):len(text) - len(tail)] + "}") == {"github": {"url": url}}
+    assert TOKEN not in text
+    assert ARG_TOKEN not in text
     backups = list((isolated_home / ".local" / "state" / "mcpctl" / "clients" / "backups" / "cursor").glob("*"))
     assert len(backups) == 1
     assert json.loads(backups[0].read_text())["text"] == original

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from toolhive_py.clients.catalog import CLIENTS, OS, Client, Location, current_os, expand, get_client
-from toolhive_py.clients.documents import Edit, add_server, load_text, parse_text, remove_server, servers_in
+from toolhive_py.clients.documents import (
+    Edit,
+    add_server,
+    load_text,
+    parse_text,
+    remove_server,
+    replace_json_server,
+    servers_in,
+)
 from toolhive_py.config import Paths, atomic_write
 from toolhive_py.errors import ConflictError, NotFoundError, UsageError
 
@@ -171,12 +179,18 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
                     raise ConflictError(f"{path} already has a server named {server.name!r} that mcpctl did not "
                                         "write.", hint="Pass --replace to point it at the managed server (the "
                                         "file is backed up first).", path=str(path))
-                previous = Edit(**mine["edit"]) if mine else None
-                text = remove_server(path, text, location.format, location.servers_key, location.servers_kind,
-                                     server.name, previous) if mine else _remove_foreign(target, text, server.name)
             entry = entry_for(target.client, server)
-            text, edit = add_server(path, text, location.format, location.servers_key, location.servers_kind,
-                                    server.name, entry)
+            if server.name in present and mine is None and location.format in ("json", "jsonc"):
+                # The user's own entry, replaced where it stands: nothing else in the file moves.
+                text, edit = replace_json_server(path, text, location.servers_key, server.name, entry), Edit()
+            else:
+                if server.name in present:
+                    if mine is None:
+                        raise _refuse_foreign(target, server.name)
+                    text = remove_server(path, text, location.format, location.servers_key, location.servers_kind,
+                                         server.name, Edit(**mine["edit"]))
+                text, edit = add_server(path, text, location.format, location.servers_key, location.servers_kind,
+                                        server.name, entry)
             records.append({"client": target.client.id, "scope": location.scope, "path": str(path),
                             "name": server.name, "entry": entry, "edit": asdict(edit),
                             "original": "missing" if original is None else ("empty" if not original.strip()
@@ -190,15 +204,10 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
     return backup
 
 
-def _remove_foreign(target: Target, text: str, name: str) -> str:
-    """Replacing an entry mcpctl did not write (`--replace`, `scan --fix`): structural removal for JSON."""
-    location = target.location
-    if location.format not in ("json", "jsonc"):
-        raise ConflictError(f"mcpctl can replace existing entries only in JSON configs; remove {name!r} from "
-                            f"{target.path} by hand.", path=str(target.path))
-    from toolhive_py.clients.documents import _remove_json
-
-    return _remove_json(text, location.servers_key, name, 0)
+def _refuse_foreign(target: Target, name: str) -> ConflictError:
+    """Replacing an entry mcpctl did not write works in place for JSON only (`replace_json_server`)."""
+    return ConflictError(f"mcpctl can replace existing entries only in JSON configs; remove {name!r} from "
+                         f"{target.path} by hand.", path=str(target.path))
 
 
 def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None) -> list[str]:

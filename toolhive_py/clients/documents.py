@@ -19,7 +19,8 @@ from toolhive_py.clients import jsonc
 from toolhive_py.clients.catalog import Format
 from toolhive_py.errors import ConfigError
 
-__all__ = ["Edit", "add_server", "load_text", "parse_text", "read_servers", "remove_server", "servers_in"]
+__all__ = ["Edit", "add_server", "load_text", "parse_text", "read_servers", "remove_server", "replace_json_server",
+           "servers_in"]
 
 _MAX_BYTES = 16 * 1024 * 1024
 
@@ -114,6 +115,15 @@ def add_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], ki
                           hint="Add the entry by hand, or move the existing servers key into a plain table.",
                           path=str(path))
     return new, edit
+
+
+def replace_json_server(path: Path, text: str, key_path: tuple[str, ...], name: str, entry: dict[str, Any]) -> str:
+    """``text`` with the existing ``name`` entry's value replaced in place (JSON/JSONC only), so
+    replacing a server the user wrote (`connect --replace`, `scan --fix`) changes nothing else."""
+    container, _ = jsonc.find_object(jsonc.parse(text), key_path)
+    if container is None or all(m.key != name for m in container.members):
+        raise ConfigError(f"{path} has no {name!r} entry under {'.'.join(key_path)} to replace.", path=str(path))
+    return jsonc.replace_member_value(text, container, name, entry)
 
 
 def remove_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], kind: str, name: str,

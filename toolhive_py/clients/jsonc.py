@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["JsoncError", "Member", "Node", "insert_member", "loads", "parse", "remove_member", "find_object"]
+__all__ = ["JsoncError", "Member", "Node", "find_object", "insert_member", "loads", "parse", "remove_member",
+           "replace_member_value"]
 
 _WS = re.compile(r"(?:[ \t\r\n\ufeff]+|//[^\n]*|/\*.*?\*/)*", re.S)
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
@@ -179,11 +180,15 @@ def _indent_unit(text: str) -> str:
     return match.group(1) if match else "  "
 
 
-def _render(key: str, value: Any, indent: str, unit: str) -> str:
+def _render_value(value: Any, indent: str, unit: str) -> str:
     body = json.dumps(value, indent=len(unit) if unit.strip(" ") == "" else 1, ensure_ascii=False)
     if unit.startswith("\t"):
         body = re.sub(r"(?m)^( +)", lambda m: "\t" * len(m.group(1)), body)
-    return json.dumps(key, ensure_ascii=False) + ": " + body.replace("\n", "\n" + indent)
+    return body.replace("\n", "\n" + indent)
+
+
+def _render(key: str, value: Any, indent: str, unit: str) -> str:
+    return json.dumps(key, ensure_ascii=False) + ": " + _render_value(value, indent, unit)
 
 
 def insert_member(text: str, container: Node, key: str, value: Any) -> str:
@@ -204,6 +209,16 @@ def insert_member(text: str, container: Node, key: str, value: Any) -> str:
     indent = outer + unit
     inner = "\n" + indent + _render(key, value, indent, unit) + "\n" + outer
     return text[:container.start + 1] + inner + text[container.end - 1:]
+
+
+def replace_member_value(text: str, container: Node, key: str, value: Any) -> str:
+    """Give ``key`` a new value where it stands: its neighbours, comments and key order keep their bytes."""
+    member = next(m for m in container.members if m.key == key)
+    if "\n" in text[member.value.start:member.value.end]:  # a value laid out over lines stays laid out so
+        rendered = _render_value(value, _line_indent(text, member.key_start), _indent_unit(text))
+    else:
+        rendered = json.dumps(value, ensure_ascii=False)
+    return text[:member.value.start] + rendered + text[member.value.end:]
 
 
 def remove_member(text: str, container: Node, key: str) -> str:

@@ -15,7 +15,8 @@ from toolhive_py.scan import secrets
 from toolhive_py.scan.identify import Identity, from_command, from_url
 from toolhive_py.scan.model import LEVELS, Level, Reason, SecretFinding, ServerFinding
 
-__all__ = ["Context", "add_secret", "analyze_command", "analyze_entry", "finalize", "secrets_in_env_file"]
+__all__ = ["Context", "Located", "add_secret", "analyze_command", "analyze_entry", "entry_secrets", "finalize",
+           "secrets_in_env_file"]
 
 _URL_KEYS = ("url", "serverUrl", "httpUrl", "uri")
 _ENV_KEYS = ("env", "envs", "environment")
@@ -32,43 +33,102 @@ class Context:
     managed_commands: frozenset[str] = frozenset()
 
 
-def add_secret(findings: list[SecretFinding], value: Any, name: str | None, location: str) -> None:
+Located = list[tuple[str, secrets.SecretMatch]]  # (location, match): env:NAME, arg:3, header:NAME, …
+
+
+def _check(found: Located, value: Any, name: str | None, location: str) -> None:
     if isinstance(value, str):
         match = secrets.detect(value, name)
         if match is not None:
-            findings.append(SecretFinding(match.provider, location, match.redacted, match.fingerprint))
+            found.append((location, match))
 
 
-def _scan_args(args: list[str], found: list[SecretFinding]) -> None:
+def add_secret(findings: list[SecretFinding], value: Any, name: str | None, location: str) -> None:
+    located: Located = []
+    _check(located, value, name, location)
+    findings.extend(_redacted(located))
+
+
+def _redacted(located: Located) -> list[SecretFinding]:
+    """What a report may hold about a secret: never the value."""
+    return [SecretFinding(match.provider, location, match.redacted, match.fingerprint) for location, match in located]
+
+
+def _scan_args(args: list[str], found: Located) -> None:
     previous: str | None = None
     for index, arg in enumerate(args):
         name = previous if previous and previous.startswith("-") else None
         if arg.startswith("-") and "=" in arg:
             name, _, value = arg.partition("=")
-            add_secret(found, value, name, f"arg:{index}")
+            _check(found, value, name, f"arg:{index}")
         elif re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", arg):
             key, _, value = arg.partition("=")
-            add_secret(found, value, key, f"arg:{index}")
+            _check(found, value, key, f"arg:{index}")
         else:
-            add_secret(found, arg, name, f"arg:{index}")
+            _check(found, arg, name, f"arg:{index}")
         previous = arg
 
 
-def _scan_url(url: str, found: list[SecretFinding]) -> None:
+def _scan_url(url: str, found: Located) -> None:
     parts = urlsplit(url)
     for key, value in parse_qsl(parts.query):
-        add_secret(found, value, key, f"url-query:{key}")
+        _check(found, value, key, f"url-query:{key}")
     if parts.password:
-        add_secret(found, parts.password, "password", "url-userinfo")
+        _check(found, parts.password, "password", "url-userinfo")
 
 
-def secrets_in_env_file(path: Path) -> list[SecretFinding]:
-    found: list[SecretFinding] = []
+def secrets_in_env_file(path: Path) -> Located:
+    found: Located = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         key, sep, value = line.strip().removeprefix("export ").partition("=")
         if sep and not key.startswith("#"):
-            add_secret(found, value.strip().strip("'\""), key.strip(), f"file:{path}:{key.strip()}")
+            _check(found, value.strip().strip("'\""), key.strip(), f"file:{path}:{key.strip()}")
     return found
+
+
+def _command_of(entry: Mapping[str, Any]) -> tuple[str, list[str]]:
+    command = entry.get("command", entry.get("cmd"))
+    args = [str(a) for a in entry.get("args") or [] if isinstance(a, str | int | float)]
+    if isinstance(command, list):  # opencode: the whole command line as one list
+        return (str(command[0]), [str(a) for a in command[1:]]) if command else ("", [])
+    return (command, args) if isinstance(command, str) else ("", args)
+
+
+def entry_secrets(entry: Mapping[str, Any], base_dir: Path | None) -> tuple[Located, list[str]]:
+    """Every plaintext secret in a config entry with where it sits, and side files that could not be read.
+
+    The one place that knows where secrets hide in an entry: the scan redacts what this returns, and
+    `--fix --apply` re-reads the live value from here when it moves a secret into the backend.
+    """
+    found: Located = []
+    problems: list[str] = []
+    for key in _ENV_KEYS:
+        env = entry.get(key)
+        if isinstance(env, Mapping):
+            for name, value in env.items():
+                if not _REFERENCE_KEY.search(str(name)):
+                    _check(found, value, str(name), f"env:{name}")
+    headers = entry.get("headers") or entry.get("http_headers")
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            _check(found, value, str(name), f"header:{name}")
+    for key, value in entry.items():
+        if key not in (*_ENV_KEYS, "headers", "http_headers", "args", "command", "cmd", *_URL_KEYS) \
+                and isinstance(value, str) and not _REFERENCE_KEY.search(key):
+            _check(found, value, key, f"field:{key}")
+    for key in _ENV_FILE_KEYS:
+        if isinstance(entry.get(key), str) and base_dir is not None:
+            path = (base_dir / entry[key]).expanduser()
+            try:
+                found.extend(secrets_in_env_file(path))
+            except OSError as exc:
+                problems.append(f"{path}: {exc.strerror or exc}")
+    url = next((entry[k] for k in _URL_KEYS if isinstance(entry.get(k), str)), None)
+    if url is not None:
+        _scan_url(url, found)
+    else:
+        _scan_args(_command_of(entry)[1], found)
+    return found, problems
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -104,11 +164,18 @@ def _identity_status(identity: Identity, context: Context, finding: ServerFindin
 
 def analyze_command(finding: ServerFinding, command: str, args: list[str], context: Context,
                     home: str | None = None) -> None:
+    """A running process's command line: what it runs, the secrets in its arguments, and its risks."""
+    located: Located = []
+    _scan_args(args, located)
+    finding.secrets.extend(_redacted(located))
+    _judge_command(finding, command, args, context, home)
+
+
+def _judge_command(finding: ServerFinding, command: str, args: list[str], context: Context, home: str | None) -> None:
     identity = from_command(command, args)
     _identity_status(identity, context, finding)
     if "connect" in args and (Path(command).name in ("mcpctl", "mcpctl.exe") or "toolhive_py" in args):
         finding.status = "managed"
-    _scan_args(args, finding.secrets)
     for arg in _broad_paths(args, home):
         finding.reasons.append(Reason("broad-filesystem", "medium", f"broad filesystem access: {arg}"))
     if identity.kind == "image" and any(a in ("--privileged", "--network=host") or a == "host" for a in args):
@@ -119,43 +186,19 @@ def analyze_command(finding: ServerFinding, command: str, args: list[str], conte
 def analyze_entry(finding: ServerFinding, entry: Mapping[str, Any], context: Context, *, base_dir: Path | None,
                   home: str | None) -> list[str]:
     """Fill ``finding`` from a config entry; returns side-file problems (unreadable env files)."""
-    problems: list[str] = []
+    located, problems = entry_secrets(entry, base_dir)
     url = next((entry[k] for k in _URL_KEYS if isinstance(entry.get(k), str)), None)
-    for key in _ENV_KEYS:
-        env = entry.get(key)
-        if isinstance(env, Mapping):
-            for name, value in env.items():
-                if not _REFERENCE_KEY.search(str(name)):
-                    add_secret(finding.secrets, value, str(name), f"env:{name}")
-    headers = entry.get("headers") or entry.get("http_headers")
-    if isinstance(headers, Mapping):
-        for name, value in headers.items():
-            add_secret(finding.secrets, value, str(name), f"header:{name}")
-    for key, value in entry.items():
-        if key not in (*_ENV_KEYS, "headers", "http_headers", "args", "command", "cmd", *_URL_KEYS) \
-                and isinstance(value, str) and not _REFERENCE_KEY.search(key):
-            add_secret(finding.secrets, value, key, f"field:{key}")
-    for key in _ENV_FILE_KEYS:
-        if isinstance(entry.get(key), str) and base_dir is not None:
-            path = (base_dir / entry[key]).expanduser()
-            try:
-                finding.secrets.extend(secrets_in_env_file(path))
-            except OSError as exc:
-                problems.append(f"{path}: {exc.strerror or exc}")
     if url is not None:
         finding.transport = "sse" if url.rstrip("/").endswith("/sse") or entry.get("type") == "sse" else "http"
         _identity_status(from_url(url), context, finding)
-        _scan_url(url, finding.secrets)
         parts = urlsplit(url)
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             finding.reasons.append(Reason("insecure-remote", "high", f"remote server over plain http: {parts.netloc}"))
-        return problems
-    command = entry.get("command", entry.get("cmd"))
-    args = [str(a) for a in entry.get("args") or [] if isinstance(a, str | int | float)]
-    if isinstance(command, list):  # opencode: the whole command line as one list
-        command, args = (str(command[0]), [str(a) for a in command[1:]]) if command else ("", [])
-    if isinstance(command, str) and command:
-        analyze_command(finding, command, args, context, home)
+    else:
+        command, args = _command_of(entry)
+        if command:
+            _judge_command(finding, command, args, context, home)
+    finding.secrets.extend(_redacted(located))
     return problems
 
 

@@ -1,23 +1,30 @@
 """`mcpctl scan --fix`: plan (and with --apply, do) the migration of what a scan found.
 
-Plaintext secrets of vetted servers go into the secret backend; each vetted server's entry is re-pointed
-at the managed mcpctl server for the same registry entry (through the client-config code, so the file is
-locked, backed up and otherwise unchanged). Unvetted servers are reported, never touched.
+Plaintext secrets of vetted servers go into the secret backend, wherever they sat (env, argument, header,
+URL query, side file), so re-pointing the entry never loses a credential the user has nowhere else. Each
+vetted server's entry is then re-pointed at the managed mcpctl server for the same registry entry
+(through the client-config code, so the file is locked, backed up and otherwise unchanged). Unvetted
+servers are reported, never touched. Secret values are read from the file at apply time, never kept
+in the plan: the plan is printed and may be saved.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from toolhive_py.config import Paths
 from toolhive_py.errors import MCPCTLError
 from toolhive_py.scan.model import ScanReport, ServerFinding
 
-__all__ = ["FixStep", "apply_plan", "plan_fixes", "render_plan"]
+if TYPE_CHECKING:
+    from toolhive_py.clients.catalog import Location
+
+__all__ = ["FixStep", "apply_plan", "build_plan", "plan_fixes", "render_plan"]
 
 
 @dataclass
@@ -31,6 +38,8 @@ class FixStep:
     detail: str
     secret_name: str | None = None
     env_name: str | None = None
+    location: str | None = None  # where the secret sits in the entry (env:NAME, header:NAME, arg:3, …)
+    fingerprint: str | None = None  # the scan's fingerprint, so a value changed since the scan is refused
     url: str | None = None
     status: Literal["planned", "done", "failed"] = "planned"
 
@@ -38,8 +47,21 @@ class FixStep:
         return asdict(self)
 
 
-def _secret_name(server: str, env: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{server}-{env}".lower())[:128]
+def _secret_name(server: str, key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{server}-{key}".lower())[:128]
+
+
+def _secret_key(location: str) -> tuple[str, str | None]:
+    """(name part for the backend, env var name when the secret was an env var) for a secret's location."""
+    kind, _, rest = location.partition(":")
+    if kind == "env":
+        return rest, rest
+    if kind == "file":  # file:PATH:NAME — a side env file defines env vars too
+        name = rest.rpartition(":")[2]
+        return name, name
+    if kind == "arg":
+        return f"arg{rest}", None
+    return rest or kind, None
 
 
 def _workload_urls(socket: str | None) -> dict[str, str]:
@@ -63,63 +85,93 @@ def _workload_urls(socket: str | None) -> dict[str, str]:
         engine.close()
 
 
-def _plan_one(finding: ServerFinding, workloads: dict[str, str]) -> list[FixStep]:
+def _plan_one(finding: ServerFinding, workloads: Mapping[str, str]) -> list[FixStep]:
     make = functools.partial(FixStep, finding=finding.id, client=finding.client or "",
-                             scope=(finding.scope or "user").split(" ")[0], config_path=finding.config_path or "",
+                             scope=finding.scope or "user", config_path=finding.config_path or "",
                              server=finding.name)
     if finding.status == "unvetted":
         return [make("leave", detail="unvetted: reported, not touched")]
     steps = []
-    env_secrets = sorted({s.location.removeprefix("env:") for s in finding.secrets if s.location.startswith("env:")})
-    for env in env_secrets:
-        name = _secret_name(finding.name, env)
-        steps.append(make("move-secret", detail=f"{env} → secret {name}", secret_name=name, env_name=env))
+    for secret in finding.secrets:
+        key, env = _secret_key(secret.location)
+        name = _secret_name(finding.name, key)
+        detail = f"{secret.location} ({secret.redacted}) → secret {name}"
+        if secret.location.startswith("file:"):
+            detail += f"; then delete it from {secret.location.split(':')[1]} by hand"
+        steps.append(make("move-secret", detail=detail, secret_name=name, env_name=env, location=secret.location,
+                          fingerprint=secret.fingerprint))
     url = workloads.get(finding.registry_match or "") or workloads.get((finding.registry_match or "").split("/")[-1])
-    if url and make.keywords["scope"] in ("user", "project"):
+    short_scope = make.keywords["scope"].split(" ")[0]
+    if url and short_scope in ("user", "project"):
         steps.append(make("repoint", detail=f"entry → {url}", url=url))
     elif url:
         steps.append(make("leave", detail=f"in a per-project section; point it at {url} by hand"))
     else:
-        flags = "".join(f" --secret {s.secret_name}:{s.env_name}" for s in steps)
+        flags = "".join(f" --secret {s.secret_name}:{s.env_name}" for s in steps if s.env_name)
         steps.append(make("start-first", detail=f"no managed server for {finding.registry_match} yet: run "
                           f"`mcpctl run {finding.registry_match}{flags}`, then `mcpctl scan --fix --apply` again"))
     return steps
 
 
-def plan_fixes(paths: Paths, report: ScanReport, socket: str | None) -> list[FixStep]:
-    candidates = [f for f in report.findings if f.source == "config" and f.status != "managed"]
-    workloads = _workload_urls(socket) if any(f.status == "vetted" for f in candidates) else {}
-    return [step for finding in candidates for step in _plan_one(finding, workloads)]
+def _candidates(report: ScanReport) -> list[ServerFinding]:
+    return [f for f in report.findings if f.source == "config" and f.status != "managed"]
 
 
-def _entry_value(step: FixStep) -> str:
+def build_plan(report: ScanReport, workloads: Mapping[str, str]) -> list[FixStep]:
+    """The steps for a report, given the proxy URL of each running managed server (by registry name)."""
+    return [step for finding in _candidates(report) for step in _plan_one(finding, workloads)]
+
+
+def plan_fixes(report: ScanReport, socket: str | None) -> list[FixStep]:
+    vetted = any(f.status == "vetted" for f in _candidates(report))
+    return build_plan(report, _workload_urls(socket) if vetted else {})
+
+
+def _location(step: FixStep) -> Location:
     from toolhive_py.clients.catalog import get_client
-    from toolhive_py.clients.documents import load_text, parse_text, servers_in
 
     client = get_client(step.client)
+    short = step.scope.split(" ")[0]
+    return client.location("user" if short == "local" else short) or client.locations[0]  # type: ignore[arg-type]
+
+
+def _live_entry(step: FixStep) -> Mapping[str, Any]:
+    """The server's entry as the file holds it now (Claude Code's per-project sections included)."""
+    from toolhive_py.clients.documents import load_text, parse_text, servers_in
+
     path = Path(step.config_path)
-    for location in client.locations:
-        text = load_text(path)
-        if text is None:
-            break
-        entry = servers_in(parse_text(path, text, location.format), location.servers_key,
-                           location.servers_kind).get(step.server)
-        if isinstance(entry, dict):
-            for key in ("env", "envs", "environment"):
-                value = (entry.get(key) or {}).get(step.env_name or "")
-                if isinstance(value, str):
-                    return value
-    raise MCPCTLError(f"{step.env_name} of {step.server} is no longer in {path}.", code="fix-stale")
+    location = _location(step)
+    text = load_text(path)
+    data = parse_text(path, text, location.format) if text is not None else None
+    if step.scope.startswith("local (") and isinstance(data, dict):
+        section = (data.get("projects") or {}).get(step.scope.removeprefix("local (").removesuffix(")")) or {}
+        servers = section.get("mcpServers") if isinstance(section, dict) else None
+    else:
+        servers = servers_in(data, location.servers_key, location.servers_kind) if data is not None else None
+    entry = (servers or {}).get(step.server)
+    if not isinstance(entry, Mapping):
+        raise MCPCTLError(f"{step.server} is no longer in {path}.", code="fix-stale",
+                          hint="Run `mcpctl scan --fix` again.")
+    return entry
+
+
+def _secret_value(step: FixStep) -> str:
+    from toolhive_py.scan.analyze import entry_secrets
+
+    located, _ = entry_secrets(_live_entry(step), Path(step.config_path).parent)
+    for location, match in located:
+        if location == step.location and match.fingerprint == step.fingerprint:
+            return match.value
+    raise MCPCTLError(f"The secret at {step.location} of {step.server} changed since the scan.", code="fix-stale",
+                      hint="Run `mcpctl scan --fix` again.")
 
 
 def _repoint(paths: Paths, step: FixStep) -> None:
     from toolhive_py.clients.api import ManagedServer, Target, connect
     from toolhive_py.clients.catalog import get_client
 
-    client = get_client(step.client)
-    path = Path(step.config_path)
-    location = client.location(step.scope) or client.locations[0]  # type: ignore[arg-type]
-    connect(paths, Target(client, location, path), [ManagedServer(step.server, step.url or "")], replace=True)
+    target = Target(get_client(step.client), _location(step), Path(step.config_path))
+    connect(paths, target, [ManagedServer(step.server, step.url or "")], replace=True)
 
 
 def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
@@ -133,8 +185,9 @@ def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
             continue
         try:
             if step.action == "move-secret":
+                value = _secret_value(step)
                 provider = provider or open_provider(paths)
-                provider.set(step.secret_name or "", _entry_value(step))
+                provider.set(step.secret_name or "", value)
             else:
                 _repoint(paths, step)
             step.status = "done"

@@ -1,0 +1,81 @@
+"""`scan --fix` planning and the parts of `--apply` that need no keyring: vetted servers get their secrets
+moved (wherever they sit) and their entry re-pointed in place; unvetted ones are left; a secret changed
+since the scan is refused and its entry is not touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from toolhive_py.config import Paths
+from toolhive_py.scan.fix import apply_plan, build_plan
+from toolhive_py.scan.model import ScanReport
+from toolhive_py.scan.scanner import ScanOptions, run_scan
+
+URL = "http://127.0.0.1:41234/mcp"
+API_KEY = "Xq9!vL2#pR7wZ4tB"
+CONFIG = """{
+  // my servers
+  "mcpServers": {
+    "fetch": {
+      "command": "uvx",
+      "args": ["mcp-server-fetch==2026.10.24", "--user-agent=me"],
+      "env": {"FETCH_API_KEY": "API_KEY"},
+    },
+    "files": {"command": "docker", "args": ["run", "-i", "--rm", "mcp/filesystem:1.0.2"]}, // pinned
+    "shady": {"command": "npx", "args": ["-y", "shady-mcp"], "env": {"SHADY_TOKEN": "SHADY_TOKEN"}},
+  },
+}
+""".replace('"API_KEY"', f'"{API_KEY}"').replace('"SHADY_TOKEN"}', '"ghp_' + "Q1" * 18 + '"}')
+
+
+def _scan(home: Path) -> ScanReport:
+    return run_scan(Paths.from_env(), ScanOptions(home=home, processes=False, containers=False,
+                                                  include_managed_scope=False))
+
+
+def _home(tmp_path: Path) -> Path:
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text(CONFIG)
+    return home
+
+
+def test_plan_moves_secrets_of_vetted_servers_and_leaves_unvetted_ones(tmp_path: Path) -> None:
+    report = _scan(_home(tmp_path))
+    assert {f.name: (f.status, f.registry_match) for f in report.findings} == {
+        "fetch": ("vetted", "default/fetch"), "files": ("vetted", "default/filesystem"), "shady": ("unvetted", None)}
+    plan = build_plan(report, {})
+    steps = [(s.server, s.action, s.location, s.secret_name, s.env_name) for s in plan]
+    assert steps == [
+        ("fetch", "move-secret", "env:FETCH_API_KEY", "fetch-fetch_api_key", "FETCH_API_KEY"),
+        ("fetch", "start-first", None, None, None),
+        ("files", "start-first", None, None, None),
+        ("shady", "leave", None, None, None),
+    ]
+    assert "mcpctl run default/fetch --secret fetch-fetch_api_key:FETCH_API_KEY" in plan[1].detail
+    assert all(API_KEY not in s.detail for s in plan)
+    with_workloads = build_plan(report, {"fetch": URL, "filesystem": URL})
+    assert [(s.server, s.action) for s in with_workloads] == [
+        ("fetch", "move-secret"), ("fetch", "repoint"), ("files", "repoint"), ("shady", "leave")]
+
+
+def test_repoint_replaces_the_entry_in_place_and_nothing_else(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    config = home / ".cursor" / "mcp.json"
+    plan = [s for s in build_plan(_scan(home), {"filesystem": URL}) if s.server == "files"]
+    apply_plan(Paths.from_env(), plan)
+    assert [s.status for s in plan] == ["done"]
+    assert config.read_text() == CONFIG.replace(
+        '{"command": "docker", "args": ["run", "-i", "--rm", "mcp/filesystem:1.0.2"]}', f'{{"url": "{URL}"}}')
+
+
+def test_a_secret_changed_since_the_scan_is_refused_and_the_entry_kept(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    config = home / ".cursor" / "mcp.json"
+    plan = [s for s in build_plan(_scan(home), {"fetch": URL}) if s.server == "fetch"]
+    changed = CONFIG.replace(API_KEY, "Zr8@kM3$qT6yW1uC")
+    config.write_text(changed)
+    apply_plan(Paths.from_env(), plan)
+    assert [(s.action, s.status) for s in plan] == [("move-secret", "failed"), ("repoint", "planned")]
+    assert "changed since the scan" in plan[0].detail
+    assert config.read_text() == changed
