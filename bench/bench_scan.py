@@ -1,5 +1,6 @@
-"""Time `mcpctl scan` on a realistic home: every catalog client configured, two servers each, plus a
-project tree of 200 repositories (a few with MCP configs). Target: ≤ 0.5 s for the config scan.
+"""Time `mcpctl scan` on a realistic home: 30 client configs holding 200 servers (every catalog client's
+user config with two servers each, plus 13 project configs inside a tree of 200 repositories with
+node_modules to skip). Target: ≤ 0.5 s for the whole CLI.
 
     .venv/bin/python bench/bench_scan.py [--runs 10]
 
@@ -10,6 +11,7 @@ in-process scan, then the same with process discovery on.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -22,21 +24,32 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.unit.scan_homes import build_home  # noqa: E402
+from toolhive_py.clients.catalog import CLIENTS  # noqa: E402
 from toolhive_py.config import Paths  # noqa: E402
 from toolhive_py.scan.scanner import ScanOptions, run_scan  # noqa: E402
 
+PROJECT_CONFIGS = (".mcp.json", ".vscode/mcp.json", ".cursor/mcp.json")
+PROJECT_KEYS = {".mcp.json": "mcpServers", ".vscode/mcp.json": "servers", ".cursor/mcp.json": "mcpServers"}
 
-def project_tree(root: Path) -> Path:
+
+def project_tree(root: Path, servers: int) -> Path:
+    """200 repositories; 13 of them hold an MCP config, ``servers`` servers in all, half with a plaintext token."""
+    holders = list(range(0, 200, 16))[:13]
+    counts = [servers // len(holders) + (1 if i < servers % len(holders) else 0) for i in range(len(holders))]
     for index in range(200):
         repo = root / "src" / f"repo-{index:03d}"
         (repo / "node_modules" / "dep").mkdir(parents=True)
         (repo / "src").mkdir()
         for name in range(5):
             (repo / "src" / f"file{name}.py").write_text("x = 1\n")
-        if index % 20 == 0:
-            (repo / ".vscode").mkdir()
-            (repo / ".vscode" / "mcp.json").write_text('{"servers": {"db": {"type": "stdio", "command": "npx", '
-                                                       '"args": ["-y", "mcp-db@1.0.0"]}}}')
+        if index in holders:
+            count = counts[holders.index(index)]
+            rel = PROJECT_CONFIGS[index % len(PROJECT_CONFIGS)]
+            entries = {f"srv-{n}": {"command": "npx", "args": ["-y", f"mcp-tool-{n}@1.0.{n}"],
+                                    "env": {"TOOL_TOKEN": "ghp_" + f"{n:04d}" * 9 if n % 2 else "${env:TOOL_TOKEN}"}}
+                       for n in range(count)}
+            (repo / rel).parent.mkdir(parents=True, exist_ok=True)
+            (repo / rel).write_text(json.dumps({PROJECT_KEYS[rel]: entries}, indent=2))
     return root / "src"
 
 
@@ -47,7 +60,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         home, _ = build_home(root, "linux")
-        projects = project_tree(root)
+        home_servers = 2 * len(CLIENTS)
+        projects = project_tree(root, 200 - home_servers)
         env = {**os.environ, "MCPCTL_HOME": str(root / "mcpctl")}
         exe = str(Path(sys.executable).with_name("mcpctl"))
         cli = []
@@ -68,7 +82,8 @@ def main() -> int:
             run_scan(paths, ScanOptions(home=home, project_dirs=[projects], processes=True, containers=False,
                                         include_managed_scope=False))
             with_processes.append(time.perf_counter() - start)
-        print(f"home: {len(report.findings)} servers found, project tree: 200 repos")  # noqa: T201
+        configs = len({f.config_path for f in report.findings})
+        print(f"{configs} configs, {len(report.findings)} servers found, project tree of 200 repos")  # noqa: T201
         for label, samples in (("mcpctl scan (CLI, configs)", cli), ("run_scan in-process (configs)", inproc),
                                ("run_scan + process table", with_processes)):
             print(f"{label:32} median {statistics.median(samples) * 1000:7.1f} ms  "  # noqa: T201

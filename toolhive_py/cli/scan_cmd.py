@@ -75,7 +75,7 @@ def register(root: typer.Typer) -> None:
                 output.write_text(text, encoding="utf-8")
                 err_console().print(f"wrote {output}", highlight=False)
             else:
-                console().out(text, end="")
+                typer.echo(text, nl=False)  # machine formats: no rich rendering (it costs ~0.4 s on 200 servers)
         if fail_on is not None and any(level_at_least(f.level, fail_on) for f in report.findings):
             raise typer.Exit(1)
 

@@ -105,12 +105,14 @@ def _project_files() -> list[tuple[Client, Location, str]]:
     return found
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Directories under ``root``, skipping dependency and build trees; symlinks are not followed."""
-    for directory, subdirs, _ in os.walk(root, followlinks=False):
+def _walk(root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
+    """Directories under ``root`` with the names they hold, skipping dependency and build trees;
+    symlinks are not followed."""
+    for directory, subdirs, files in os.walk(root, followlinks=False):
         depth = len(Path(directory).relative_to(root).parts)
+        names = frozenset(subdirs) | frozenset(files)
         subdirs[:] = sorted(d for d in subdirs if d not in EXCLUDED_DIRS and depth < MAX_DEPTH)
-        yield Path(directory)
+        yield Path(directory), names
 
 
 def discover(home: Path, project_dirs: Sequence[Path] = (), *, include_managed: bool = True,
@@ -132,7 +134,9 @@ def discover(home: Path, project_dirs: Sequence[Path] = (), *, include_managed: 
         if not root.is_dir():
             collector.errors.append(ScanError(str(root), "not a directory"))
             continue
-        for directory in _walk(root):
+        for directory, names in _walk(root):
             for client, location, relative in project_files:
-                collector.read(client, location, directory / relative, f"project ({directory})")
+                # os.walk already listed the directory: only look where the first path part exists.
+                if relative.split("/", 1)[0] in names:
+                    collector.read(client, location, directory / relative, f"project ({directory})")
     return collector.servers, collector.errors
