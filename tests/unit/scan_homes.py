@@ -22,8 +22,30 @@ REFERENCES = ("${input:gh-token}", "${env:GH_TOKEN}", "$GH_TOKEN", "{{ gh_token 
 SHARED_TOKEN = "ghp_" + "S" * 32 + "0000"  # used by two clients: same fingerprint in both places
 
 
+# One provider per client after the first two, so every pattern is found in every file format. Built from
+# parts, so no file in the repository holds a string a secret scanner would take for a real token.
+PROVIDER_TOKENS: tuple[tuple[str, str], ...] = (
+    ("github-token", "ghp_" + "a1B2" * 9),
+    ("github-fine-grained-token", "github_pat_" + "11AB" * 5 + "_" + "x9Y8" * 15),
+    ("anthropic-api-key", "sk-ant-api03-" + "Ab3_" * 20),
+    ("openai-api-key", "sk-proj-" + "Zx8-" * 12),
+    ("slack-token", "xoxb-" + "1234567890-" * 2 + "AbCdEfGh"),
+    ("aws-access-key-id", "AKIA" + "Q7RZ" * 4),
+    ("google-api-key", "AIza" + "Sy3_" * 8 + "abc"),
+    ("huggingface-token", "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"),
+    ("npm-token", "npm_" + "n0P1" * 9),
+    ("gitlab-token", "glpat-" + "Gl4b" * 5),
+    ("stripe-secret-key", "sk_" + "live_" + "St9R" * 6),
+    ("jwt", "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+)
+
+
+def provider_for(index: int) -> str:
+    return "github-token" if index in (0, 1) else PROVIDER_TOKENS[index % len(PROVIDER_TOKENS)][0]
+
+
 def token_for(index: int) -> str:
-    return SHARED_TOKEN if index in (0, 1) else "ghp_" + f"{index:02d}" * 18
+    return SHARED_TOKEN if index in (0, 1) else PROVIDER_TOKENS[index % len(PROVIDER_TOKENS)][1]
 
 
 def _generic(index: int) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -107,5 +129,5 @@ def build_home(root: Path, os_name: OS) -> tuple[Path, set[tuple[str, str, str, 
             where = where.format(dir=path.parent)
         servers = {"leaky": _shape(client, "leaky", leaky), "careful": _shape(client, "careful", careful)}
         path.write_text(_document(client, servers, index), encoding="utf-8")
-        expected.add((client.id, "leaky", "github-token", where))
+        expected.add((client.id, "leaky", provider_for(index), where))
     return home, expected

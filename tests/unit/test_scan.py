@@ -177,7 +177,9 @@ def test_project_dirs_are_searched_with_excludes(tmp_path: Path) -> None:
     (hidden / ".mcp.json").write_text('{"mcpServers": {"vendored": {"command": "x"}}}')
     home = tmp_path / "empty-home"
     home.mkdir()
+    before = tree_digest(tmp_path / "src")
     report = scan_json(home, "--project-dir", str(tmp_path / "src"))
+    assert tree_digest(tmp_path / "src") == before, "a scan never modifies a project tree"
     assert [(f["client"], f["name"]) for f in report["findings"]] == [("vscode", "db")]
     assert report["findings"][0]["secrets"][0]["provider"] == "high-entropy"
     assert report["findings"][0]["scope"] == f"project ({repo})"

@@ -5,23 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.unit.scan_homes import PROVIDER_TOKENS
 from toolhive_py.scan.secrets import detect, fingerprint, is_reference, redact
 
-# Built from parts so no file in the repository holds a string a secret scanner would take for a real token.
 PROVIDER_SAMPLES = {
-    "github-token": "ghp_" + "a1B2" * 9,
-    "github-fine-grained-token": "github_pat_" + "11AB" * 5 + "_" + "x9Y8" * 15,
-    "anthropic-api-key": "sk-ant-api03-" + "Ab3_" * 20,
-    "openai-api-key": "sk-proj-" + "Zx8-" * 12,
-    "slack-token": "xoxb-" + "1234567890-" * 2 + "AbCdEfGh",
-    "aws-access-key-id": "AKIA" + "Q7RZ" * 4,
-    "google-api-key": "AIza" + "Sy3_" * 8 + "abc",
-    "huggingface-token": "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh",
-    "npm-token": "npm_" + "n0P1" * 9,
-    "gitlab-token": "glpat-" + "Gl4b" * 5,
-    "stripe-secret-key": "sk_" + "live_" + "St9R" * 6,
+    **dict(PROVIDER_TOKENS),
     "private-key": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
-    "jwt": "eyJhbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
 }
 
 
