@@ -74,7 +74,8 @@ def test_redaction_shows_a_prefix_and_four_characters_only() -> None:
     token = PROVIDER_SAMPLES["github-token"]
     assert redact(token) == "ghp_…a1B2"
     assert redact(PROVIDER_SAMPLES["github-fine-grained-token"]) == "github_…x9Y8"
-    assert redact("Xq9!vL2#pR7wZ4tB") == "Xq…Z4tB"
+    assert redact("Xq9!vL2#pR7wZ4tB") == "…", "a password without a provider prefix under 20 shows nothing"
+    assert redact("Xq9!vL2#pR7wZ4tBk8Lm3") == "…8Lm3"
     assert redact("short-secret") == "…", "a value of 12 characters or fewer shows nothing"
     for value in PROVIDER_SAMPLES.values():
         shown = redact(value).replace("…", "")

@@ -86,14 +86,20 @@ def detect(value: str, name: str | None = None) -> SecretMatch | None:
 
 
 def redact(value: str) -> str:
-    """``ghp_…9f2c``: enough to recognise, never enough to use."""
-    if len(value) <= 12:
-        return "…"
+    """``ghp_…9f2c``: enough to recognise, never enough to use.
+
+    A provider prefix (``ghp_``, ``sk-``, ``xoxb-``) is shown because it names the kind, not the secret.
+    A value without one (a password found by entropy) shows its last four characters only when it is
+    20 or more long, so a short password never loses a large share of itself to the report.
+    """
     prefix = re.match(r"[A-Za-z]+[_-]", value)
-    head = prefix.group() if prefix and len(prefix.group()) <= 8 else value[:2]
+    head = prefix.group() if prefix and len(prefix.group()) <= 8 else ""
+    if len(value) <= 12 or (not head and len(value) < 20):
+        return "…"
     return f"{head}…{value[-4:]}"
 
 
 def fingerprint(value: str) -> str:
-    """A short hash: the same secret seen in two places has the same fingerprint."""
-    return hashlib.sha256(value.encode()).hexdigest()[:12]
+    """A short keyed hash: the same secret seen in two places (or on two machines) has the same
+    fingerprint, and a generic table of SHA-256 hashes does not reverse it."""
+    return hashlib.blake2b(value.encode(), digest_size=6, person=b"mcpctl-scan-v1").hexdigest()
