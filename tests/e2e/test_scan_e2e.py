@@ -10,9 +10,11 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 
 import docker
+import jsonschema
 import pytest
 
 from tests.e2e.conftest import TEST_LABEL, Engine
@@ -23,6 +25,7 @@ from toolhive_py.clients.jsonc import loads as jsonc_loads
 from toolhive_py.registry import minisign
 
 TOKEN = "ghp_" + "Z9" * 18
+SARIF_SCHEMA = Path(__file__).parents[1] / "fixtures" / "scan" / "sarif-schema-2.1.0.json"
 ARG_TOKEN = "ghp_" + "Y8" * 18
 
 
@@ -105,6 +108,8 @@ def test_containers_are_found_by_mcp_labels_not_by_any_label(engine: Engine,
     try:
         report = json.loads(run_cli("scan", "--format", "json", "--no-processes", "--runtime-socket",
                                     engine.base_url).stdout)
+        sarif = json.loads(run_cli("scan", "--format", "sarif", "--no-processes", "--runtime-socket",
+                                   engine.base_url).stdout)
     finally:
         for name in (labelled, toolhive, plain):
             engine_client.containers.get(name).remove(force=True)
@@ -117,6 +122,12 @@ def test_containers_are_found_by_mcp_labels_not_by_any_label(engine: Engine,
     assert [(s["provider"], s["location"]) for s in found["secrets"]] == [("github-token", "env:NOTES_API_KEY")]
     assert found["level"] == "critical"
     assert TOKEN not in json.dumps(report)
+    jsonschema.validate(report, json.loads(resources.files("toolhive_py.scan").joinpath(
+        "scan-report.schema.json").read_text()))
+    jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
+    located = [r for r in sarif["runs"][0]["results"] if labelled in r["message"]["text"]]
+    assert {r["ruleId"] for r in located} == {"plaintext-secret", "unvetted", "unpinned"}
+    assert all(r["locations"][0]["logicalLocations"][0]["name"] == f"container {labelled}" for r in located)
 
 
 @pytest.fixture
