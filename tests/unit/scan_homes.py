@@ -19,6 +19,8 @@ from toolhive_py.clients.catalog import CLIENTS, OS, Client
 
 PLACEMENTS = ("env", "arg", "header", "url-query", "side-file")
 REFERENCES = ("${input:gh-token}", "${env:GH_TOKEN}", "$GH_TOKEN", "{{ gh_token }}", "%GH_TOKEN%")
+# Clients with a reference syntax of their own: opencode's {env:X}, Claude Code's ${X:-default}.
+CLIENT_REFERENCES = {"opencode": "{env:GH_TOKEN}", "claude-code": "${GH_TOKEN:-}"}
 SHARED_TOKEN = "ghp_" + "S" * 32 + "0000"  # used by two clients: same fingerprint in both places
 
 
@@ -48,11 +50,12 @@ def token_for(index: int) -> str:
     return SHARED_TOKEN if index in (0, 1) else PROVIDER_TOKENS[index % len(PROVIDER_TOKENS)][1]
 
 
-def _generic(index: int) -> tuple[dict[str, Any], dict[str, Any], str]:
+def _generic(index: int, client_id: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(leaky entry, careful entry, expected secret location) in a neutral shape."""
     token, placement = token_for(index), PLACEMENTS[index % len(PLACEMENTS)]
+    reference = CLIENT_REFERENCES.get(client_id, REFERENCES[index % len(REFERENCES)])
     careful = {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github@2025.4.8"],
-               "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": REFERENCES[index % len(REFERENCES)]}}
+               "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": reference}}
     if placement == "env":
         return ({"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"],
                  "env": {"GITHUB_PERSONAL_ACCESS_TOKEN": token}}, careful, "env:GITHUB_PERSONAL_ACCESS_TOKEN")
@@ -123,7 +126,7 @@ def build_home(root: Path, os_name: OS) -> tuple[Path, set[tuple[str, str, str, 
         path = client.locations[0].resolve(os_name, home)
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
-        leaky, careful, where = _generic(index)
+        leaky, careful, where = _generic(index, client.id)
         if where.startswith("file:"):
             (path.parent / "leaky.env").write_text(f"# side file\nGITHUB_PERSONAL_ACCESS_TOKEN={token_for(index)}\n")
             where = where.format(dir=path.parent)

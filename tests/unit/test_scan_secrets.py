@@ -33,11 +33,19 @@ def test_patterns_are_found_inside_larger_values(wrapped: str) -> None:
 @pytest.mark.parametrize("reference", [
     "${input:github-token}", "${env:GITHUB_TOKEN}", "${GITHUB_TOKEN}", "$GITHUB_TOKEN", "{{ github_token }}",
     "{{secrets.GH}}", "${{ secrets.GH }}", "%GITHUB_TOKEN%", "<YOUR_TOKEN>", "op://vault/github/token",
-    "Bearer ${input:gh}", "Bearer $GH_TOKEN", "  ${env:X}  ",
+    "Bearer ${input:gh}", "Bearer $GH_TOKEN", "  ${env:X}  ", "{env:GITHUB_TOKEN}", "{file:~/.secrets/gh}",
+    "Bearer {env:TAVILY_API_KEY}", "${GITHUB_TOKEN:-}", "${GITHUB_TOKEN:-none}",
 ])
 def test_reference_forms_are_never_findings(reference: str) -> None:
-    assert is_reference(reference)
     assert detect(reference, "GITHUB_PERSONAL_ACCESS_TOKEN") is None
+
+
+def test_a_secret_as_the_default_of_a_reference_is_found() -> None:
+    token = PROVIDER_SAMPLES["github-token"]
+    match = detect("${GITHUB_TOKEN:-" + token + "}", "GITHUB_TOKEN")
+    assert match is not None
+    assert (match.provider, match.value) == ("github-token", token)
+    assert not is_reference("{env:X} and more")
 
 
 @pytest.mark.parametrize(("name", "value"), [

@@ -33,9 +33,15 @@ _SECRET_NAME = re.compile(r"(?i)(key|token|secret|passw(or)?d|pwd|auth|credentia
 # Names that *mention* a secret but hold a setting about it (AUTH_TYPE, TOKEN_URL, KEY_FILE, CLIENT_ID…).
 _SETTING_NAME = re.compile(r"(?i)(^|[_.-])(type|mode|method|url|uri|endpoint|host|port|file|path|dir|id|name|scope"
                            r"|region|header|format|version|enabled|expiry|ttl)$")
+# ${input:x} (VS Code), ${env:X} (VS Code, Cursor), ${X} / $X (shells, Gemini CLI, Claude Code), {{x}} and
+# ${{ secrets.X }} (templates, Continue), %X% (Windows), {env:X} / {file:path} (opencode), <PLACEHOLDER>,
+# op:// (1Password), vault: references.
 _REFERENCE = re.compile(
     r"^\s*(?:\$\{input:[^}]+\}|\$\{env:[^}]+\}|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Za-z_][A-Za-z0-9_]*"
-    r"|\{\{[^}]+\}\}|\$\{\{[^}]+\}\}|%[A-Za-z_][A-Za-z0-9_]*%|<[^<>]+>|op://\S+|vault:\S+)\s*$")
+    r"|\{\{[^}]+\}\}|\$\{\{[^}]+\}\}|%[A-Za-z_][A-Za-z0-9_]*%|\{(?:env|file):[^}]+\}|<[^<>]+>|op://\S+"
+    r"|vault:\S+)\s*$")
+# Claude Code's ${VAR:-default}: a reference, but its default is a literal and may itself be a secret.
+_DEFAULTED = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*:-(?P<default>[^}]*)\}\s*$")
 _BEARER = re.compile(r"(?i)^\s*(?:bearer|token|basic)\s+")
 
 
@@ -70,6 +76,9 @@ def _is_secret_name(name: str) -> bool:
 
 def detect(value: str, name: str | None = None) -> SecretMatch | None:
     """The secret in ``value`` (the value of a field or header called ``name``), or None."""
+    defaulted = _DEFAULTED.match(_BEARER.sub("", value))
+    if defaulted:
+        return detect(defaulted.group("default"), name)
     if not value or is_reference(value):
         return None
     for provider, pattern in PATTERNS:
