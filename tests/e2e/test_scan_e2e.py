@@ -89,6 +89,45 @@ def test_containers_are_found_mcpctl_ones_as_managed(engine: Engine, engine_clie
     assert [(s["provider"], s["location"]) for s in stray["secrets"]] == [("github-token", "env:GITHUB_TOKEN")]
 
 
+@pytest.fixture
+def node_and_python_servers(tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """A real node process running a script under mcp-server-notes/, and a real `python -m mcp_server_clock`.
+
+    Both only sleep; their command lines are what MCP servers look like (one with a token and `/`).
+    """
+    script = tmp_path / "servers" / "mcp-server-notes" / "index.js"
+    script.parent.mkdir(parents=True)
+    script.write_text("setTimeout(() => {}, 120000);\n")
+    module = tmp_path / "pkgs" / "mcp_server_clock"
+    module.mkdir(parents=True)
+    (module / "__init__.py").write_text("")
+    (module / "__main__.py").write_text("import time\ntime.sleep(120)\n")
+    node = subprocess.Popen(["node", str(script), "--root", "/", "--api-key", ARG_TOKEN])  # noqa: S603, S607
+    python = subprocess.Popen([sys.executable, "-m", "mcp_server_clock"],  # noqa: S603
+                              env={**os.environ, "PYTHONPATH": str(tmp_path / "pkgs")})
+    time.sleep(1.0)
+    yield node.pid, python.pid
+    for process in (node, python):
+        process.kill()
+        process.wait()
+
+
+def test_node_and_python_server_processes_are_found_by_their_command_lines(
+        node_and_python_servers: tuple[int, int]) -> None:
+    node_pid, python_pid = node_and_python_servers
+    report = json.loads(run_cli("scan", "--format", "json", "--no-containers").stdout)
+    by_pid = {f["pid"]: f for f in report["findings"] if f["source"] == "process"}
+    node, python = by_pid[node_pid], by_pid[python_pid]
+    assert node["name"] == "node …/mcp-server-notes/index.js"
+    assert {r["code"] for r in node["reasons"]} == {"plaintext-secret", "broad-filesystem", "unvetted",
+                                                    "unconfigured-process"}
+    assert [(s["provider"], s["location"]) for s in node["secrets"]] == [("github-token", "arg:4")]
+    assert node["level"] == "critical"
+    assert python["name"] == f"{Path(sys.executable).name.lower()} -m mcp_server_clock"
+    assert python["secrets"] == []
+    assert ARG_TOKEN not in json.dumps(report)
+
+
 def _debian(client: docker.DockerClient, labels: dict[str, str], env: dict[str, str]) -> str:
     name = f"scan-{uuid.uuid4().hex[:8]}"
     client.containers.run(BASE_IMAGE, ["sleep", "300"], name=name, detach=True, network_mode="none",

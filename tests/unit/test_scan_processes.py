@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from toolhive_py.scan.identify import from_command, from_image
-from toolhive_py.scan.processes import client_for, looks_like_mcp_server
+from toolhive_py.scan.processes import client_for, display_name, looks_like_mcp_server
 
 
 @pytest.mark.parametrize("argv", [
@@ -101,3 +101,18 @@ def test_engine_prefixes_name_the_same_image() -> None:
     assert names == {"mcp/fetch"}
     assert from_image("docker.io/library/debian:bookworm").package == "debian"
     assert from_image("ghcr.io/github/github-mcp-server").package == "ghcr.io/github/github-mcp-server"
+
+
+@pytest.mark.parametrize(("command", "args", "package", "name"), [
+    ("/usr/bin/npx", ["-y", "@modelcontextprotocol/server-github", "--token", "ghp_x"], "@modelcontextprotocol/server-github",
+     "npx @modelcontextprotocol/server-github"),
+    ("/usr/bin/python3.11", ["-m", "mcp_server_time", "--local-timezone=UTC"], None, "python3.11 -m mcp_server_time"),
+    ("node", ["--inspect", "/opt/servers/mcp-server-notes/index.js", "--key", "s3cr3t"], None,
+     "node …/mcp-server-notes/index.js"),
+    ("C:\\Program Files\\nodejs\\node.exe", ["C:\\srv\\mcp-server-x\\main.js"], None, "node …/mcp-server-x/main.js"),
+    ("node", ["--api-key=s3cr3t"], None, "node"),
+    ("python3", ["-m", "x; rm -rf"], None, "python3"),
+])
+def test_process_names_never_carry_the_rest_of_the_command_line(command: str, args: list[str], package: str | None,
+                                                                 name: str) -> None:
+    assert display_name(command, args, package) == name

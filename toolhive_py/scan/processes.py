@@ -11,7 +11,7 @@ from typing import Final
 
 import psutil
 
-__all__ = ["RunningServer", "client_for", "find_processes", "looks_like_mcp_server"]
+__all__ = ["RunningServer", "client_for", "display_name", "find_processes", "looks_like_mcp_server"]
 
 _MCP_COMMAND = re.compile(
     r"(?:^|[\s/\\])(?:npx|bunx|pnpx|uvx|pipx)(?:\.cmd|\.exe)?\s.*(?:mcp|@modelcontextprotocol/)"
@@ -59,6 +59,25 @@ def _launcher(argv: list[str]) -> tuple[str, list[str]]:
         if _executable_name(arg) in _LAUNCHERS:
             return arg, list(argv[index + 1:])
     return argv[0], list(argv[1:])
+
+
+_SAFE_OPERAND = re.compile(r"^[\w@.:/\\-]+$")
+
+
+def display_name(command: str, args: Sequence[str], package: str | None) -> str:
+    """A process's name in a report: launcher and package, or program and script/module.
+
+    Never the rest of the command line: it can hold the very secrets the report redacts.
+    """
+    program = _executable_name(command)
+    if package:
+        return f"{program} {package}"
+    if args[:1] == ["-m"] and len(args) > 1 and _SAFE_OPERAND.match(args[1]):
+        return f"{program} -m {args[1]}"
+    operand = next((a for a in args if not a.startswith("-")), "")
+    if _SAFE_OPERAND.match(operand) and re.search(r"[\\/]", operand):
+        return f"{program} …/" + "/".join(re.split(r"[\\/]", operand)[-2:])
+    return program
 
 
 def _executable_name(path: str) -> str:

@@ -82,15 +82,14 @@ def _configured(options: ScanOptions, context: Context, home: str) -> tuple[list
 
 
 def _running_processes(context: Context, configured: list[ServerFinding], home: str) -> list[ServerFinding]:
-    from toolhive_py.scan.processes import find_processes
+    from toolhive_py.scan.processes import display_name, find_processes
 
     known = {(f.kind, f.package) for f in configured if f.package} | {f.target for f in configured}
     findings = []
     for process in find_processes():
         finding = ServerFinding("process", Path(process.command).name, client=process.client, pid=process.pid)
         analyze_command(finding, process.command, process.args, context, home)
-        # Named by launcher and package only: the rest of a command line can hold the very secrets we report.
-        finding.name = f"{Path(process.command).name} {finding.package or finding.target}".strip()
+        finding.name = display_name(process.command, process.args, finding.package)
         if (finding.kind, finding.package) not in known and finding.target not in known:
             finding.reasons.append(Reason("unconfigured-process", "medium",
                                           "running, but configured in no client config found"))
