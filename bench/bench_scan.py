@@ -76,11 +76,11 @@ def main() -> int:
         for _ in range(args.runs):
             start = time.perf_counter()
             report = run_scan(paths, ScanOptions(home=home, project_dirs=[projects], processes=False,
-                                                 containers=False, include_managed_scope=False))
+                                                 containers=False, managed_root=None))
             inproc.append(time.perf_counter() - start)
             start = time.perf_counter()
             run_scan(paths, ScanOptions(home=home, project_dirs=[projects], processes=True, containers=False,
-                                        include_managed_scope=False))
+                                        managed_root=None))
             with_processes.append(time.perf_counter() - start)
         configs = len({f.config_path for f in report.findings})
         print(f"{configs} configs, {len(report.findings)} servers found, project tree of 200 repos")  # noqa: T201

@@ -136,7 +136,7 @@ def test_bad_files_are_scan_errors_never_a_crash(tmp_path: Path) -> None:
     unreadable.chmod(0)
 
     report = run_scan(Paths.from_env(), ScanOptions(home=home, processes=False, containers=False,
-                                                    include_managed_scope=False))
+                                                    managed_root=None))
     errors = {Path(e.path).name: e.message for e in report.errors}
     assert set(errors) >= {"mcp.json", "settings.json", "mcp_config.json"}
     assert "empty file" in errors["settings.json"]
@@ -156,7 +156,7 @@ def test_unreadable_file_as_an_unprivileged_user() -> None:
     for directory in (home, config.parent):
         directory.chmod(0o755)
     code = ("import sys; from pathlib import Path; from toolhive_py.scan.discovery import discover; "
-            f"_, errors = discover(Path({str(home)!r}), include_managed=False); "
+            f"_, errors = discover(Path({str(home)!r}), managed_root=None); "
             "print([(e.path, e.message) for e in errors])")
     result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
                              code], capture_output=True, text=True, check=False,

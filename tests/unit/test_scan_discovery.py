@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.helpers import run_cli
 from toolhive_py.scan.discovery import discover
 
 
 def _found(home: Path, *projects: Path) -> set[tuple[str, str, str]]:
-    servers, errors = discover(home, projects, include_managed=False, systems=("linux",))
+    servers, errors = discover(home, projects, managed_root=None, systems=("linux",))
     assert errors == []
     return {(s.client.id, s.scope, s.name) for s in servers}
 
@@ -74,7 +75,7 @@ def test_each_kind_of_bad_file_is_one_scan_error(tmp_path: Path) -> None:
     (home / ".config" / "opencode").mkdir(parents=True)
     (home / ".config" / "opencode" / "opencode.json").symlink_to(loop)
     loop.symlink_to(home / ".config" / "opencode" / "opencode.json")
-    servers, errors = discover(home, (), include_managed=False, systems=("linux",))
+    servers, errors = discover(home, (), managed_root=None, systems=("linux",))
     messages = {Path(e.path).relative_to(home).as_posix(): e.message for e in errors}
     assert set(messages) == {".cursor/mcp.json", ".gemini/settings.json", ".kiro/settings/mcp.json",
                              ".codeium/windsurf/mcp_config.json", ".codex/config.toml", ".continue/config.yaml",
@@ -84,3 +85,23 @@ def test_each_kind_of_bad_file_is_one_scan_error(tmp_path: Path) -> None:
     assert "too large" in messages[".kiro/settings/mcp.json"]
     assert "symbolic links" in messages[".config/opencode/opencode.json"]
     assert [(s.client.id, s.name) for s in servers] == [("lmstudio", "ok")], "a BOM is no error; good files count"
+
+
+def test_managed_configs_under_a_root_for_each_os(tmp_path: Path) -> None:
+    """Claude Code's managed-mcp.json where each OS keeps it, read under --root (a mounted disk)."""
+    home, root = tmp_path / "scanned", tmp_path / "disk"
+    home.mkdir()
+    for rel, name in (("etc/claude-code", "linux-policy"), ("Library/Application Support/ClaudeCode", "mac-policy"),
+                      ("ProgramData/ClaudeCode", "windows-policy")):
+        (root / rel).mkdir(parents=True)
+        (root / rel / "managed-mcp.json").write_text(f'{{"mcpServers": {{"{name}": {{"url": "https://mcp.corp/"}}}}}}')
+    servers, errors = discover(home, (), managed_root=root)
+    assert errors == []
+    assert {(s.client.id, s.scope, s.name) for s in servers} == {
+        ("claude-code", "managed", "linux-policy"), ("claude-code", "managed", "mac-policy"),
+        ("claude-code", "managed", "windows-policy")}
+    report = run_cli("scan", "--home", str(home), "--root", str(root), "--format", "json")
+    assert report.exit_code == 0
+    assert sorted(f["name"] for f in report.json()["findings"]) == ["linux-policy", "mac-policy", "windows-policy"]
+    without = run_cli("scan", "--home", str(home), "--format", "json")
+    assert without.json()["findings"] == [], "--home alone does not read this machine's managed configs"

@@ -30,7 +30,7 @@ CONFIG = """{
 
 def _scan(home: Path) -> ScanReport:
     return run_scan(Paths.from_env(), ScanOptions(home=home, processes=False, containers=False,
-                                                  include_managed_scope=False))
+                                                  managed_root=None))
 
 
 def _home(tmp_path: Path) -> Path:

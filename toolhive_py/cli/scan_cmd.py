@@ -24,6 +24,9 @@ def register(root: typer.Typer) -> None:
                                          "image) instead of yours."),
         project_dir: list[Path] = typer.Option([], "--project-dir", help="Also search this tree for project "
                                                "configs; repeatable."),
+        root: Path | None = typer.Option(None, "--root", help="Read managed (system-wide) configs under this "
+                                         "root, e.g. a mounted disk. Default: / for your own home, none with "
+                                         "--home."),
         output_format: str = typer.Option("table", "--format", help="table | json | sarif | csv | markdown"),
         output: Path | None = typer.Option(None, "--output", "-o", help="Write the report here."),
         fail_on: str | None = typer.Option(None, "--fail-on", help="Exit 1 when a finding is at this level or "
@@ -52,7 +55,8 @@ def register(root: typer.Typer) -> None:
         paths = get_state(ctx).paths
         options = ScanOptions(home=(home or Path.home()).expanduser(), project_dirs=project_dir,
                               processes=processes and home is None, containers=containers and home is None,
-                              runtime_socket=socket, include_managed_scope=home is None)
+                              runtime_socket=socket,
+                              managed_root=root if root is not None else (Path("/") if home is None else None))
         report = run_scan(paths, options)
         if fix:
             from toolhive_py.scan.fix import apply_plan, plan_fixes, render_plan

@@ -4,6 +4,7 @@ per-project sections, VS Code profiles, and project trees. Reads only; never lau
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,20 +116,26 @@ def _walk(root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
         yield Path(directory), names
 
 
-def discover(home: Path, project_dirs: Sequence[Path] = (), *, include_managed: bool = True,
+def _under(root: Path, system_path: str) -> Path:
+    """A system-wide path (``/etc/…``, ``C:/ProgramData/…``) inside ``root``, e.g. a mounted disk."""
+    return root / re.sub(r"^(?:[A-Za-z]:)?/", "", system_path)
+
+
+def discover(home: Path, project_dirs: Sequence[Path] = (), *, managed_root: Path | None = None,
              systems: Sequence[OS] = _SYSTEMS) -> tuple[list[ConfiguredServer], list[ScanError]]:
-    """All configured servers under ``home`` (laid out as any of ``systems``) and the project trees."""
+    """All configured servers under ``home`` (laid out as any of ``systems``) and the project trees, plus
+    managed (system-wide) configs under ``managed_root`` when given (``/`` for this machine)."""
     collector = _Collector([], [], set())
     for system in systems:
         for client, location, path, scope in _user_files(home, system):
             data = collector.read(client, location, path, scope)
             if client.id == "claude-code" and data is not None:
                 _claude_code_projects(collector, client, location, path, data)
-        if include_managed:
+        if managed_root is not None:
             for client in CLIENTS:
                 managed = client.location("managed")
                 if managed is not None and system in managed.paths:
-                    collector.read(client, managed, Path(managed.paths[system]), "managed")
+                    collector.read(client, managed, _under(managed_root, managed.paths[system]), "managed")
     project_files = _project_files()
     for root in project_dirs:
         if not root.is_dir():

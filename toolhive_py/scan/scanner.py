@@ -26,7 +26,7 @@ class ScanOptions:
     processes: bool = True
     containers: bool = True
     runtime_socket: str | None = None
-    include_managed_scope: bool = True
+    managed_root: Path | None = Path("/")  # where system-wide (managed) configs live; None skips them
     errors: list[ScanError] = field(default_factory=list)
 
 
@@ -67,7 +67,7 @@ def build_context(paths: Paths) -> Context:
 
 
 def _configured(options: ScanOptions, context: Context, home: str) -> tuple[list[ServerFinding], list[ScanError]]:
-    servers, errors = discover(options.home, options.project_dirs, include_managed=options.include_managed_scope)
+    servers, errors = discover(options.home, options.project_dirs, managed_root=options.managed_root)
     findings = []
     for server in servers:
         finding = ServerFinding("config", server.name, client=server.client.id, scope=server.scope,
