@@ -183,3 +183,13 @@ def test_project_dirs_are_searched_with_excludes(tmp_path: Path) -> None:
     assert [(f["client"], f["name"]) for f in report["findings"]] == [("vscode", "db")]
     assert report["findings"][0]["secrets"][0]["provider"] == "high-entropy"
     assert report["findings"][0]["scope"] == f"project ({repo})"
+
+
+@pytest.mark.parametrize(("threshold", "code"), [("critical", 0), ("high", 0), ("medium", 1), ("low", 1), ("info", 1)])
+def test_fail_on_compares_against_the_worst_finding(tmp_path: Path, threshold: str, code: int) -> None:
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text('{"mcpServers": {"notes": {"command": "npx", "args": '
+                                               '["-y", "mcp-notes@1.2.3"]}}}')  # pinned, unvetted: medium
+    for extra in ((), ("--json",), ("--format", "sarif")):
+        assert run_cli("scan", "--home", str(home), "--fail-on", threshold, *extra).exit_code == code, extra
