@@ -53,6 +53,9 @@ def test_exact_findings_on_a_home_for_each_os(tmp_path: Path, os_name: str) -> N
     assert len(careful) == len(CLIENTS)
     assert all(f["secrets"] == [] for f in careful), "reference forms are never findings"
     assert report["errors"] == []
+    for finding in report["findings"]:  # every entry is located, whatever the format (JSON, TOML, YAML)
+        declared = Path(finding["config_path"]).read_text(encoding="utf-8-sig").splitlines()[finding["line"] - 1]
+        assert finding["name"] in declared, (finding["client"], finding["line"], declared)
     assert tree_digest(home) == before, "a scan never modifies anything"
 
 
@@ -91,6 +94,9 @@ def test_json_matches_the_shipped_schema_and_sarif_is_valid_2_1_0(tmp_path: Path
     jsonschema.validate(scan_json(home), schema)
     sarif = json.loads(run_cli("scan", "--home", str(home), "--format", "sarif").stdout)
     jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
+    regions = [r["locations"][0]["physicalLocation"].get("region") for r in sarif["runs"][0]["results"]]
+    assert regions
+    assert all(region and region["startLine"] >= 1 for region in regions), "GitHub code scanning needs a line"
     assert {r["ruleId"] for r in sarif["runs"][0]["results"]} >= {"plaintext-secret", "unvetted"}
 
 

@@ -24,6 +24,8 @@ def test_claude_code_user_and_per_project_sections(tmp_path: Path) -> None:
         ' "projects": {"/work/api": {"allowedTools": [], "mcpServers": {"db": {"command": "uvx", '
         '"args": ["mcp-db"]}}},\n              "/work/web": {"mcpServers": {}}, "/work/old": {"history": []}}}')
     assert _found(home) == {("claude-code", "user", "global"), ("claude-code", "local (/work/api)", "db")}
+    servers, _ = discover(home, (), managed_root=None, systems=("linux",))
+    assert {s.name: s.line for s in servers} == {"global": 1, "db": 2}
 
 
 def test_vscode_profiles_are_scanned_besides_the_default_profile(tmp_path: Path) -> None:

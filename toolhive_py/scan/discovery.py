@@ -3,10 +3,11 @@ per-project sections, VS Code profiles, and project trees. Reads only; never lau
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,20 @@ class ConfiguredServer:
     path: Path
     name: str
     entry: Any
+    line: int | None = None  # 1-based line of the entry's name, for SARIF regions and editors
+
+
+def line_of(text: str, name: str, fmt: str, start: int = 0) -> int | None:
+    """The line where server ``name`` is declared in ``text`` (searching from offset ``start``), if found."""
+    key = re.escape(name)
+    if fmt == "toml":
+        pattern = rf'(?m)^[ \t]*\[[^\]\n]*\.(?:"{key}"|{key})[ \t]*[\].]'
+    elif fmt == "yaml":
+        pattern = rf"""(?m)^[ \t]*(?:-[ \t]+name:[ \t]*["']?{key}["']?[ \t]*$|["']?{key}["']?[ \t]*:)"""
+    else:
+        pattern = rf'"{key}"\s*:'
+    match = re.compile(pattern).search(text, start)
+    return None if match is None else text.count("\n", 0, match.start()) + 1
 
 
 @dataclass
@@ -37,6 +52,7 @@ class _Collector:
     servers: list[ConfiguredServer]
     errors: list[ScanError]
     seen: set[Path]
+    texts: dict[Path, str] = field(default_factory=dict)
 
     def read(self, client: Client, location: Location, path: Path, scope: str) -> Any:
         """The parsed file (None when absent); problems become scan errors, never exceptions."""
@@ -65,7 +81,8 @@ class _Collector:
             return None
         servers = servers_in(data, location.servers_key, location.servers_kind)
         for name, entry in servers.items():
-            self.servers.append(ConfiguredServer(client, scope, path, name, entry))
+            self.servers.append(ConfiguredServer(client, scope, path, name, entry, line_of(text, name, location.format)))
+        self.texts[path] = text
         return data
 
 
@@ -89,10 +106,13 @@ def _user_files(home: Path, system: OS) -> Iterator[tuple[Client, Location, Path
 def _claude_code_projects(collector: _Collector, client: Client, location: Location, path: Path,
                           data: Any) -> None:
     projects = data.get("projects") if isinstance(data, dict) else None
+    text = collector.texts.get(path, "")
     for directory, section in (projects or {}).items():
         servers = section.get("mcpServers") if isinstance(section, dict) else None
+        section_at = text.find(json.dumps(directory))
         for name, entry in (servers or {}).items():
-            collector.servers.append(ConfiguredServer(client, f"local ({directory})", path, name, entry))
+            line = line_of(text, name, location.format, section_at) if section_at >= 0 else None
+            collector.servers.append(ConfiguredServer(client, f"local ({directory})", path, name, entry, line))
 
 
 def _project_files() -> list[tuple[Client, Location, str]]:

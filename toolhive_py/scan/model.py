@@ -38,6 +38,7 @@ class ServerFinding:
     client: str | None = None
     scope: str | None = None
     config_path: str | None = None
+    line: int | None = None  # where the entry is declared in config_path
     transport: str = "stdio"
     kind: str = "command"  # npm, pypi, image, url, command
     package: str | None = None

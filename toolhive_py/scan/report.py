@@ -48,8 +48,10 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
                 "partialFingerprints": {"mcpctlFinding/v1": f"{finding.id}|{reason.code}|{reason.message}"},
             }
             if finding.config_path:
-                result["locations"] = [{"physicalLocation": {"artifactLocation": {
-                    "uri": Path(finding.config_path).as_uri()}}}]
+                physical: dict[str, Any] = {"artifactLocation": {"uri": Path(finding.config_path).as_uri()}}
+                if finding.line is not None:  # code scanning places a result only with a region (GH1003)
+                    physical["region"] = {"startLine": finding.line}
+                result["locations"] = [{"physicalLocation": physical}]
             else:
                 result["locations"] = [{"logicalLocations": [{"name": _where(finding), "kind": "resource"}]}]
             results.append(result)

@@ -71,7 +71,7 @@ def _configured(options: ScanOptions, context: Context, home: str) -> tuple[list
     findings = []
     for server in servers:
         finding = ServerFinding("config", server.name, client=server.client.id, scope=server.scope,
-                                config_path=str(server.path))
+                                config_path=str(server.path), line=server.line)
         if isinstance(server.entry, dict):
             for problem in analyze_entry(finding, server.entry, context, base_dir=server.path.parent, home=home):
                 errors.append(ScanError(problem.split(": ")[0], problem))
