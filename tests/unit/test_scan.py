@@ -199,3 +199,29 @@ def test_fail_on_compares_against_the_worst_finding(tmp_path: Path, threshold: s
                                                '["-y", "mcp-notes@1.2.3"]}}}')  # pinned, unvetted: medium
     for extra in ((), ("--json",), ("--format", "sarif")):
         assert run_cli("scan", "--home", str(home), "--fail-on", threshold, *extra).exit_code == code, extra
+
+
+def test_each_risk_rule_fires_and_renders_in_sarif(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
+        "plain-http": {"url": "http://mcp.example.com/mcp"},
+        "loopback-http": {"url": "http://127.0.0.1:8080/mcp"},
+        "privileged": {"command": "docker", "args": ["run", "-i", "--privileged", "mcp/tool:1.0.0"]},
+        "everything": {"command": "npx", "args": ["-y", "mcp-files@latest", str(home)]},
+    }}))
+    report = scan_json(home)
+    codes = {f["name"]: sorted(r["code"] for r in f["reasons"]) for f in report["findings"]}
+    assert codes == {
+        "plain-http": ["insecure-remote", "unvetted"],
+        "loopback-http": ["unvetted"],
+        "privileged": ["privileged-container", "unvetted"],
+        "everything": ["broad-filesystem", "unpinned", "unvetted"],
+    }
+    levels = {f["name"]: f["level"] for f in report["findings"]}
+    assert levels == {"plain-http": "high", "loopback-http": "medium", "privileged": "high", "everything": "medium"}
+    sarif = json.loads(run_cli("scan", "--home", str(home), "--format", "sarif").stdout)
+    jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
+    rules = [rule["id"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]]
+    for result in sarif["runs"][0]["results"]:
+        assert rules[result["ruleIndex"]] == result["ruleId"]

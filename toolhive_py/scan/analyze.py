@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 from toolhive_py.scan import secrets
 from toolhive_py.scan.identify import Identity, from_command, from_url
-from toolhive_py.scan.model import LEVELS, Level, Reason, SecretFinding, ServerFinding
+from toolhive_py.scan.model import Reason, SecretFinding, ServerFinding
 
-__all__ = ["Context", "Located", "add_secret", "analyze_command", "analyze_entry", "entry_secrets", "finalize",
+__all__ = ["Context", "Located", "add_secret", "analyze_command", "analyze_entry", "entry_secrets",
            "secrets_in_env_file"]
 
 _URL_KEYS = ("url", "serverUrl", "httpUrl", "uri")
@@ -200,26 +200,3 @@ def analyze_entry(finding: ServerFinding, entry: Mapping[str, Any], context: Con
             _judge_command(finding, command, args, context, home)
     finding.secrets.extend(_redacted(located))
     return problems
-
-
-def finalize(finding: ServerFinding) -> ServerFinding:
-    """Turn what was found into reasons and one level (the worst reason's)."""
-    seen: set[tuple[str, str]] = set()
-    for secret in finding.secrets:
-        if (secret.fingerprint, secret.location) in seen:
-            continue
-        seen.add((secret.fingerprint, secret.location))
-        level: Level = "high" if secret.provider == "high-entropy" else "critical"
-        finding.reasons.append(Reason("plaintext-secret", level, f"plaintext {secret.provider} in {secret.location} "
-                                      f"({secret.redacted}, #{secret.fingerprint})"))
-    if finding.status == "managed":
-        finding.reasons.append(Reason("managed", "info", "managed by mcpctl"))
-    elif finding.status == "unvetted":
-        finding.reasons.append(Reason("unvetted", "medium", "unvetted: matches no trusted registry entry"))
-    if finding.kind in ("npm", "pypi", "image") and not finding.pinned and finding.status != "managed":
-        explicit = finding.version == "latest"
-        finding.reasons.append(Reason("unpinned", "medium" if explicit else "low",
-                                      f"unpinned: {finding.target}" + (" (@latest)" if explicit else
-                                                                       " (no exact version)")))
-    finding.level = min((r.level for r in finding.reasons), key=LEVELS.index, default="info")
-    return finding

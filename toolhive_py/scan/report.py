@@ -10,21 +10,12 @@ from typing import Any
 
 from toolhive_py import __version__
 from toolhive_py.scan.model import ScanReport, ServerFinding
+from toolhive_py.scan.risk import RULES
 
 __all__ = ["FORMATS", "render", "to_sarif"]
 
 FORMATS = ("table", "json", "sarif", "csv", "markdown")
 _SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "none"}
-_RULES = {
-    "plaintext-secret": "A credential is written in plain text in an MCP client config or command line.",
-    "unvetted": "The server matches no entry of a trusted (signed) registry.",
-    "unpinned": "The package or image is not pinned to an exact version or digest.",
-    "insecure-remote": "A remote MCP server is reached over plain HTTP on a non-loopback host.",
-    "broad-filesystem": "The server is given the root or home directory.",
-    "privileged-container": "The server's container runs privileged or on the host network.",
-    "unconfigured-process": "An MCP server process runs that no client config on this machine declares.",
-    "managed": "The server is managed by mcpctl (hardened container behind a local proxy).",
-}
 
 
 def _where(finding: ServerFinding) -> str:
@@ -34,8 +25,8 @@ def _where(finding: ServerFinding) -> str:
 def to_sarif(report: ScanReport) -> dict[str, Any]:
     rules = [{"id": code, "name": code.replace("-", " ").title().replace(" ", ""),
               "shortDescription": {"text": text}, "helpUri": "https://github.com/mcpctl/mcpctl/blob/main/docs/scan.md"}
-             for code, text in _RULES.items()]
-    index = {code: i for i, code in enumerate(_RULES)}
+             for code, text in RULES.items()]
+    index = {code: i for i, code in enumerate(RULES)}
     results = []
     for finding in report.findings:
         for reason in finding.reasons:

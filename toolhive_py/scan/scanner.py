@@ -11,10 +11,11 @@ from pathlib import Path
 
 from toolhive_py.config import Paths
 from toolhive_py.errors import MCPCTLError
-from toolhive_py.scan.analyze import Context, analyze_command, analyze_entry, finalize
+from toolhive_py.scan.analyze import Context, analyze_command, analyze_entry
 from toolhive_py.scan.discovery import discover
 from toolhive_py.scan.identify import from_image
 from toolhive_py.scan.model import Reason, ScanError, ScanReport, ServerFinding
+from toolhive_py.scan.risk import finalize
 
 __all__ = ["ScanOptions", "build_context", "run_scan"]
 
