@@ -225,3 +225,16 @@ def test_each_risk_rule_fires_and_renders_in_sarif(tmp_path: Path) -> None:
     rules = [rule["id"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]]
     for result in sarif["runs"][0]["results"]:
         assert rules[result["ruleIndex"]] == result["ruleId"]
+
+
+def test_json_envelope_does_not_silently_drop_other_output_options(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    home.mkdir()
+    envelope = run_cli("scan", "--home", str(home), "--json")
+    assert envelope.exit_code == 0
+    assert (envelope.json()["command"], envelope.json()["data"]["schema_version"]) == ("scan", 1)
+    for extra in (("--output", str(tmp_path / "r.json")), ("--format", "sarif")):
+        result = run_cli("scan", "--home", str(home), "--json", *extra)
+        assert result.exit_code == 2
+        assert result.json()["errors"][0]["code"] == "usage"
+    assert not (tmp_path / "r.json").exists()

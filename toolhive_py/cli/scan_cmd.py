@@ -52,6 +52,9 @@ def register(root: typer.Typer) -> None:
             raise UsageError(f"Unknown level {fail_on!r}.", hint=f"Use one of: {', '.join(LEVELS)}.")
         if apply and not fix:
             raise UsageError("--apply goes with --fix.")
+        if json_output and (output is not None or output_format not in ("table", "json")):
+            raise UsageError("--json prints the report in mcpctl's envelope to stdout; it does not combine with "
+                             "--output or another --format.", hint="Use --format json --output FILE for a file.")
         paths = get_state(ctx).paths
         options = ScanOptions(home=(home or Path.home()).expanduser(), project_dirs=project_dir,
                               processes=processes and home is None, containers=containers and home is None,
