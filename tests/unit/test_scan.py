@@ -238,3 +238,18 @@ def test_json_envelope_does_not_silently_drop_other_output_options(tmp_path: Pat
         assert result.exit_code == 2
         assert result.json()["errors"][0]["code"] == "usage"
     assert not (tmp_path / "r.json").exists()
+
+
+def test_zed_nested_command_shape_is_read_like_the_flat_one(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    (home / ".config" / "zed").mkdir(parents=True)
+    token = "ghp_" + "Zq7" * 12
+    command = {"path": "npx", "args": ["-y", "@modelcontextprotocol/server-github@2025.4.8"],
+               "env": {"GITHUB_TOKEN": token}}
+    (home / ".config" / "zed" / "settings.json").write_text(
+        "// Zed\n" + json.dumps({"theme": "One Dark", "context_servers": {"github": {"source": "custom",
+                                                                                    "command": command}}}))
+    [finding] = scan_json(home)["findings"]
+    assert (finding["client"], finding["kind"], finding["package"], finding["pinned"]) == (
+        "zed", "npm", "@modelcontextprotocol/server-github", True)
+    assert [(s["provider"], s["location"]) for s in finding["secrets"]] == [("github-token", "env:GITHUB_TOKEN")]

@@ -86,6 +86,15 @@ def secrets_in_env_file(path: Path) -> Located:
     return found
 
 
+def _flat(entry: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Zed's older shape nests the command: ``"command": {"path", "args", "env"}``; read it like the flat one."""
+    nested = entry.get("command")
+    if not isinstance(nested, Mapping):
+        return entry
+    return {**entry, "command": nested.get("path", ""), "args": nested.get("args") or [],
+            "env": {**(entry.get("env") or {}), **(nested.get("env") or {})}}
+
+
 def _command_of(entry: Mapping[str, Any]) -> tuple[str, list[str]]:
     command = entry.get("command", entry.get("cmd"))
     args = [str(a) for a in entry.get("args") or [] if isinstance(a, str | int | float)]
@@ -100,6 +109,7 @@ def entry_secrets(entry: Mapping[str, Any], base_dir: Path | None) -> tuple[Loca
     The one place that knows where secrets hide in an entry: the scan redacts what this returns, and
     `--fix --apply` re-reads the live value from here when it moves a secret into the backend.
     """
+    entry = _flat(entry)
     found: Located = []
     problems: list[str] = []
     for key in _ENV_KEYS:
@@ -187,6 +197,7 @@ def analyze_entry(finding: ServerFinding, entry: Mapping[str, Any], context: Con
                   home: str | None) -> list[str]:
     """Fill ``finding`` from a config entry; returns side-file problems (unreadable env files)."""
     located, problems = entry_secrets(entry, base_dir)
+    entry = _flat(entry)
     url = next((entry[k] for k in _URL_KEYS if isinstance(entry.get(k), str)), None)
     if url is not None:
         finding.transport = "sse" if url.rstrip("/").endswith("/sse") or entry.get("type") == "sse" else "http"
