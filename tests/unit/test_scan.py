@@ -253,3 +253,19 @@ def test_zed_nested_command_shape_is_read_like_the_flat_one(tmp_path: Path) -> N
     assert (finding["client"], finding["kind"], finding["package"], finding["pinned"]) == (
         "zed", "npm", "@modelcontextprotocol/server-github", True)
     assert [(s["provider"], s["location"]) for s in finding["secrets"]] == [("github-token", "env:GITHUB_TOKEN")]
+
+
+def test_env_files_named_with_workspace_folder_are_read(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".vscode").mkdir(parents=True)
+    (repo / ".env").write_text("# local\nexport OPENAI_API_KEY='sk-proj-" + "Ab1_" * 8 + "'\n")
+    (repo / ".vscode" / "mcp.json").write_text(json.dumps({"servers": {
+        "ai": {"type": "stdio", "command": "uvx", "args": ["mcp-ai==1.0"], "envFile": "${workspaceFolder}/.env"},
+        "other": {"type": "stdio", "command": "uvx", "args": ["mcp-x==1.0"], "envFile": "${input:envfile}"},
+    }}))
+    empty = tmp_path / "scanned"
+    empty.mkdir()
+    report = scan_json(empty, "--project-dir", str(repo))
+    assert report["errors"] == [], "a variable only VS Code can resolve is no scan error"
+    secrets = {f["name"]: [(s["provider"], s["location"]) for s in f["secrets"]] for f in report["findings"]}
+    assert secrets == {"ai": [("openai-api-key", f"file:{repo / '.env'}:OPENAI_API_KEY")], "other": []}

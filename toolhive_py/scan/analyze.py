@@ -128,7 +128,12 @@ def entry_secrets(entry: Mapping[str, Any], base_dir: Path | None) -> tuple[Loca
             _check(found, value, key, f"field:{key}")
     for key in _ENV_FILE_KEYS:
         if isinstance(entry.get(key), str) and base_dir is not None:
-            path = (base_dir / entry[key]).expanduser()
+            # VS Code and Cursor write ${workspaceFolder}/.env: the folder that holds .vscode/ or .cursor/.
+            workspace = base_dir.parent if base_dir.name.startswith(".") else base_dir
+            raw = entry[key].replace("${workspaceFolder}", str(workspace))
+            if "${" in raw:
+                continue  # a variable only the client can resolve
+            path = (base_dir / raw).expanduser()
             try:
                 found.extend(secrets_in_env_file(path))
             except OSError as exc:

@@ -97,7 +97,7 @@ def _plan_one(finding: ServerFinding, workloads: Mapping[str, str]) -> list[FixS
         name = _secret_name(finding.name, key)
         detail = f"{secret.location} ({secret.redacted}) → secret {name}"
         if secret.location.startswith("file:"):
-            detail += f"; then delete it from {secret.location.split(':')[1]} by hand"
+            detail += f"; then delete it from {secret.location.removeprefix('file:').rpartition(':')[0]} by hand"
         steps.append(make("move-secret", detail=detail, secret_name=name, env_name=env, location=secret.location,
                           fingerprint=secret.fingerprint))
     url = workloads.get(finding.registry_match or "") or workloads.get((finding.registry_match or "").split("/")[-1])
