@@ -4,6 +4,7 @@ since the scan is refused and its entry is not touched."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from toolhive_py.config import Paths
@@ -79,3 +80,24 @@ def test_a_secret_changed_since_the_scan_is_refused_and_the_entry_kept(tmp_path:
     assert [(s.action, s.status) for s in plan] == [("move-secret", "failed"), ("repoint", "planned")]
     assert "changed since the scan" in plan[0].detail
     assert config.read_text() == changed
+
+
+def test_secrets_are_read_live_from_every_location(tmp_path: Path) -> None:
+    """What --apply stores is the value in the file now, found the same way the scan found it."""
+    from toolhive_py.scan.fix import _secret_value
+
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    header, arg, side = "ghp_" + "H1" * 18, "ghp_" + "A2" * 18, "ghp_" + "F3" * 18
+    (home / ".cursor" / "fetch.env").write_text(f"FETCH_TOKEN={side}\n")
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
+        "fetch": {"command": "uvx", "args": ["mcp-server-fetch==2026.10.24", "--token", arg],
+                  "envFile": "fetch.env", "headers": {"Authorization": f"Bearer {header}"}},
+    }}))
+    plan = [s for s in build_plan(_scan(home), {}) if s.action == "move-secret"]
+    values = {s.location: _secret_value(s) for s in plan}
+    side_file = home / ".cursor" / "fetch.env"
+    assert values == {"arg:2": arg, "header:Authorization": header, f"file:{side_file}:FETCH_TOKEN": side}
+    side_step = next(s for s in plan if s.location.startswith("file:"))
+    assert (side_step.env_name, side_step.secret_name) == ("FETCH_TOKEN", "fetch-fetch_token")
+    assert f"delete it from {side_file} by hand" in side_step.detail
