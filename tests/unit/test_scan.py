@@ -12,6 +12,7 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -25,10 +26,11 @@ from toolhive_py.scan.scanner import ScanOptions, run_scan
 SARIF_SCHEMA = Path(__file__).parents[1] / "fixtures" / "scan" / "sarif-schema-2.1.0.json"
 
 
-def scan_json(home: Path, *extra: str) -> dict:
+def scan_json(home: Path, *extra: str) -> dict[str, Any]:
     result = run_cli("scan", "--home", str(home), "--format", "json", *extra)
     assert result.exit_code == 0, result.stderr
-    return json.loads(result.stdout)
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
 
 
 def tree_digest(root: Path) -> str:

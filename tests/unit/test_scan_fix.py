@@ -98,6 +98,6 @@ def test_secrets_are_read_live_from_every_location(tmp_path: Path) -> None:
     values = {s.location: _secret_value(s) for s in plan}
     side_file = home / ".cursor" / "fetch.env"
     assert values == {"arg:2": arg, "header:Authorization": header, f"file:{side_file}:FETCH_TOKEN": side}
-    side_step = next(s for s in plan if s.location.startswith("file:"))
+    side_step = next(s for s in plan if (s.location or "").startswith("file:"))
     assert (side_step.env_name, side_step.secret_name) == ("FETCH_TOKEN", "fetch-fetch_token")
     assert f"delete it from {side_file} by hand" in side_step.detail
