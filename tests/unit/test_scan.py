@@ -271,3 +271,20 @@ def test_env_files_named_with_workspace_folder_are_read(tmp_path: Path) -> None:
     assert report["errors"] == [], "a variable only VS Code can resolve is no scan error"
     secrets = {f["name"]: [(s["provider"], s["location"]) for s in f["secrets"]] for f in report["findings"]}
     assert secrets == {"ai": [("openai-api-key", f"file:{repo / '.env'}:OPENAI_API_KEY")], "other": []}
+
+
+def test_table_groups_by_client_and_file_and_prints_names_verbatim(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
+        "[bold]odd[/bold]": {"command": "npx", "args": ["-y", "mcp-odd@1.0.0"]}}}))
+    (home / ".cursor" / "side.env").write_text("API_KEY=Xq9!vL2#pR7wZ4tBk8Lm3\n")
+    (home / ".gemini").mkdir()
+    (home / ".gemini" / "settings.json").write_text(json.dumps({"mcpServers": {
+        "g": {"command": "npx", "args": ["-y", "mcp-g@1.0.0"], "envFile": "../.cursor/side.env"}}}))
+    result = run_cli("scan", "--home", str(home))
+    assert result.exit_code == 0
+    assert "cursor · user · ~/.cursor/mcp.json" in result.stdout
+    assert "gemini · user · ~/.gemini/settings.json" in result.stdout
+    assert "[bold]odd[/bold]" in result.stdout, "names from scanned files are not rich markup"
+    assert "side file side.env:API_KEY" in result.stdout

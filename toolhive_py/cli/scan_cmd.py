@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from toolhive_py.cli._state import get_state
 from toolhive_py.cli.output import console, err_console, print_json
+
+if TYPE_CHECKING:
+    from toolhive_py.scan.model import ScanReport
+    from toolhive_py.scan.model import ServerFinding as ScanFinding
 
 __all__ = ["register"]
 
@@ -87,24 +92,36 @@ def register(root: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def _print_table(report: object) -> None:
+def _group(finding: ScanFinding, home: str) -> str:
+    """A table per client and file (scope included: ~/.claude.json holds user and per-project servers)."""
+    if finding.config_path:
+        path = finding.config_path
+        shown = "~" + path[len(home):] if home and path.startswith(home.rstrip("/") + "/") else path
+        return f"{finding.client} · {finding.scope} · {shown}"
+    if finding.source == "process":
+        return f"{finding.client or 'unknown client'} · running processes"
+    return "containers"
+
+
+def _print_table(report: ScanReport) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    from toolhive_py.scan.model import ScanReport
-
-    assert isinstance(report, ScanReport)  # noqa: S101 - typed loosely to keep rich/scan imports lazy
     out = console()
-    clients = sorted({f.client or f.source for f in report.findings})
-    for client in clients:
-        table = Table(title=client, title_justify="left", show_edge=False, header_style="bold")
+    groups: dict[str, list[ScanFinding]] = {}
+    for finding in report.findings:
+        groups.setdefault(_group(finding, report.home), []).append(finding)
+    for title, findings in groups.items():
+        # Names, targets and reasons come from the scanned files: escaped so they cannot inject rich markup.
+        table = Table(title=escape(title), title_justify="left", show_edge=False, header_style="bold")
         for column in ("LEVEL", "SERVER", "STATUS", "RUNS", "WHY"):
             table.add_column(column)
-        for f in (f for f in report.findings if (f.client or f.source) == client):
-            table.add_row(f"[{_LEVEL_STYLE[f.level]}]{f.level}[/]", f.name, f.status, f.target,
-                          "\n".join(r.message for r in f.reasons if r.code != "managed") or "-")
+        for f in findings:
+            table.add_row(f"[{_LEVEL_STYLE[f.level]}]{f.level}[/]", escape(f.name), f.status, escape(f.target),
+                          escape("\n".join(r.message for r in f.reasons if r.code != "managed")) or "-")
         out.print(table)
     summary = report.summary()
     out.print(f"{summary['servers']} servers, {summary['secrets']} plaintext secrets, {summary['unvetted']} "
               f"unvetted, {summary['errors']} could not be read.", highlight=False)
     for error in report.errors:
-        err_console().print(f"[yellow]![/] {error.path}: {error.message}", highlight=False)
+        err_console().print(f"[yellow]![/] {escape(error.path)}: {escape(error.message)}", highlight=False)

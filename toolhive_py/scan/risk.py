@@ -6,6 +6,7 @@ in one place, and names every rule once for the report formats (SARIF rules, doc
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Final
 
 from toolhive_py.scan.model import LEVELS, Level, Reason, ServerFinding
@@ -24,6 +25,14 @@ RULES: Final[dict[str, str]] = {
 }
 
 
+def _shown(location: str) -> str:
+    """A side file by its name (the full path is in the finding's secrets): file:/a/b/.env:KEY → .env:KEY."""
+    if not location.startswith("file:"):
+        return location
+    path, _, key = location.removeprefix("file:").rpartition(":")
+    return f"side file {PurePath(path).name}:{key}"
+
+
 def finalize(finding: ServerFinding) -> ServerFinding:
     """Turn what was found into reasons and one level (the worst reason's)."""
     seen: set[tuple[str, str]] = set()
@@ -32,8 +41,8 @@ def finalize(finding: ServerFinding) -> ServerFinding:
             continue
         seen.add((secret.fingerprint, secret.location))
         level: Level = "high" if secret.provider == "high-entropy" else "critical"
-        finding.reasons.append(Reason("plaintext-secret", level, f"plaintext {secret.provider} in {secret.location} "
-                                      f"({secret.redacted}, #{secret.fingerprint})"))
+        finding.reasons.append(Reason("plaintext-secret", level, f"plaintext {secret.provider} in "
+                                      f"{_shown(secret.location)} ({secret.redacted}, #{secret.fingerprint})"))
     if finding.status == "managed":
         finding.reasons.append(Reason("managed", "info", "managed by mcpctl"))
     elif finding.status == "unvetted":
