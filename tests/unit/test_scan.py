@@ -277,7 +277,7 @@ def test_table_groups_by_client_and_file_and_prints_names_verbatim(tmp_path: Pat
     home = tmp_path / "scanned"
     (home / ".cursor").mkdir(parents=True)
     (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
-        "[bold]odd[/bold]": {"command": "npx", "args": ["-y", "mcp-odd@1.0.0"]}}}))
+        "[bold]odd[/bold] | <b>x</b>\nline": {"command": "npx", "args": ["-y", "mcp-odd@1.0.0"]}}}))
     (home / ".cursor" / "side.env").write_text("API_KEY=Xq9!vL2#pR7wZ4tBk8Lm3\n")
     (home / ".gemini").mkdir()
     (home / ".gemini" / "settings.json").write_text(json.dumps({"mcpServers": {
@@ -286,5 +286,9 @@ def test_table_groups_by_client_and_file_and_prints_names_verbatim(tmp_path: Pat
     assert result.exit_code == 0
     assert "cursor · user · ~/.cursor/mcp.json" in result.stdout
     assert "gemini · user · ~/.gemini/settings.json" in result.stdout
-    assert "[bold]odd[/bold]" in result.stdout, "names from scanned files are not rich markup"
+    assert "[bold]odd[/bold] | <b>x</b>" in result.stdout, "names from scanned files are not rich markup"
     assert "side file side.env:API_KEY" in result.stdout
+    markdown = run_cli("scan", "--home", str(home), "--format", "markdown").stdout
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and "odd" in line]
+    assert len(rows) == 1
+    assert rows[0].count(" | ") == 5, "one row, six cells"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from pathlib import Path
@@ -68,6 +69,11 @@ def _csv(report: ScanReport) -> str:
     return out.getvalue()
 
 
+def _cell(text: str) -> str:
+    """Text from a scanned file as one Markdown table cell: no column breaks, no line breaks, no HTML."""
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
 def _markdown(report: ScanReport) -> str:
     summary = report.summary()
     lines = [f"# MCP inventory of {report.host}", "",
@@ -75,9 +81,9 @@ def _markdown(report: ScanReport) -> str:
              f"{summary['secrets']} plaintext secrets, {summary['unvetted']} unvetted, {summary['errors']} errors.",
              "", "| level | client | server | status | runs | reasons |", "| --- | --- | --- | --- | --- | --- |"]
     for f in report.findings:
-        reasons = "<br>".join(r.message.replace("|", "\\|") for r in f.reasons)
-        lines.append(f"| {f.level} | {f.client or f.source} | {f.name} | {f.status} | "
-                     f"{f.target.replace('|', '')} | {reasons} |")
+        reasons = "<br>".join(_cell(r.message) for r in f.reasons)
+        lines.append(f"| {f.level} | {_cell(f.client or f.source)} | {_cell(f.name)} | {f.status} | "
+                     f"{_cell(f.target)} | {reasons} |")
     if report.errors:
         lines += ["", "## Could not scan", ""] + [f"- `{e.path}`: {e.message}" for e in report.errors]
     return "\n".join(lines) + "\n"
