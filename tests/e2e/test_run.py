@@ -187,3 +187,42 @@ def test_runtime_status_reports_engine_and_provenance(engine: Engine) -> None:
     data = mcpctl(engine, "runtime", "status", "--json").json()["data"]
     assert data["engine"] == engine.name
     assert data["source"] == "--runtime-socket"
+
+
+@pytest.mark.usefixtures("secret_service", "private_registry")
+def test_an_interactive_run_prompts_hidden_for_a_missing_secret_and_stores_it(engine: Engine,
+                                                                              workload_name: str) -> None:
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    exe = str(Path(sys.executable).with_name("mcpctl"))
+    argv = [exe, "run", "testsrv", "--name", workload_name, "--runtime-socket", engine.base_url]
+    pid, primary = pty.fork()  # the child gets the pty as its controlling terminal, as in a real shell
+    if pid == 0:
+        os.execve(exe, argv, dict(os.environ))  # noqa: S606
+    transcript = b""
+    deadline = time.monotonic() + 90
+    answered = False
+    status = None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([primary], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            transcript += chunk
+        if not answered and b"Secret TEST_TOKEN" in transcript:
+            os.write(primary, b"typed-at-the-prompt\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(primary)
+    assert answered, transcript.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, transcript.decode(errors="replace")
+    assert b"typed-at-the-prompt" not in transcript, "the prompt must not echo the value"
+    assert run_cli("secret", "get", "TEST_TOKEN", "--reveal").stdout.strip() == "typed-at-the-prompt"
