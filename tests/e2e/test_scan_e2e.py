@@ -128,9 +128,9 @@ def test_node_and_python_server_processes_are_found_by_their_command_lines(
     assert ARG_TOKEN not in json.dumps(report)
 
 
-def _debian(client: docker.DockerClient, labels: dict[str, str], env: dict[str, str]) -> str:
+def _debian(client: docker.DockerClient, labels: dict[str, str], env: dict[str, str], *args: str) -> str:
     name = f"scan-{uuid.uuid4().hex[:8]}"
-    client.containers.run(BASE_IMAGE, ["sleep", "300"], name=name, detach=True, network_mode="none",
+    client.containers.run(BASE_IMAGE, ["sh", "-c", "sleep 300", "sh", *args], name=name, detach=True, network_mode="none",
                           labels={TEST_LABEL: "1", **labels}, environment=env,
                           ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
                                    docker.types.Ulimit(name="nproc", soft=512, hard=512)])
@@ -141,7 +141,7 @@ def test_containers_are_found_by_mcp_labels_not_by_any_label(engine: Engine,
                                                              engine_client: docker.DockerClient) -> None:
     """A plain Debian image is an MCP server when a known MCP label says so; our own test label does not."""
     labelled = _debian(engine_client, {"io.modelcontextprotocol.server.name": "io.github.example/notes"},
-                       {"NOTES_API_KEY": TOKEN, "LANG": "C.UTF-8"})
+                       {"NOTES_API_KEY": TOKEN, "LANG": "C.UTF-8"}, "--api-key", ARG_TOKEN)
     toolhive = _debian(engine_client, {"toolhive": "true", "toolhive-name": "fetch"}, {})
     plain = _debian(engine_client, {"io.mcpctl.test.note": "not an MCP server"}, {"GITHUB_TOKEN": TOKEN})
     try:
@@ -158,9 +158,11 @@ def test_containers_are_found_by_mcp_labels_not_by_any_label(engine: Engine,
     assert plain not in containers
     found = containers[labelled]
     assert (found["kind"], found["package"], found["status"]) == ("image", "mcpctl-test/debian", "unvetted")
-    assert [(s["provider"], s["location"]) for s in found["secrets"]] == [("github-token", "env:NOTES_API_KEY")]
+    assert [(s["provider"], s["location"]) for s in found["secrets"]] == [("github-token", "env:NOTES_API_KEY"),
+                                                                        ("github-token", "arg:5")]
     assert found["level"] == "critical"
     assert TOKEN not in json.dumps(report)
+    assert ARG_TOKEN not in json.dumps(report)
     jsonschema.validate(report, json.loads(resources.files("toolhive_py.scan").joinpath(
         "scan-report.schema.json").read_text()))
     jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))

@@ -15,7 +15,7 @@ from toolhive_py.scan import secrets
 from toolhive_py.scan.identify import Identity, from_command, from_url
 from toolhive_py.scan.model import Reason, SecretFinding, ServerFinding
 
-__all__ = ["Context", "Located", "add_secret", "analyze_command", "analyze_entry", "entry_secrets",
+__all__ = ["Context", "Located", "add_secret", "analyze_command", "args_secrets", "analyze_entry", "entry_secrets",
            "secrets_in_env_file"]
 
 _URL_KEYS = ("url", "serverUrl", "httpUrl", "uri")
@@ -180,10 +180,15 @@ def _identity_status(identity: Identity, context: Context, finding: ServerFindin
 def analyze_command(finding: ServerFinding, command: str, args: list[str], context: Context,
                     home: str | None = None) -> None:
     """A running process's command line: what it runs, the secrets in its arguments, and its risks."""
+    finding.secrets.extend(args_secrets(args))
+    _judge_command(finding, command, args, context, home)
+
+
+def args_secrets(args: list[str]) -> list[SecretFinding]:
+    """Secrets in a command line (a process's, or a container's command), redacted."""
     located: Located = []
     _scan_args(args, located)
-    finding.secrets.extend(_redacted(located))
-    _judge_command(finding, command, args, context, home)
+    return _redacted(located)
 
 
 def _judge_command(finding: ServerFinding, command: str, args: list[str], context: Context, home: str | None) -> None:

@@ -100,7 +100,7 @@ def _running_processes(context: Context, configured: list[ServerFinding], home: 
 
 def _running_containers(options: ScanOptions, context: Context) -> tuple[list[ServerFinding], list[ScanError]]:
     from toolhive_py.runtime.engine import connect
-    from toolhive_py.scan.analyze import add_secret
+    from toolhive_py.scan.analyze import add_secret, args_secrets
     from toolhive_py.scan.containers import find_containers
 
     try:
@@ -122,6 +122,7 @@ def _running_containers(options: ScanOptions, context: Context) -> tuple[list[Se
                     finding.registry_match = context.registry[(identity.kind, str(identity.package))]
                 for name, value in container.env.items():
                     add_secret(finding.secrets, value, name, f"env:{name}")
+                finding.secrets.extend(args_secrets(container.args))
             findings.append(finding)
     except Exception as exc:  # noqa: BLE001 - an engine hiccup must not lose the config findings
         return findings, [ScanError(engine.url, f"listing containers failed: {exc}")]
