@@ -14,10 +14,11 @@ from importlib import resources
 from pathlib import Path
 
 import docker
+import docker.errors
 import jsonschema
 import pytest
 
-from tests.e2e.conftest import TEST_LABEL, Engine
+from tests.e2e.conftest import ENGINE_SOCKETS, TEST_LABEL, Engine, unavailable
 from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
@@ -236,3 +237,25 @@ def test_fix_apply_moves_the_secret_and_repoints_the_entry(engine: Engine, workl
     github = next(f for f in rescanned["findings"] if f["name"] == "github")
     assert github["status"] == "managed"
     assert os.environ["HOME"] == str(isolated_home)
+
+
+def test_an_inventory_covers_docker_and_podman_at_once() -> None:
+    """Without --runtime-socket, every engine that answers is listed, not just the first one found."""
+    clients = {}
+    for kind, url in ENGINE_SOCKETS.items():
+        try:
+            clients[kind] = docker.DockerClient(base_url=url, timeout=60)
+            clients[kind].ping()
+        except (docker.errors.DockerException, OSError) as exc:
+            unavailable(f"{kind} engine not available at {url}: {exc}")
+    names = {kind: _debian(client, {"io.modelcontextprotocol.server.name": f"io.github.example/{kind}"}, {})
+             for kind, client in clients.items()}
+    try:
+        report = json.loads(run_cli("scan", "--format", "json", "--no-processes").stdout)
+    finally:
+        for kind, client in clients.items():
+            client.containers.get(names[kind]).remove(force=True)
+            client.close()
+    scopes = {f["container"]: f["scope"] for f in report["findings"] if f["source"] == "container"}
+    for kind, name in names.items():
+        assert scopes[name] == f"{kind} {ENGINE_SOCKETS[kind]}"

@@ -100,7 +100,7 @@ def _group(finding: ScanFinding, home: str) -> str:
         return f"{finding.client} · {finding.scope} · {shown}"
     if finding.source == "process":
         return f"{finding.client or 'unknown client'} · running processes"
-    return "containers"
+    return f"containers · {finding.scope}"
 
 
 def _print_table(report: ScanReport) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolhive_py.config import Paths
 from toolhive_py.errors import MCPCTLError
@@ -16,6 +18,9 @@ from toolhive_py.scan.discovery import discover
 from toolhive_py.scan.identify import from_image
 from toolhive_py.scan.model import Reason, ScanError, ScanReport, ServerFinding
 from toolhive_py.scan.risk import finalize
+
+if TYPE_CHECKING:
+    from toolhive_py.runtime.engine import Engine
 
 __all__ = ["ScanOptions", "build_context", "run_scan"]
 
@@ -98,37 +103,59 @@ def _running_processes(context: Context, configured: list[ServerFinding], home: 
     return findings
 
 
-def _running_containers(options: ScanOptions, context: Context) -> tuple[list[ServerFinding], list[ScanError]]:
-    from toolhive_py.runtime.engine import connect
+def _engine_urls(socket_flag: str | None) -> list[str]:
+    """Every engine to inventory: the one named (flag, MCPCTL_RUNTIME_SOCKET, DOCKER_HOST), else every usual
+    socket that exists. Unlike `mcpctl run`, which needs one engine, an inventory wants Docker *and* Podman."""
+    from toolhive_py.runtime.engine import candidate_sockets
+
+    candidates = candidate_sockets(flag=socket_flag, setting=None, environ=os.environ)
+    return [c.url for c in candidates
+            if c.explicit or not c.url.startswith("unix://") or Path(c.url.removeprefix("unix://")).exists()]
+
+
+def _container_findings(engine: Engine, context: Context) -> list[ServerFinding]:
     from toolhive_py.scan.analyze import add_secret, args_secrets
     from toolhive_py.scan.containers import find_containers
 
-    try:
-        engine = connect(flag=options.runtime_socket)
-    except MCPCTLError:
-        return [], []  # no engine, no containers: not an error in an inventory
     findings = []
-    try:
-        for container in find_containers(engine.client, engine.url):
-            finding = ServerFinding("container", container.name, container=container.name)
-            identity = from_image(container.image)
-            finding.kind, finding.package, finding.version = identity.kind, identity.package, identity.version
-            finding.pinned, finding.target = identity.pinned, identity.target
-            if container.managed:
-                finding.status = "managed"
-            else:
-                if (identity.kind, identity.package) in context.registry:
-                    finding.status = "vetted"
-                    finding.registry_match = context.registry[(identity.kind, str(identity.package))]
-                for name, value in container.env.items():
-                    add_secret(finding.secrets, value, name, f"env:{name}")
-                finding.secrets.extend(args_secrets(container.args))
-            findings.append(finding)
-    except Exception as exc:  # noqa: BLE001 - an engine hiccup must not lose the config findings
-        return findings, [ScanError(engine.url, f"listing containers failed: {exc}")]
-    finally:
-        engine.close()
-    return findings, []
+    for container in find_containers(engine.client, engine.url):
+        finding = ServerFinding("container", container.name, container=container.name,
+                                scope=f"{engine.kind} {engine.url}")
+        identity = from_image(container.image)
+        finding.kind, finding.package, finding.version = identity.kind, identity.package, identity.version
+        finding.pinned, finding.target = identity.pinned, identity.target
+        if container.managed:
+            finding.status = "managed"
+        else:
+            if (identity.kind, identity.package) in context.registry:
+                finding.status = "vetted"
+                finding.registry_match = context.registry[(identity.kind, str(identity.package))]
+            for name, value in container.env.items():
+                add_secret(finding.secrets, value, name, f"env:{name}")
+            finding.secrets.extend(args_secrets(container.args))
+        findings.append(finding)
+    return findings
+
+
+def _running_containers(options: ScanOptions, context: Context) -> tuple[list[ServerFinding], list[ScanError]]:
+    from toolhive_py.runtime.engine import connect
+
+    findings: list[ServerFinding] = []
+    errors: list[ScanError] = []
+    for url in _engine_urls(options.runtime_socket):
+        try:
+            engine = connect(flag=url)
+        except MCPCTLError as error:
+            if options.runtime_socket:  # the user named this engine: say it did not answer
+                errors.append(ScanError(url, error.message))
+            continue  # an absent engine is not an error in an inventory
+        try:
+            findings += _container_findings(engine, context)
+        except Exception as exc:  # noqa: BLE001 - an engine hiccup must not lose the other findings
+            errors.append(ScanError(engine.url, f"listing containers failed: {exc}"))
+        finally:
+            engine.close()
+    return findings, errors
 
 
 def run_scan(paths: Paths, options: ScanOptions) -> ScanReport:
