@@ -311,3 +311,15 @@ def test_a_named_engine_that_does_not_answer_is_a_scan_error(tmp_path: Path) -> 
     report = json.loads(run_cli("scan", "--format", "json", "--no-processes", "--runtime-socket", missing).stdout)
     assert [e["path"] for e in report["errors"]] == [missing]
     assert "cannot connect" in report["errors"][0]["message"]
+
+
+def test_the_wheel_ships_the_report_schema(tmp_path: Path) -> None:
+    import zipfile
+
+    from hatchling.builders.wheel import WheelBuilder
+
+    root = Path(__file__).resolve().parents[2]
+    [wheel] = list(WheelBuilder(str(root)).build(directory=str(tmp_path), versions=["standard"]))
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = json.loads(archive.read("toolhive_py/scan/scan-report.schema.json"))
+    assert shipped == json.loads((root / "toolhive_py" / "scan" / "scan-report.schema.json").read_text())
