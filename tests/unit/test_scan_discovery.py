@@ -69,6 +69,7 @@ def test_each_kind_of_bad_file_is_one_scan_error(tmp_path: Path) -> None:
         ".codex/config.toml": b"[mcp_servers.x\ncommand = 1",
         ".continue/config.yaml": b"mcpServers: [\n  - name: a\n    command: [unclosed",
         ".lmstudio/mcp.json": b'\xef\xbb\xbf{"mcpServers": {"ok": {"command": "npx", "args": ["-y", "p@1.0.0"]}}}',
+        ".claude.json": b'{"mcpServers": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     }
     for rel, data in files.items():
         (home / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -79,13 +80,14 @@ def test_each_kind_of_bad_file_is_one_scan_error(tmp_path: Path) -> None:
     loop.symlink_to(home / ".config" / "opencode" / "opencode.json")
     servers, errors = discover(home, (), managed_root=None, systems=("linux",))
     messages = {Path(e.path).relative_to(home).as_posix(): e.message for e in errors}
-    assert set(messages) == {".cursor/mcp.json", ".gemini/settings.json", ".kiro/settings/mcp.json",
+    assert set(messages) == {".cursor/mcp.json", ".gemini/settings.json", ".kiro/settings/mcp.json", ".claude.json",
                              ".codeium/windsurf/mcp_config.json", ".codex/config.toml", ".continue/config.yaml",
                              ".config/opencode/opencode.json"}
     assert "not UTF-8" in messages[".cursor/mcp.json"]
     assert messages[".gemini/settings.json"] == "empty file"
     assert "too large" in messages[".kiro/settings/mcp.json"]
     assert "symbolic links" in messages[".config/opencode/opencode.json"]
+    assert messages[".claude.json"] == "nested too deeply to be a config file"
     assert [(s.client.id, s.name) for s in servers] == [("lmstudio", "ok")], "a BOM is no error; good files count"
 
 

@@ -76,6 +76,9 @@ class _Collector:
         except ConfigError as exc:
             self.errors.append(ScanError(str(path), exc.message))
             return None
+        except RecursionError:  # [[[[…: every parser here recurses on nesting
+            self.errors.append(ScanError(str(path), "nested too deeply to be a config file"))
+            return None
         except (OSError, RuntimeError) as exc:  # permission denied, symlink loop (ELOOP / RuntimeError)
             self.errors.append(ScanError(str(path), str(getattr(exc, "strerror", None) or exc)))
             return None
