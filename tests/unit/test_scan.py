@@ -323,3 +323,23 @@ def test_the_wheel_ships_the_report_schema(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         shipped = json.loads(archive.read("toolhive_py/scan/scan-report.schema.json"))
     assert shipped == json.loads((root / "toolhive_py" / "scan" / "scan-report.schema.json").read_text())
+
+
+@pytest.mark.timeout(20)
+def test_side_files_that_never_end_are_scan_errors(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    fifo = home / ".cursor" / "pipe.env"
+    os.mkfifo(fifo)
+    (home / ".cursor" / "big.env").write_bytes(b"A=" + b"x" * (2 * 1024 * 1024))
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
+        name: {"command": "npx", "args": ["-y", "mcp-x@1.0.0"], "envFile": target}
+        for name, target in (("zero", "/dev/zero"), ("pipe", "pipe.env"), ("big", "big.env"), ("gone", "gone.env"))}}))
+    report = scan_json(home)
+    messages = {Path(e["path"]).name: e["message"] for e in report["errors"]}
+    assert set(messages) == {"zero", "pipe.env", "big.env", "gone.env"}
+    assert "not a regular file" in messages["zero"]
+    assert "not a regular file" in messages["pipe.env"]
+    assert "larger than" in messages["big.env"]
+    assert "no such file" in messages["gone.env"]
+    assert len(report["findings"]) == 4, "the entries themselves are still reported"

@@ -77,9 +77,20 @@ def _scan_url(url: str, found: Located) -> None:
         _check(found, parts.password, "password", "url-userinfo")
 
 
+_MAX_ENV_FILE = 1024 * 1024
+
+
 def secrets_in_env_file(path: Path) -> Located:
+    """Secrets in a side env file; raises OSError for anything that is not a small regular file, so an
+    ``envFile`` pointing at /dev/zero or a FIFO is a scan error instead of a scan that never ends."""
+    if not path.is_file():
+        raise OSError("not a regular file" if path.exists() else "no such file")
+    with path.open("rb") as fh:
+        raw = fh.read(_MAX_ENV_FILE + 1)
+    if len(raw) > _MAX_ENV_FILE:
+        raise OSError(f"larger than {_MAX_ENV_FILE} bytes, not read")
     found: Located = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in raw.decode("utf-8", errors="replace").splitlines():
         key, sep, value = line.strip().removeprefix("export ").partition("=")
         if sep and not key.startswith("#"):
             _check(found, value.strip().strip("'\""), key.strip(), f"file:{path}:{key.strip()}")
