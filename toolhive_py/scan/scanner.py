@@ -6,7 +6,7 @@ import json
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["ScanOptions", "build_context", "run_scan"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScanOptions:
     home: Path
     project_dirs: Sequence[Path] = ()
@@ -33,7 +33,6 @@ class ScanOptions:
     containers: bool = True
     runtime_socket: str | None = None
     managed_root: Path | None = Path("/")  # where system-wide (managed) configs live; None skips them
-    errors: list[ScanError] = field(default_factory=list)
 
 
 def build_context(paths: Paths) -> Context:
@@ -183,4 +182,4 @@ def run_scan(paths: Paths, options: ScanOptions) -> ScanReport:
         finalize(finding)
     findings.sort(key=lambda f: (f.client or "~", f.config_path or "", f.name))
     return ScanReport(datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"), socket.gethostname(),
-                      home, findings, errors + options.errors)
+                      home, findings, errors)
