@@ -30,7 +30,6 @@ class Context:
 
     registry: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (kind, package) -> registry name
     managed_urls: frozenset[str] = frozenset()
-    managed_commands: frozenset[str] = frozenset()
 
 
 Located = list[tuple[str, secrets.SecretMatch]]  # (location, match): env:NAME, arg:3, header:NAME, …

@@ -28,7 +28,6 @@ class RunningContainer:
     managed: bool
     env: dict[str, str]
     args: list[str]
-    engine: str
 
 
 def is_mcp_container(labels: Mapping[str, str], image: str) -> bool:
@@ -37,7 +36,7 @@ def is_mcp_container(labels: Mapping[str, str], image: str) -> bool:
             or bool(_MCP_IMAGE.search(image)))
 
 
-def find_containers(client: Any, engine: str) -> list[RunningContainer]:
+def find_containers(client: Any) -> list[RunningContainer]:
     """Running containers on one engine (a docker SDK client) that are MCP servers."""
     found = []
     for container in client.containers.list():
@@ -48,5 +47,5 @@ def find_containers(client: Any, engine: str) -> list[RunningContainer]:
             continue
         env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
         found.append(RunningContainer(container.name, image, mcpctl_labels.is_managed(labels), env,
-                                      list(config.get("Cmd") or []), engine))
+                                      list(config.get("Cmd") or [])))
     return found

@@ -117,7 +117,7 @@ def _container_findings(engine: Engine, context: Context) -> list[ServerFinding]
     from toolhive_py.scan.containers import find_containers
 
     findings = []
-    for container in find_containers(engine.client, engine.url):
+    for container in find_containers(engine.client):
         finding = ServerFinding("container", container.name, container=container.name,
                                 scope=f"{engine.kind} {engine.url}")
         identity = from_image(container.image)
