@@ -212,6 +212,8 @@ def test_each_risk_rule_fires_and_renders_in_sarif(tmp_path: Path) -> None:
         "plain-http": {"url": "http://mcp.example.com/mcp"},
         "loopback-http": {"url": "http://127.0.0.1:8080/mcp"},
         "privileged": {"command": "docker", "args": ["run", "-i", "--privileged", "mcp/tool:1.0.0"]},
+        "host-pid": {"command": "podman", "args": ["run", "-i", "--pid", "host", "mcp/tool:1.0.0"]},
+        "db-host": {"command": "docker", "args": ["run", "-i", "mcp/db:1.0.0", "--db", "host"]},
         "everything": {"command": "npx", "args": ["-y", "mcp-files@latest", str(home)]},
     }}))
     report = scan_json(home)
@@ -220,10 +222,13 @@ def test_each_risk_rule_fires_and_renders_in_sarif(tmp_path: Path) -> None:
         "plain-http": ["insecure-remote", "unvetted"],
         "loopback-http": ["unvetted"],
         "privileged": ["privileged-container", "unvetted"],
+        "host-pid": ["privileged-container", "unvetted"],
+        "db-host": ["unvetted"],
         "everything": ["broad-filesystem", "unpinned", "unvetted"],
     }
     levels = {f["name"]: f["level"] for f in report["findings"]}
-    assert levels == {"plain-http": "high", "loopback-http": "medium", "privileged": "high", "everything": "medium"}
+    assert levels == {"plain-http": "high", "loopback-http": "medium", "privileged": "high", "host-pid": "high",
+                      "db-host": "medium", "everything": "medium"}
     sarif = json.loads(run_cli("scan", "--home", str(home), "--format", "sarif").stdout)
     jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text()))
     rules = [rule["id"] for rule in sarif["runs"][0]["tool"]["driver"]["rules"]]

@@ -1,5 +1,6 @@
 """One server (a config entry, a process or a container) → a finding: identity, secrets, status, risk.
-Pure: everything it needs (registry index, managed URLs) is passed in."""
+Everything it needs (registry index, managed URLs) is passed in; the only I/O is reading the side env
+files an entry names."""
 
 from __future__ import annotations
 
@@ -201,6 +202,19 @@ def args_secrets(args: list[str]) -> list[SecretFinding]:
     return _redacted(located)
 
 
+_HOST_NAMESPACE_FLAGS = ("--network", "--net", "--pid", "--ipc", "--uts", "--userns")
+
+
+def _privileged(args: list[str]) -> bool:
+    """`docker run --privileged`, or one of the host's namespaces (`--network host`, `--pid=host`, …)."""
+    for index, arg in enumerate(args):
+        flag, sep, value = arg.partition("=")
+        if arg == "--privileged" or (flag in _HOST_NAMESPACE_FLAGS and (
+                value if sep else (args[index + 1] if index + 1 < len(args) else "")) == "host"):
+            return True
+    return False
+
+
 def _judge_command(finding: ServerFinding, command: str, args: list[str], context: Context, home: str | None) -> None:
     identity = from_command(command, args)
     _identity_status(identity, context, finding)
@@ -208,7 +222,7 @@ def _judge_command(finding: ServerFinding, command: str, args: list[str], contex
         finding.status = "managed"
     for arg in _broad_paths(args, home):
         finding.reasons.append(Reason("broad-filesystem", "medium", f"broad filesystem access: {arg}"))
-    if identity.kind == "image" and any(a in ("--privileged", "--network=host") or a == "host" for a in args):
+    if identity.kind == "image" and _privileged(args):
         finding.reasons.append(Reason("privileged-container", "high", "container runs privileged or on the "
                                       "host network"))
 

@@ -15,7 +15,10 @@ _PY_RUNNERS = {"uvx", "pipx"}
 _EXACT_SEMVER = re.compile(r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$")
 _DOCKER_VALUE_FLAGS = {"-e", "--env", "-v", "--volume", "--name", "--network", "--net", "-p", "--publish", "-u",
                        "--user", "-w", "--workdir", "--env-file", "--mount", "--label", "-l", "--entrypoint",
-                       "--platform", "--cpus", "-m", "--memory", "--pull", "--add-host", "--cap-add", "--cap-drop"}
+                       "--platform", "--cpus", "-m", "--memory", "--pull", "--add-host", "--cap-add", "--cap-drop",
+                       "--pid", "--ipc", "--uts", "--userns", "--hostname", "-h", "--device", "--tmpfs", "--ulimit",
+                       "--security-opt", "--runtime", "--restart", "--log-driver", "--log-opt", "--gpus", "--shm-size",
+                       "--dns", "--expose", "--group-add", "--cidfile", "--stop-signal", "--memory-swap"}
 
 
 @dataclass(frozen=True)
