@@ -16,6 +16,7 @@ from pathlib import Path
 import docker
 import docker.errors
 import jsonschema
+import psutil
 import pytest
 
 from tests.e2e.conftest import ENGINE_SOCKETS, TEST_LABEL, Engine, unavailable
@@ -38,8 +39,12 @@ def fake_client_processes(tmp_path: Path) -> Iterator[int]:
     """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    npx = bin_dir / "npx"
-    npx.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(120)\n")
+    server = tmp_path / "_npx" / "node_modules" / "@modelcontextprotocol" / "server-github" / "dist" / "index.js"
+    server.parent.mkdir(parents=True)
+    server.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(120)\n")
+    server.chmod(0o755)
+    npx = bin_dir / "npx"  # like the real npx: runs the package's bin as a child
+    npx.write_text(f"#!{sys.executable}\nimport subprocess\nsubprocess.run([{str(server)!r}])\n")
     npx.chmod(0o755)
     cursor = bin_dir / "Cursor"
     cursor.write_text(f"#!{sys.executable}\nimport subprocess, sys\n"
@@ -49,7 +54,7 @@ def fake_client_processes(tmp_path: Path) -> Iterator[int]:
     parent = subprocess.Popen([str(cursor)])  # noqa: S603
     time.sleep(1.0)
     yield parent.pid
-    for child in __import__("psutil").Process(parent.pid).children(recursive=True):
+    for child in psutil.Process(parent.pid).children(recursive=True):
         child.kill()
     parent.kill()
     parent.wait()
@@ -59,6 +64,9 @@ def test_processes_that_look_like_mcp_servers_are_found_and_attributed(fake_clie
     report = json.loads(run_cli("scan", "--format", "json", "--no-containers").stdout)
     processes = [f for f in report["findings"] if f["source"] == "process" and "server-github" in f["name"]]
     assert len(processes) == 1
+    launcher = psutil.Process(fake_client_processes).children()[0]
+    [server] = launcher.children()
+    assert server.pid not in {f["pid"] for f in report["findings"]}, "npx's child folds into npx"
     found = processes[0]
     assert found["client"] == "cursor"
     assert found["package"] == "@modelcontextprotocol/server-github"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -116,14 +116,33 @@ def _client_of(process: psutil.Process) -> str | None:
 
 
 def find_processes() -> list[RunningServer]:
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
+    """MCP server processes, one per server: a launcher's descendants (`npx` → `sh` → `node …/index.js`)
+    fold into the launcher, so one configured server is one finding."""
+    parents: dict[int, int] = {}
+    candidates: dict[int, tuple[psutil.Process, list[str]]] = {}
+    for process in psutil.process_iter(["pid", "ppid", "cmdline"]):
         try:
             argv = process.info["cmdline"] or []
+            parents[process.pid] = process.info["ppid"]
         except psutil.Error:
             continue
-        if process.pid == os.getpid() or not argv or not looks_like_mcp_server(argv):
+        if process.pid != os.getpid() and argv and looks_like_mcp_server(argv):
+            candidates[process.pid] = (process, argv)
+    found = []
+    for pid, (process, argv) in candidates.items():
+        if _has_ancestor_in(pid, parents, candidates):
             continue
         command, args = _launcher(argv)
-        found.append(RunningServer(process.pid, command, args, _client_of(process)))
+        found.append(RunningServer(pid, command, args, _client_of(process)))
     return found
+
+
+def _has_ancestor_in(pid: int, parents: dict[int, int], candidates: Mapping[int, object], depth: int = 4) -> bool:
+    ancestor = parents.get(pid)
+    for _ in range(depth):
+        if ancestor is None or ancestor <= 1:
+            return False
+        if ancestor in candidates:
+            return True
+        ancestor = parents.get(ancestor)
+    return False
