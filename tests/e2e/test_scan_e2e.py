@@ -122,8 +122,11 @@ def node_and_python_servers(tmp_path: Path) -> Iterator[tuple[int, int]]:
 
 
 def test_node_and_python_server_processes_are_found_by_their_command_lines(
-        node_and_python_servers: tuple[int, int]) -> None:
+        node_and_python_servers: tuple[int, int], isolated_home: Path) -> None:
     node_pid, python_pid = node_and_python_servers
+    (isolated_home / ".cursor").mkdir()
+    (isolated_home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
+        "clock": {"command": sys.executable, "args": ["-m", "mcp_server_clock"]}}}))
     report = json.loads(run_cli("scan", "--format", "json", "--no-containers").stdout)
     by_pid = {f["pid"]: f for f in report["findings"] if f["source"] == "process"}
     node, python = by_pid[node_pid], by_pid[python_pid]
@@ -134,6 +137,7 @@ def test_node_and_python_server_processes_are_found_by_their_command_lines(
     assert node["level"] == "critical"
     assert python["name"] == f"{Path(sys.executable).name.lower()} -m mcp_server_clock"
     assert python["secrets"] == []
+    assert "unconfigured-process" not in {r["code"] for r in python["reasons"]}, "its command line is configured"
     assert ARG_TOKEN not in json.dumps(report)
 
 

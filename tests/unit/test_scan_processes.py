@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from toolhive_py.scan.identify import from_command, from_image
+from toolhive_py.scan.identify import from_command, from_image, program_name
 from toolhive_py.scan.processes import client_for, display_name, looks_like_mcp_server
 
 
@@ -116,3 +116,7 @@ def test_engine_prefixes_name_the_same_image() -> None:
 def test_process_names_never_carry_the_rest_of_the_command_line(command: str, args: list[str], package: str | None,
                                                                  name: str) -> None:
     assert display_name(command, args, package) == name
+
+
+def test_program_names_compare_across_platforms() -> None:
+    assert {program_name(p) for p in ("npx", "/usr/bin/npx", "C:\\nodejs\\NPX.CMD", "npx.exe")} == {"npx"}

@@ -13,10 +13,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from toolhive_py.scan import secrets
-from toolhive_py.scan.identify import Identity, from_command, from_url
+from toolhive_py.scan.identify import Identity, from_command, from_url, program_name
 from toolhive_py.scan.model import Reason, SecretFinding, ServerFinding
 
-__all__ = ["Context", "Located", "add_secret", "analyze_command", "args_secrets", "analyze_entry", "entry_secrets",
+__all__ = ["Context", "Located", "add_secret", "analyze_command", "args_secrets", "analyze_entry", "command_line", "entry_secrets",
            "secrets_in_env_file"]
 
 _URL_KEYS = ("url", "serverUrl", "httpUrl", "uri")
@@ -112,6 +112,12 @@ def _command_of(entry: Mapping[str, Any]) -> tuple[str, list[str]]:
     if isinstance(command, list):  # opencode: the whole command line as one list
         return (str(command[0]), [str(a) for a in command[1:]]) if command else ("", [])
     return (command, args) if isinstance(command, str) else ("", args)
+
+
+def command_line(entry: Mapping[str, Any]) -> tuple[str, tuple[str, ...]] | None:
+    """(program name, arguments) of a stdio entry, the way a process running it would show them."""
+    command, args = _command_of(_flat(entry))
+    return (program_name(command), tuple(args)) if command else None
 
 
 def entry_secrets(entry: Mapping[str, Any], base_dir: Path | None) -> tuple[Located, list[str]]:

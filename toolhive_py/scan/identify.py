@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["Identity", "from_command", "from_image", "from_url"]
+__all__ = ["Identity", "from_command", "from_image", "from_url", "program_name"]
 
 _NPX_RUNNERS = {"npx", "bunx", "pnpx"}
 _PY_RUNNERS = {"uvx", "pipx"}
@@ -30,8 +30,9 @@ class Identity:
     target: str
 
 
-def _basename(program: str) -> str:
-    return re.split(r"[\\/]", program)[-1].removesuffix(".cmd").removesuffix(".exe").lower()
+def program_name(program: str) -> str:
+    """`C:\\tools\\NPX.cmd` → `npx`: how a command is compared across configs and processes."""
+    return re.split(r"[\\/]", program)[-1].lower().removesuffix(".cmd").removesuffix(".exe")
 
 
 def _npm(spec: str) -> Identity:
@@ -85,7 +86,7 @@ def _first_operand(args: list[str], value_flags: Collection[str] = ()) -> str | 
 
 def from_command(command: str, args: list[str]) -> Identity:
     """npx -y pkg@1.2.3 / uvx pkg==1.0 / docker run … image / node path/to/server.js …"""
-    program = _basename(command)
+    program = program_name(command)
     if program in _NPX_RUNNERS or (program in ("pnpm", "yarn") and args[:1] == ["dlx"]):
         spec = _first_operand(args[1:] if program in ("pnpm", "yarn") else args, {"-p", "--package"})
         return _npm(spec) if spec else Identity("command", None, None, False, command)

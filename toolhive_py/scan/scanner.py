@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from toolhive_py.config import Paths
 from toolhive_py.errors import MCPCTLError
-from toolhive_py.scan.analyze import Context, analyze_command, analyze_entry
+from toolhive_py.scan.analyze import Context, analyze_command, analyze_entry, command_line
 from toolhive_py.scan.discovery import discover
-from toolhive_py.scan.identify import from_image
+from toolhive_py.scan.identify import from_image, program_name
 from toolhive_py.scan.model import Reason, ScanError, ScanReport, ServerFinding
 from toolhive_py.scan.risk import finalize
 
@@ -71,31 +71,43 @@ def build_context(paths: Paths) -> Context:
     return Context(registry=registry, managed_urls=frozenset(urls))
 
 
-def _configured(options: ScanOptions, context: Context, home: str) -> tuple[list[ServerFinding], list[ScanError]]:
+@dataclass
+class _Configured:
+    findings: list[ServerFinding]
+    errors: list[ScanError]
+    command_lines: set[tuple[str, tuple[str, ...]]]  # what a process started from one of these entries shows
+
+
+def _configured(options: ScanOptions, context: Context, home: str) -> _Configured:
     servers, errors = discover(options.home, options.project_dirs, managed_root=options.managed_root)
-    findings = []
+    result = _Configured([], errors, set())
     for server in servers:
         finding = ServerFinding("config", server.name, client=server.client.id, scope=server.scope,
                                 config_path=str(server.path), line=server.line)
         if isinstance(server.entry, dict):
             for problem in analyze_entry(finding, server.entry, context, base_dir=server.path.parent, home=home):
-                errors.append(ScanError(problem.split(": ")[0], problem))
+                result.errors.append(ScanError(problem.split(": ")[0], problem))
+            line = command_line(server.entry)
+            if line is not None:
+                result.command_lines.add(line)
         else:
-            errors.append(ScanError(str(server.path), f"server {server.name!r} is not an object"))
-        findings.append(finding)
-    return findings, errors
+            result.errors.append(ScanError(str(server.path), f"server {server.name!r} is not an object"))
+        result.findings.append(finding)
+    return result
 
 
-def _running_processes(context: Context, configured: list[ServerFinding], home: str) -> list[ServerFinding]:
+def _running_processes(context: Context, configured: _Configured, home: str) -> list[ServerFinding]:
+    """Processes, each checked against the configs: by package (npx/uvx/docker) or by exact command line."""
     from toolhive_py.scan.processes import display_name, find_processes
 
-    known = {(f.kind, f.package) for f in configured if f.package} | {f.target for f in configured}
+    packages = {(f.kind, f.package) for f in configured.findings if f.package}
     findings = []
     for process in find_processes():
         finding = ServerFinding("process", Path(process.command).name, client=process.client, pid=process.pid)
         analyze_command(finding, process.command, process.args, context, home)
         finding.name = display_name(process.command, process.args, finding.package)
-        if (finding.kind, finding.package) not in known and finding.target not in known:
+        line = (program_name(process.command), tuple(process.args))
+        if (finding.kind, finding.package) not in packages and line not in configured.command_lines:
             finding.reasons.append(Reason("unconfigured-process", "medium",
                                           "running, but configured in no client config found"))
         findings.append(finding)
@@ -171,9 +183,10 @@ def _running_containers(options: ScanOptions, context: Context) -> tuple[list[Se
 def run_scan(paths: Paths, options: ScanOptions) -> ScanReport:
     context = build_context(paths)
     home = str(options.home)
-    findings, errors = _configured(options, context, home)
+    configured = _configured(options, context, home)
+    findings, errors = configured.findings, configured.errors
     if options.processes:
-        findings += _running_processes(context, findings, home)
+        findings += _running_processes(context, configured, home)
     if options.containers:
         found, container_errors = _running_containers(options, context)
         findings += found
