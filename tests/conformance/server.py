@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import itertools
+from typing import Any
 
 import anyio
 import mcp_types as types
+from mcp.server import ServerRequestContext
+from mcp.server.elicitation import AcceptedElicitation
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.prompts.base import UserMessage
+from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
 from pydantic import BaseModel, Field
 
 # A 1x1 red PNG and a tiny silent WAV: the smallest valid media for the content scenarios.
@@ -88,7 +94,7 @@ def test_error_handling() -> types.CallToolResult:
 
 @server.tool(description="Asks the client's LLM")
 async def test_sampling(prompt: str, ctx: Context) -> str:
-    result = await ctx.request_context.session.create_message(  # type: ignore[attr-defined]
+    result = await ctx.request_context.session.create_message(
         [types.SamplingMessage(role="user", content=types.TextContent(type="text", text=prompt))], max_tokens=100)
     text = result.content.text if isinstance(result.content, types.TextContent) else str(result.content)
     return f"LLM response: {text}"
@@ -102,7 +108,8 @@ class UserInfo(BaseModel):
 @server.tool(description="Asks the user")
 async def test_elicitation(message: str, ctx: Context) -> str:
     result = await ctx.elicit(message, schema=UserInfo)
-    return f"User response: action={result.action}, content={result.data.model_dump() if result.data else {}}"
+    content = result.data.model_dump() if isinstance(result, AcceptedElicitation) else {}
+    return f"User response: action={result.action}, content={content}"
 
 
 class Defaults(BaseModel):
@@ -117,6 +124,54 @@ class Defaults(BaseModel):
 async def test_elicitation_sep1034_defaults(ctx: Context) -> str:
     result = await ctx.elicit("Please review and update the form fields with defaults", schema=Defaults)
     return f"Elicitation completed: action={result.action}"
+
+
+ENUM_SCHEMA: dict[str, Any] = {"type": "object", "properties": {
+    "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+    "titledSingle": {"type": "string", "oneOf": [{"const": "value1", "title": "First"},
+                                                 {"const": "value2", "title": "Second"}]},
+    "legacyEnum": {"type": "string", "enum": ["opt1", "opt2"], "enumNames": ["Option one", "Option two"]},
+    "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+    "titledMulti": {"type": "array", "items": {"anyOf": [{"const": "value1", "title": "First"},
+                                                         {"const": "value2", "title": "Second"}]}},
+}}
+
+
+@server.tool(description="Elicitation with every enum shape (SEP-1330)")
+async def test_elicitation_sep1330_enums(ctx: Context) -> str:
+    # A hand-written schema: pydantic cannot emit the titled (oneOf/anyOf) and legacy (enumNames) shapes.
+    result = await ctx.session.elicit_form("Pick from the enums", requested_schema=ENUM_SCHEMA)
+    return f"Elicitation completed: action={result.action}"
+
+
+class Address(BaseModel):
+    street: str | None = None
+    city: str | None = None
+
+
+@server.tool(name="json_schema_2020_12_tool", description="Tool with JSON Schema 2020-12 features")
+def json_schema_tool(name: str | None = None, address: Address | None = None) -> str:
+    return f"name={name}, address={address}"
+
+
+# SEP-1613 wants the schema exactly as written ($schema, $defs, additionalProperties) where the SDK would
+# derive its own from the signature; the tool manager exposes no public way to set it.
+_schema_tool = server._tool_manager.get_tool("json_schema_2020_12_tool")  # noqa: SLF001 - see above
+assert _schema_tool is not None  # noqa: S101 - registered just above
+_schema_tool.parameters = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+    "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"},
+                                                           "city": {"type": "string"}}}},
+    "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+    "additionalProperties": False}
+
+
+@server.tool(description="Closes the SSE stream mid-call so the client resumes with Last-Event-ID (SEP-1699)")
+async def test_reconnection(ctx: Context) -> str:
+    await anyio.sleep(0.1)
+    await ctx.close_sse_stream()
+    await anyio.sleep(0.2)
+    return "Reconnection test completed"
 
 
 @server.resource("test://static-text", mime_type="text/plain")
@@ -149,7 +204,68 @@ def test_prompt_with_arguments(arg1: str, arg2: str) -> str:
     return f"Prompt with arguments: arg1='{arg1}', arg2='{arg2}'"
 
 
-@server.completion()
+@server.prompt(description="A prompt embedding a resource")
+def test_prompt_with_embedded_resource(resourceUri: str) -> list[UserMessage]:  # noqa: N803 - the spec's name
+    return [UserMessage(_resource(resourceUri, "text/plain", "Embedded resource content for testing.")),
+            UserMessage("Please process the embedded resource above.")]
+
+
+@server.prompt(description="A prompt with an image")
+def test_prompt_with_image() -> list[UserMessage]:
+    return [UserMessage(types.ImageContent(type="image", data=PNG, mime_type="image/png")),
+            UserMessage("Please analyze the image above.")]
+
+
+SUBSCRIPTIONS: set[str] = set()
+
+
+async def set_logging_level(ctx: ServerRequestContext[Any], params: types.SetLevelRequestParams) -> types.EmptyResult:
+    return types.EmptyResult()
+
+
+async def subscribe(ctx: ServerRequestContext[Any], params: types.SubscribeRequestParams) -> types.EmptyResult:
+    SUBSCRIPTIONS.add(str(params.uri))
+    return types.EmptyResult()
+
+
+async def unsubscribe(ctx: ServerRequestContext[Any], params: types.UnsubscribeRequestParams) -> types.EmptyResult:
+    SUBSCRIPTIONS.discard(str(params.uri))
+    return types.EmptyResult()
+
+
+# logging/setLevel and resources/(un)subscribe are session-era methods MCPServer has no decorator for; the
+# SDK's documented way to serve them is the low-level Server's add_request_handler.
+_lowlevel = server._lowlevel_server  # noqa: SLF001 - see above
+_lowlevel.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_logging_level)
+_lowlevel.add_request_handler("resources/subscribe", types.SubscribeRequestParams, subscribe)
+_lowlevel.add_request_handler("resources/unsubscribe", types.UnsubscribeRequestParams, unsubscribe)
+
+
+class MemoryEventStore(EventStore):
+    """Keeps every SSE event so a client that lost its stream resumes with Last-Event-ID (SEP-1699)."""
+
+    def __init__(self) -> None:
+        self._events: list[tuple[StreamId, EventId, types.JSONRPCMessage | None]] = []
+        self._ids = itertools.count(1)
+
+    async def store_event(self, stream_id: StreamId, message: types.JSONRPCMessage | None) -> EventId:
+        event_id = str(next(self._ids))
+        self._events.append((stream_id, event_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
+        stream = next((s for s, e, _ in self._events if e == last_event_id), None)
+        if stream is None:
+            return None
+        after = False
+        for stream_id, event_id, message in list(self._events):
+            if after and stream_id == stream and message is not None:
+                await send_callback(EventMessage(message, event_id))
+            after = after or event_id == last_event_id
+        return stream
+
+
+@server.completion()  # type: ignore[untyped-decorator,no-untyped-call]  # the SDK leaves it untyped
 async def complete(ref: object, argument: types.CompletionArgument, context: object) -> types.Completion:
     return types.Completion(values=[v for v in ("paris", "park", "party") if v.startswith(argument.value)],
                             total=3, has_more=False)
@@ -163,7 +279,8 @@ def main() -> None:
     if args.transport == "stdio":
         server.run("stdio")
     else:
-        server.run("streamable-http", host="127.0.0.1", port=args.port)
+        server.run("streamable-http", host="127.0.0.1", port=args.port, event_store=MemoryEventStore(),
+                   retry_interval=100)
 
 
 if __name__ == "__main__":
