@@ -196,6 +196,7 @@ def test_an_interactive_run_prompts_hidden_for_a_missing_secret_and_stores_it(en
     import pty
     import select
     import sys
+    import termios
     import time
 
     exe = str(Path(sys.executable).with_name("mcpctl"))
@@ -217,10 +218,20 @@ def test_an_interactive_run_prompts_hidden_for_a_missing_secret_and_stores_it(en
             if not chunk:
                 break
             transcript += chunk
-        if not answered and b"Secret TEST_TOKEN" in transcript:
+        # Type only once the prompt has turned echo off: getpass flushes input typed before that.
+        if not answered and b"Secret TEST_TOKEN" in transcript and not termios.tcgetattr(primary)[3] & termios.ECHO:
             os.write(primary, b"typed-at-the-prompt\n")
             answered = True
-    _, status = os.waitpid(pid, 0)
+    status = None
+    for _ in range(100):
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            break
+        time.sleep(0.3)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("mcpctl run did not finish: " + transcript.decode(errors="replace")[-2000:])
     os.close(primary)
     assert answered, transcript.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 0, transcript.decode(errors="replace")

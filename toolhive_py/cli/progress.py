@@ -59,15 +59,25 @@ def pull_display(enabled: bool) -> Iterator[Callable[[PullProgress], None] | Non
 
     state = PullState()
     tasks: dict[str, Any] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err_console(),
-                  transient=True) as bars:
-        def on_event(event: PullProgress) -> None:
-            layer = state.apply(event)
-            if layer is None:
-                return
-            if event.layer not in tasks:
-                tasks[event.layer] = bars.add_task(event.layer[:12], total=layer.total)
-            bars.update(tasks[event.layer], description=f"{event.layer[:12]} {layer.status}", total=layer.total,
-                        completed=layer.current)
+    bars = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=err_console(),
+                    transient=True)
 
+    def on_event(event: PullProgress) -> None:
+        # Drawn only while a pull runs: a live display left on would fight later prompts for the terminal.
+        if event.status.startswith("Status:"):
+            bars.stop()
+            return
+        layer = state.apply(event)
+        if layer is None:
+            return
+        if not bars.live.is_started:
+            bars.start()
+        if event.layer not in tasks:
+            tasks[event.layer] = bars.add_task(event.layer[:12], total=layer.total)
+        bars.update(tasks[event.layer], description=f"{event.layer[:12]} {layer.status}", total=layer.total,
+                    completed=layer.current)
+
+    try:
         yield on_event
+    finally:
+        bars.stop()
