@@ -88,3 +88,9 @@ def workload(engine: Engine) -> Iterator[str]:
     name = f"w-{engine.name}-{uuid.uuid4().hex[:6]}"
     yield name
     run_cli("rm", name, "--runtime-socket", engine.base_url)
+
+
+def exec_in(client: docker.DockerClient, workload: str, *cmd: str) -> tuple[int, str]:
+    """Run a command inside a workload's container, as the tests look at hardening from the inside."""
+    code, output = client.containers.get(f"mcpctl-{workload}").exec_run(list(cmd))
+    return int(code), output.decode()

@@ -11,7 +11,7 @@ import docker
 import pytest
 from mcp.client.client import Client
 
-from tests.e2e.conftest import Engine
+from tests.e2e.conftest import Engine, exec_in
 from tests.e2e.images import BASE_IMAGE, NODE_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
@@ -28,11 +28,6 @@ def local_bases() -> None:
     assert run_cli("config", "set", "build.node_image", NODE_IMAGE).exit_code == 0
 
 
-def _exec(client: docker.DockerClient, workload: str, *cmd: str) -> tuple[int, str]:
-    code, output = client.containers.get(f"mcpctl-{workload}").exec_run(list(cmd))
-    return int(code), output.decode()
-
-
 async def test_npx_source_from_npm_is_built_and_run_hardened(engine: Engine, engine_client: docker.DockerClient,
                                                              workload: str) -> None:
     result = run_cli("run", NPM_SOURCE, "--unvetted", "--name", workload, "--json", "-e", "PLAIN=1",
@@ -46,14 +41,14 @@ async def test_npx_source_from_npm_is_built_and_run_hardened(engine: Engine, eng
         echoed = await client.call_tool("echo", {"message": "from npm"})
     assert "from npm" in echoed.content[0].text  # type: ignore[union-attr]
 
-    code, uid = _exec(engine_client, workload, "id", "-u")
+    code, uid = exec_in(engine_client, workload, "id", "-u")
     assert code == 0
     assert uid.strip() != "0"
-    code, _ = _exec(engine_client, workload, "sh", "-c", "echo x > /probe")
+    code, _ = exec_in(engine_client, workload, "sh", "-c", "echo x > /probe")
     assert code != 0, "the root filesystem must be read-only"
-    _, status = _exec(engine_client, workload, "grep", "CapEff", "/proc/self/status")
+    _, status = exec_in(engine_client, workload, "grep", "CapEff", "/proc/self/status")
     assert status.split()[1] == "0000000000000000"
-    _, netdev = _exec(engine_client, workload, "cat", "/proc/net/dev")
+    _, netdev = exec_in(engine_client, workload, "cat", "/proc/net/dev")
     assert {line.split(":")[0].strip() for line in netdev.splitlines()[2:]} == {"lo"}
 
 

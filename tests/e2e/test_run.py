@@ -10,7 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.e2e.conftest import Engine
+from tests.e2e.conftest import Engine, exec_in
 from tests.e2e.images import MCP_SERVER_IMAGE
 from tests.helpers import CLIResult, run_cli
 from tests.unit.registry_fixtures import write_signed
@@ -48,30 +48,25 @@ def private_registry(tmp_path: Path) -> None:
     assert run_cli("registry", "add", "t", str(tmp_path / "t.json"), "--pubkey", str(pub)).exit_code == 0
 
 
-def _exec(client: docker.DockerClient, name: str, *cmd: str) -> tuple[int, str]:
-    code, output = client.containers.get(f"mcpctl-{name}").exec_run(list(cmd))
-    return int(code), output.decode()
-
-
 def test_unvetted_image_runs_hardened(engine: Engine, engine_client: docker.DockerClient, workload_name: str) -> None:
     result = mcpctl(engine, "run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload_name, "--json")
     assert result.exit_code == 0, result.stderr
     assert "UNVETTED" in result.stderr
     assert result.json()["data"]["vetted"] is False
 
-    code, uid = _exec(engine_client, workload_name, "id", "-u")
+    code, uid = exec_in(engine_client, workload_name, "id", "-u")
     assert code == 0
     assert uid.strip() != "0"
-    code, _ = _exec(engine_client, workload_name, "sh", "-c", "echo x > /probe")
+    code, _ = exec_in(engine_client, workload_name, "sh", "-c", "echo x > /probe")
     assert code != 0, "the root filesystem must be read-only"
-    _, status = _exec(engine_client, workload_name, "grep", "CapEff", "/proc/self/status")
+    _, status = exec_in(engine_client, workload_name, "grep", "CapEff", "/proc/self/status")
     assert status.split()[1] == "0000000000000000"
-    _, status = _exec(engine_client, workload_name, "grep", "NoNewPrivs", "/proc/self/status")
+    _, status = exec_in(engine_client, workload_name, "grep", "NoNewPrivs", "/proc/self/status")
     assert status.split()[1] == "1"
-    _, netdev = _exec(engine_client, workload_name, "cat", "/proc/net/dev")
+    _, netdev = exec_in(engine_client, workload_name, "cat", "/proc/net/dev")
     interfaces = {line.split(":")[0].strip() for line in netdev.splitlines()[2:]}
     assert interfaces == {"lo"}, "profile none means no network interfaces but loopback"
-    code, _ = _exec(engine_client, workload_name, "sh", "-c", "echo x > /tmp/probe")
+    code, _ = exec_in(engine_client, workload_name, "sh", "-c", "echo x > /tmp/probe")
     assert code == 0, "/tmp is a writable tmpfs"
 
     attrs = engine_client.containers.get(f"mcpctl-{workload_name}").attrs
@@ -103,7 +98,7 @@ def test_vetted_server_gets_its_keyring_secret_and_the_secret_goes_nowhere_else(
     result = mcpctl(engine, "run", "t/testsrv", "--name", workload_name, "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["data"]["vetted"] is True
-    _, value = _exec(engine_client, workload_name, "printenv", "TEST_TOKEN")
+    _, value = exec_in(engine_client, workload_name, "printenv", "TEST_TOKEN")
     assert value.strip() == secret
 
     outputs = [stored.stdout, stored.stderr, result.stdout, result.stderr]
@@ -139,7 +134,7 @@ def test_env_backend_secret_is_injected(
     env = {"MCPCTL_SECRET_TEST_TOKEN": "from-env-backend"}
     result = mcpctl(engine, "run", "t/testsrv", "--name", workload_name, "--secret-backend", "env", env=env)
     assert result.exit_code == 0, result.stderr
-    _, value = _exec(engine_client, workload_name, "printenv", "TEST_TOKEN")
+    _, value = exec_in(engine_client, workload_name, "printenv", "TEST_TOKEN")
     assert value.strip() == "from-env-backend"
 
 
