@@ -5,6 +5,7 @@ bench/conformance.py."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
@@ -16,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".cache" / "node-tools" / "node_modules"
 NODE = TOOLS / ".bin" / "node"
@@ -26,22 +29,30 @@ def tools_installed() -> bool:
     return NODE.exists() and (TOOLS / ".bin" / "conformance").exists()
 
 
+def node_env() -> dict[str, str]:
+    """The environment for Node tools: our Node 22 first on PATH, since some of them spawn a bare `node`."""
+    return {**os.environ, "PATH": f"{NODE.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _wait(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def _wait(url: str, process: subprocess.Popen[bytes], accept: tuple[int, ...], timeout: float = 30) -> None:
+    """Until `url` answers with a status in `accept`: the proxy's /health/ready, or the bare server's /mcp."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
+        try:
+            if httpx.get(url, timeout=2).status_code in accept:
                 return
+        except httpx.HTTPError:
+            pass
         time.sleep(0.05)
-    raise RuntimeError(f"nothing listened on {port}")
+    raise RuntimeError(f"{url} never answered {accept}")
 
 
 @contextmanager
@@ -54,10 +65,12 @@ def serving(through_proxy: bool) -> Iterator[str]:
     else:
         command = [sys.executable, str(SERVER), "--transport", "streamable-http", "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)  # noqa: S603
+    base = f"http://127.0.0.1:{port}"
     try:
-        _wait(port, process)
-        time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/mcp"
+        # The SDK server has no health endpoint; a GET on /mcp without a session answers 400 once it listens.
+        _wait(f"{base}/health/ready" if through_proxy else f"{base}/mcp", process, accept=(200,) if through_proxy
+              else (400, 405, 406))
+        yield f"{base}/mcp"
     finally:
         process.terminate()
         process.wait(timeout=10)
