@@ -10,6 +10,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 
+import anyio
 import pytest
 from mcp.client.client import Client
 
@@ -58,6 +59,27 @@ async def test_progress_reaches_the_caller_in_each_era(proxied: str, mode: str) 
         result = await client.call_tool("test_tool_with_progress", {}, progress_callback=on_progress)
     assert result.content[0].text == "Tool with progress executed successfully"  # type: ignore[union-attr]
     assert seen == [0, 50, 100]
+
+
+@pytest.mark.anyio
+async def test_concurrent_clients_of_both_eras_each_get_only_their_own_answers(proxied: str) -> None:
+    """The 8 × 2,000 load test (test_proxy_load.py) is session-era only; here half the clients are stateless."""
+    clients, calls = 8, 200
+    answers: dict[int, list[str]] = {}
+
+    async def run_client(index: int) -> None:
+        answers[index] = []
+        async with Client(proxied, mode="2026-07-28" if index % 2 else "legacy") as client:
+            for call in range(calls):
+                result = await client.call_tool("json_schema_2020_12_tool", {"name": f"c{index}-{call}"})
+                answers[index].append(result.content[0].text)  # type: ignore[union-attr]
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as tg:
+            for index in range(clients):
+                tg.start_soon(run_client, index)
+    for index, received in answers.items():
+        assert received == [f"name=c{index}-{call}, address=None" for call in range(calls)], f"client {index}"
 
 
 def _inspector_cli(url: str, *args: str) -> dict[str, object]:
