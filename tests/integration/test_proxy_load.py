@@ -13,7 +13,7 @@ import httpx
 import pytest
 from mcp.client.client import Client
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.load]
 
 SESSIONS = 8
 CALLS = 2000
