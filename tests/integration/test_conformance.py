@@ -12,6 +12,10 @@ import pytest
 
 from tests.conformance.runner import NODE, TOOLS, run_suite, serving, tools_installed
 
+# SEP-1699 priming event and retry field: the SDK server sends them only to clients at 2025-11-25 or later,
+# and the scenario's requests carry MCP-Protocol-Version 2025-03-26. Every other check passes directly.
+SDK_WITHHELD = {"server-sse-polling/server-sse-priming-event", "server-sse-polling/server-sse-retry-field"}
+
 
 @pytest.fixture(autouse=True)
 def node_tools() -> None:
@@ -31,7 +35,8 @@ def test_the_proxy_passes_every_check_the_server_passes_directly() -> None:
     passed_proxied = {check for check, status in proxied.items() if status == "SUCCESS"}
     print(f"conformance: direct {len(passed_directly)}/{len(direct)}, "  # noqa: T201 - the recorded counts
           f"through the proxy {len(passed_proxied)}/{len(proxied)}")
-    assert len(passed_directly) >= 25, f"the conformance server itself regressed: {direct}"
+    not_passed_directly = {check for check, status in direct.items() if status != "SUCCESS"}
+    assert not_passed_directly <= SDK_WITHHELD, f"the conformance server itself regressed: {direct}"
     assert passed_directly - passed_proxied == set(), "checks the proxy loses"
 
 
