@@ -44,11 +44,7 @@ async def test_sdk_client_lists_and_calls_tools_in_each_protocol_era(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("mode", [
-    "legacy",
-    pytest.param("2026-07-28", marks=pytest.mark.xfail(
-        strict=True, reason="proxy answers stateless calls with JSON and drops progress: /work/notes/proxy-bugs.md #1")),
-])
+@pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_progress_reaches_the_caller_in_each_era(proxied: str, mode: str) -> None:
     seen: list[float] = []
 

@@ -241,8 +241,8 @@ class StreamableHttpEndpoint:
             await _respond(_jsonrpc_error(request_id, METHOD_NOT_FOUND, "subscriptions/listen is not offered by "
                                           "the mcpctl proxy; poll the list methods instead."), scope, receive, send)
             return
-        answer = await self._relay_one(request, decoded, verdict.client_info)
-        await _respond(self._modern_response(method, verdict.protocol_version, answer), scope, receive, send)
+        _, accepts_sse = check_accept_headers(request)
+        await self._relay_one(request, decoded, verdict, accepts_sse, send)
 
     async def _discover(self, request_id: Any, version: str) -> Response:
         if not await self.mux.wait_ready(30):
@@ -260,7 +260,10 @@ class StreamableHttpEndpoint:
             result["instructions"] = initialized["instructions"]
         return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
 
-    async def _relay_one(self, request: Request, decoded: dict[str, Any], client_info: Any) -> dict[str, Any]:
+    async def _relay_one(self, request: Request, decoded: dict[str, Any], verdict: Any, accepts_sse: bool,
+                         send: Send) -> None:
+        """Relay one stateless request. Its progress notifications, when the client accepts SSE, are streamed
+        before the result; a request that produces none is answered with plain JSON."""
         params = dict(decoded.get("params") or {})
         meta = {k: v for k, v in (params.get("_meta") or {}).items() if k not in _MODERN_META_KEYS}
         if meta:
@@ -270,34 +273,57 @@ class StreamableHttpEndpoint:
         outgoing = {"jsonrpc": "2.0", "id": decoded["id"], "method": decoded["method"]}
         if params:
             outgoing["params"] = params
-        answer: list[dict[str, Any]] = []
-        done = anyio.Event()
+        events_in, events_out = anyio.create_memory_object_stream[dict[str, Any]](math.inf)
 
         def deliver(message: dict[str, Any], related: Any) -> None:
-            if "method" not in message and message.get("id") == decoded["id"]:
-                answer.append(message)
-                done.set()
+            final = "method" not in message and message.get("id") == decoded["id"]
+            if final or (accepts_sse and message.get("method") == "notifications/progress"):
+                events_in.send_nowait(message)
 
         session = self.mux.open_session(deliver)
+        client_info = verdict.client_info
         if isinstance(client_info, dict):
             session.client_name, session.client_version = client_info.get("name"), client_info.get("version")
+        method, version = decoded["method"], verdict.protocol_version
         try:
             await self.mux.from_client(session, outgoing, RequestContext(trace_id=_trace_id(request)))
-            await done.wait()
+            first = await events_out.receive()
+            if "method" not in first:
+                body, status = self._modern_body(method, version, first)
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            message = first
+            while "method" in message:
+                await send({"type": "http.response.body", "body": _sse_event(message), "more_body": True})
+                message = await events_out.receive()
+            body, _ = self._modern_body(method, version, message)
+            await send({"type": "http.response.body", "body": _sse_event(body), "more_body": False})
         finally:
+            events_in.close()
             with anyio.CancelScope(shield=True):
                 await self.mux.close_session(session)
-        return answer[0]
 
-    def _modern_response(self, method: str, version: str, answer: dict[str, Any]) -> Response:
+    def _modern_body(self, method: str, version: str, answer: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """The stateless revision's response body for a relayed answer, and its HTTP status."""
         if "error" in answer:
             error = answer["error"]
-            return _jsonrpc_error(answer["id"], int(error.get("code", -32603)), str(error.get("message", "")),
-                                  error.get("data"))
+            code = int(error.get("code", -32603))
+            return {"jsonrpc": "2.0", "id": answer["id"], "error": error}, ERROR_CODE_HTTP_STATUS.get(code, 200)
         result = _modernize(method, version, dict(answer.get("result") or {}))
         server_info = (self.mux.initialize_result or {}).get("serverInfo", {})
         result["_meta"] = {**(result.get("_meta") or {}), SERVER_INFO_META_KEY: server_info}
-        return JSONResponse({"jsonrpc": "2.0", "id": answer["id"], "result": result})
+        return {"jsonrpc": "2.0", "id": answer["id"], "result": result}, 200
+
+
+_SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache, no-transform"),
+                (b"x-accel-buffering", b"no")]
+
+
+def _sse_event(message: dict[str, Any]) -> bytes:
+    return f"event: message\r\ndata: {json.dumps(message, separators=(',', ':'))}\r\n\r\n".encode()
 
 
 def _modernize(method: str, version: str, result: dict[str, Any]) -> dict[str, Any]:
