@@ -5,6 +5,7 @@ entry whose image cannot be pulled falls back to its package."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import docker
@@ -56,7 +57,7 @@ async def _current_time(url: str) -> str:
     async with Client(url, mode="legacy") as client:
         assert {t.name for t in (await client.list_tools()).tools} == {"get_current_time", "convert_time"}
         result = await client.call_tool("get_current_time", {"timezone": "UTC"})
-        return str(result.structured_content["timezone"])  # type: ignore[index]
+        return str(result.structured_content["timezone"])
 
 
 async def test_uvx_source_is_built_and_run_hardened(engine: Engine, engine_client: docker.DockerClient,
@@ -97,3 +98,26 @@ async def test_unpullable_registry_image_falls_back_to_its_package(engine: Engin
     assert "building it locally from uvx://mcp-server-time" in result.stderr
     assert result.json()["data"]["vetted"] is True
     assert await _current_time(result.json()["data"]["url"]) == "UTC"
+
+
+def test_extra_ca_joins_the_system_roots(engine: Engine, engine_client: docker.DockerClient, workload: str,
+                                         tmp_path: Path) -> None:
+    """The configured CA is trusted in addition to the public roots, never instead of them."""
+    ca = tmp_path / "extra-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",  # noqa: S607
+                    "/CN=mcpctl test extra CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-keyout", str(tmp_path / "key.pem"), "-out", str(ca)], check=True, capture_output=True)
+    assert run_cli("config", "set", "build.ca_bundle", str(ca)).exit_code == 0
+    result = run_cli("run", SOURCE, "--unvetted", "--name", workload, "--runtime-socket", engine.base_url)
+    assert result.exit_code == 0, result.stderr
+    probe = ("import ssl; names = [dict(p[0] for p in c['subject']).get('commonName') "
+             "for c in ssl.create_default_context().get_ca_certs()]; "
+             "print(len(names), 'mcpctl test extra CA' in names)")
+    code, output = exec_in(engine_client, workload, "/opt/mcp/bin/python", "-c", probe)
+    assert code == 0, output
+    count, has_extra = output.split()
+    assert has_extra == "True"
+    assert int(count) > 50, "the public roots are still trusted"
+    code, path = exec_in(engine_client, workload, "printenv", "NODE_EXTRA_CA_CERTS")
+    assert code == 0
+    assert exec_in(engine_client, workload, "cat", path.strip()) == (0, ca.read_text())

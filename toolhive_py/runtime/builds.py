@@ -3,8 +3,8 @@ published only as packages and for machines that cannot pull images.
 
 Packages are resolved on the host (``pip download``, ``npm install``), where the index and any proxy or corporate
 CA are already configured, and copied into the build: the image build itself runs without network.
-The extra CA bundle (setting ``build.ca_bundle``) is installed in the image and exported through the
-usual variables, so the server's own HTTPS calls trust it too.
+The extra CA bundle (setting ``build.ca_bundle``) is added to the image's system trust store and exported through
+the usual variables, so the server's own HTTPS calls trust it as well as the public roots.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ DEFAULT_NODE_IMAGE = "node:22-bookworm-slim"
 _NPX = re.compile(r"^npx://(?P<name>(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*)@(?P<version>\d[A-Za-z0-9.+-]*)$")
 _UVX = re.compile(r"^uvx://(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)$")
 _CA_PATH = "/usr/local/share/ca-certificates/mcpctl-extra.crt"
+_SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, which update-ca-certificates regenerates
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,11 @@ def _dockerfile(config: BuildConfig, package: PackageSource, script: str) -> str
              "COPY app /opt/mcp" if node else "COPY wheels /tmp/wheels"]
     env: list[str] = []
     if config.ca_bundle is not None:
-        lines.append(f"COPY ca-bundle.pem {_CA_PATH}")
-        env = [f"SSL_CERT_FILE={_CA_PATH}", f"REQUESTS_CA_BUNDLE={_CA_PATH}", f"PIP_CERT={_CA_PATH}",
+        # Into the system bundle, not instead of it: SSL_CERT_FILE replaces OpenSSL's roots, so pointing it at the
+        # extra CA alone would break every public HTTPS call. Node adds NODE_EXTRA_CA_CERTS to its own roots.
+        lines += [f"COPY ca-bundle.pem {_CA_PATH}",
+                  f"RUN update-ca-certificates >/dev/null 2>&1 || {{ mkdir -p /etc/ssl/certs && cat {_CA_PATH} >> {_SYSTEM_BUNDLE}; }}"]
+        env = [f"SSL_CERT_FILE={_SYSTEM_BUNDLE}", f"REQUESTS_CA_BUNDLE={_SYSTEM_BUNDLE}", f"PIP_CERT={_SYSTEM_BUNDLE}",
                f"NODE_EXTRA_CA_CERTS={_CA_PATH}"]
     if node:
         source, entrypoint = f"npx://{package.name}@{package.version}", f'["node", "/opt/mcp/{script}"]'
@@ -165,7 +169,8 @@ def build_package_image(engine: Engine, source: str, config: BuildConfig,
     context = config.cache_dir / "builds" / tag.replace("/", "_").replace(":", "_")
     ca = config.ca_bundle.read_bytes() if config.ca_bundle else b""
     base = config.node_image if package.ecosystem == "npm" else config.python_image
-    fingerprint = hashlib.sha256(f"{source}|{base}".encode() + ca).hexdigest()[:16]
+    recipe = _dockerfile(config, package, "")  # so a changed recipe rebuilds images made by the old one
+    fingerprint = hashlib.sha256(f"{source}|{base}|{recipe}".encode() + ca).hexdigest()[:16]
     with engine_errors(f"Looking for {tag}"):
         try:
             existing = engine.client.images.get(tag)
