@@ -71,6 +71,9 @@ async def test_uvx_source_is_built_and_run_hardened(engine: Engine, engine_clien
     image = engine_client.images.get(data["image"])
     assert image.labels["io.mcpctl.build.package"] == SOURCE
     attrs = engine_client.containers.get(f"mcpctl-{workload}").attrs
+    assert attrs["Image"] == image.id, "the container runs exactly the image that was built"
+    if engine.name == "docker":  # Podman reports the image's name here even for a container created by ID
+        assert attrs["Config"]["Image"] == image.id, "created by image ID, not by a tag that could move"
     assert attrs["HostConfig"]["ReadonlyRootfs"] is True
     assert attrs["Config"]["User"] not in ("", "0", "root")
 

@@ -103,7 +103,8 @@ def secret_pairs(target: RunTarget, options: RunOptions) -> list[tuple[str, str]
     return [*options.secrets, *((s, e) for s, e in declared if e not in given)]
 
 
-def plan(target: RunTarget, options: RunOptions, *, image_user: str = "") -> tuple[RunRequest, ContainerSpec]:
+def plan(target: RunTarget, options: RunOptions, *, image_user: str = "",
+         image_id: str = "") -> tuple[RunRequest, ContainerSpec]:
     """The request and the hardened spec for ``target``: pure, so `--dry-run` shows exactly what runs."""
     entry = target.entry
     default_permissions = entry.permissions if entry else Permissions()
@@ -115,6 +116,7 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "") -> tup
         name=options.name or target.server.rsplit("/", 1)[-1].split(":")[0].split("@")[0],
         image=target.image,
         image_user=image_user,
+        image_id=image_id,
         transport=entry.transport if entry else "stdio",
         target_port=entry.target_port if entry else None,
         args=options.args or tuple(entry.args if entry else ()),
@@ -161,7 +163,7 @@ def launch(
     notify: Callable[[str], None] = lambda _: None,
 ) -> Workload:
     target, image = _obtain_image(engine, target, options, build=build, progress=progress, notify=notify)
-    _, spec = plan(target, options, image_user=image.user)
+    _, spec = plan(target, options, image_user=image.user, image_id=image.id)
     pairs = secret_pairs(target, options)
     values = dict(resolve_secrets(pairs)) if pairs else {}
     filter_image = None

@@ -58,6 +58,9 @@ class RunRequest:
     name: str
     image: str
     image_user: str = ""
+    # The ID ``image`` resolved to when it was checked (digest pin, local build): the container is created from
+    # exactly that image, so a tag moved or rebuilt in between cannot swap it. Empty in a dry run.
+    image_id: str = ""
     transport: str = "stdio"
     target_port: int | None = None
     args: tuple[str, ...] = ()
@@ -188,7 +191,7 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
     if request.policy_json:
         workload_labels[labels.POLICY] = request.policy_json
     kwargs: dict[str, Any] = {
-        "image": request.image,
+        "image": request.image_id or request.image,
         "name": container_name(request.name),
         "command": list(request.args) or None,
         "environment": dict(request.env),
