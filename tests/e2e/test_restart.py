@@ -1,5 +1,5 @@
 """A server that crashes is restarted by the engine with backoff (on-failure, at most 5 times), and
-`mcpctl status` shows the restarts; on Docker and Podman."""
+`mcpctl status` and `list` show the restarts; the engine gives up after the fifth; on Docker and Podman."""
 
 from __future__ import annotations
 
@@ -24,4 +24,10 @@ def test_a_crashing_server_is_restarted_and_the_count_shows(engine: Engine, work
             break
         time.sleep(0.5)
     assert restarts >= 2, f"restart_count stayed at {restarts}"
+    listed = run_cli("list", "--all", "--json", "--runtime-socket", engine.base_url).json()["data"]
+    assert next(w for w in listed if w["name"] == workload)["restart_count"] >= 2
+    while time.monotonic() < deadline and status["status"] != "exited":
+        time.sleep(0.5)
+        status = run_cli("status", workload, "--json", "--runtime-socket", engine.base_url).json()["data"]
+    assert (status["status"], status["restart_count"]) == ("exited", 5), "the engine gives up after 5 restarts"
     assert run_cli("logs", workload, "--runtime-socket", engine.base_url).stdout.count("invalid choice") >= 2
