@@ -26,6 +26,8 @@ def test_a_crashing_server_is_restarted_and_the_count_shows(engine: Engine, work
     assert restarts >= 2, f"restart_count stayed at {restarts}"
     listed = run_cli("list", "--all", "--json", "--runtime-socket", engine.base_url).json()["data"]
     assert next(w for w in listed if w["name"] == workload)["restart_count"] >= 2
+    table = run_cli("list", "--all", "--runtime-socket", engine.base_url, env={"COLUMNS": "300"}).stdout
+    assert " restarts)" in next(line for line in table.splitlines() if workload in line)
     while time.monotonic() < deadline and status["status"] != "exited":
         time.sleep(0.5)
         status = run_cli("status", workload, "--json", "--runtime-socket", engine.base_url).json()["data"]

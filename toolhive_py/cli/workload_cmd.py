@@ -218,7 +218,8 @@ def register(root: typer.Typer) -> None:
             err_console().print("No workloads. Start one with `mcpctl run NAME`.")
             return
         print_table(None, ["NAME", "STATUS", "PROXY", "URL", "IMAGE", "VETTED", "TRANSPORT"],
-                    [(w.name, w.status, _proxy_column(paths, w), w.url or "-", w.image, "yes" if w.vetted else "NO",
+                    [(w.name, f"{w.status} ({w.restart_count} restarts)" if w.restart_count else w.status,
+                      _proxy_column(paths, w), w.url or "-", w.image, "yes" if w.vetted else "NO",
                       w.transport) for w in workloads])
 
     def _lifecycle(verb: str, doc: str) -> None:
