@@ -37,6 +37,43 @@ def test_vscode_profiles_are_scanned_besides_the_default_profile(tmp_path: Path)
     assert _found(home) == {("vscode", "user", "a"), ("vscode", "user (profile 5a1b2c)", "b")}
 
 
+def test_second_user_files_are_scanned_too(tmp_path: Path) -> None:
+    """Cline's shared ~/.cline/data file next to the VS Code globalStorage one; on Windows, Claude Desktop's MSIX
+    container copy and the pre-MSIX %APPDATA% copy."""
+    home = tmp_path / "scanned"
+    storage = home / ".config" / "Code" / "User" / "globalStorage" / "saoudrizwan.claude-dev" / "settings"
+    shared = home / ".cline" / "data" / "settings"
+    msix = home / "AppData" / "Local" / "Packages" / "Claude_pzs8sxrjxfjjc" / "LocalCache" / "Roaming" / "Claude"
+    roaming = home / "AppData" / "Roaming" / "Claude"
+    for directory, name in ((storage, "legacy"), (shared, "shared")):
+        directory.mkdir(parents=True)
+        (directory / "cline_mcp_settings.json").write_text(f'{{"mcpServers": {{"{name}": {{"command": "x"}}}}}}')
+    for directory, name in ((msix, "packaged"), (roaming, "unpackaged")):
+        directory.mkdir(parents=True)
+        (directory / "claude_desktop_config.json").write_text(f'{{"mcpServers": {{"{name}": {{"command": "x"}}}}}}')
+    assert _found(home) == {("cline", "user", "legacy"), ("cline", "user", "shared")}
+    servers, errors = discover(home, (), managed_root=None, systems=("windows",))
+    assert errors == []
+    assert {(s.client.id, s.name) for s in servers} >= {("claude-desktop", "packaged"),
+                                                        ("claude-desktop", "unpackaged"), ("cline", "shared")}
+
+
+def test_project_files_of_codex_amp_and_opencode(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    home.mkdir()
+    src = tmp_path / "src"
+    for rel, text in {
+        "a/.codex/config.toml": '[mcp_servers.codex-one]\ncommand = "npx"\n',
+        "a/.amp/settings.json": '{"amp.mcpServers": {"amp-one": {"url": "https://amp.example/mcp"}}}',
+        "b/opencode.json": '{"mcp": {"oc-root": {"type": "local", "command": ["x"]}}}',
+        "b/.opencode/opencode.json": '{"mcp": {"oc-dir": {"type": "remote", "url": "https://oc.example/mcp"}}}',
+    }.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    assert _found(home, src) == {
+        ("codex", f"project ({src / 'a'})", "codex-one"), ("amp", f"project ({src / 'a'})", "amp-one"),
+        ("opencode", f"project ({src / 'b'})", "oc-root"), ("opencode", f"project ({src / 'b'})", "oc-dir")}
+
 def test_project_trees_skip_dependency_dirs_and_do_not_follow_symlinked_dirs(tmp_path: Path) -> None:
     home = tmp_path / "scanned"
     home.mkdir()
@@ -96,7 +133,7 @@ def test_managed_configs_under_a_root_for_each_os(tmp_path: Path) -> None:
     home, root = tmp_path / "scanned", tmp_path / "disk"
     home.mkdir()
     for rel, name in (("etc/claude-code", "linux-policy"), ("Library/Application Support/ClaudeCode", "mac-policy"),
-                      ("ProgramData/ClaudeCode", "windows-policy")):
+                      ("Program Files/ClaudeCode", "windows-policy")):
         (root / rel).mkdir(parents=True)
         (root / rel / "managed-mcp.json").write_text(f'{{"mcpServers": {{"{name}": {{"url": "https://mcp.corp/"}}}}}}')
     servers, errors = discover(home, (), managed_root=root)
@@ -109,3 +146,14 @@ def test_managed_configs_under_a_root_for_each_os(tmp_path: Path) -> None:
     assert sorted(f["name"] for f in report.json()["findings"]) == ["linux-policy", "mac-policy", "windows-policy"]
     without = run_cli("scan", "--home", str(home), "--format", "json")
     assert without.json()["findings"] == [], "--home alone does not read this machine's managed configs"
+
+
+def test_gemini_system_settings_are_its_managed_scope(tmp_path: Path) -> None:
+    home, root = tmp_path / "scanned", tmp_path / "disk"
+    home.mkdir()
+    (root / "etc" / "gemini-cli").mkdir(parents=True)
+    (root / "etc" / "gemini-cli" / "settings.json").write_text(
+        '// fleet policy\n{"mcpServers": {"corp": {"httpUrl": "https://mcp.corp/"}}}')
+    servers, errors = discover(home, (), managed_root=root, systems=("linux",))
+    assert errors == []
+    assert [(s.client.id, s.scope, s.name) for s in servers] == [("gemini", "managed", "corp")]

@@ -94,7 +94,14 @@ def _json_map(scope: Scope, paths: Mapping[OS, str], key: str = "mcpServers", fm
 _CLAUDE_CODE_MANAGED: dict[OS, str] = {
     "macos": "/Library/Application Support/ClaudeCode/managed-mcp.json",
     "linux": "/etc/claude-code/managed-mcp.json",
-    "windows": "C:/ProgramData/ClaudeCode/managed-mcp.json",
+    "windows": "C:/Program Files/ClaudeCode/managed-mcp.json",  # C:/ProgramData is no longer read (v2.1.75)
+}
+# Claude Desktop for Windows ships as an MSIX package: the app reads its config inside the package container.
+_CLAUDE_DESKTOP_MSIX = "{home}/AppData/Local/Packages/Claude_pzs8sxrjxfjjc"
+_GEMINI_SYSTEM: dict[OS, str] = {
+    "macos": "/Library/Application Support/GeminiCli/settings.json",
+    "linux": "/etc/gemini-cli/settings.json",
+    "windows": "C:/ProgramData/gemini-cli/settings.json",
 }
 
 
@@ -107,20 +114,23 @@ def _vscode(client_id: str, name: str, product: str) -> Client:
         remote=lambda n, url: {"type": "http", "url": url},
         stdio=lambda n, c, a: {"type": "stdio", "command": c, "args": a},
         installed=user,
-        sources=("https://code.visualstudio.com/docs/copilot/customization/mcp-servers",),
+        sources=("https://code.visualstudio.com/docs/copilot/reference/mcp-configuration",
+                 "https://code.visualstudio.com/docs/copilot/customization/mcp-servers"),
         remote_transport="http")
 
 
 def _extension(client_id: str, name: str, publisher_dir: str, settings_file: str, remote_type: str,
-               source: str, project: str | None) -> Client:
+               sources: tuple[str, ...], project: str | None, shared: str | None = None, notes: str = "") -> Client:
     storage = {k: v + "/globalStorage/" + publisher_dir for k, v in _vscode_dirs("Code").items()}
     locations = [_json_map("user", {k: v + "/settings/" + settings_file for k, v in storage.items()})]
+    if shared:  # a second user file the extension also reads (scan looks at both; connect writes the first)
+        locations.append(_json_map("user", _everywhere(shared)))
     if project:
         locations.append(_json_map("project", _everywhere("{project}/" + project)))
     return Client(
         client_id, name, tuple(locations),
         remote=lambda n, url: {"type": remote_type, "url": url},
-        stdio=_cmd, installed=storage, sources=(source,),
+        stdio=_cmd, installed=storage, sources=sources, notes=notes,
         remote_transport=remote_type)
 
 
@@ -128,12 +138,17 @@ CLIENTS: tuple[Client, ...] = (
     Client(
         "claude-desktop", "Claude Desktop",
         (_json_map("user", {"macos": "{config}/Claude/claude_desktop_config.json",
-                            "windows": "{config}/Claude/claude_desktop_config.json",
-                            "linux": "{config}/Claude/claude_desktop_config.json"}),),
+                            "windows": _CLAUDE_DESKTOP_MSIX + "/LocalCache/Roaming/Claude/claude_desktop_config.json",
+                            "linux": "{config}/Claude/claude_desktop_config.json"}),
+         _json_map("user", {"windows": "{config}/Claude/claude_desktop_config.json"})),
         remote=None, stdio=_cmd,
-        installed=_everywhere("{config}/Claude"),
-        sources=("https://modelcontextprotocol.io/docs/develop/connect-local-servers",),
-        notes="The config file takes local (stdio) servers only; mcpctl writes `mcpctl connect NAME`. "
+        installed={"macos": "{config}/Claude", "linux": "{config}/Claude", "windows": _CLAUDE_DESKTOP_MSIX},
+        sources=("https://modelcontextprotocol.io/docs/develop/connect-local-servers",
+                 "https://support.claude.com/en/articles/11175166-getting-started-with-custom-connectors-using-remote-mcp",
+                 "https://github.com/anthropics/claude-code/issues/26073"),
+        notes="The config file takes local (stdio) servers only (remote servers are added as connectors in the app); "
+              "mcpctl writes `mcpctl connect NAME`. On Windows the app is an MSIX package and reads the copy inside "
+              "its package container; the documented %APPDATA% path is what pre-MSIX installs read (scan reads both). "
               "Linux has no official build; the path is the one community builds use."),
     Client(
         "claude-code", "Claude Code",
@@ -143,7 +158,7 @@ CLIENTS: tuple[Client, ...] = (
         remote=lambda n, url: {"type": "http", "url": url}, stdio=lambda n, c, a: {"type": "stdio", "command": c,
                                                                                  "args": a},
         installed=_everywhere("{home}/.claude.json"),
-        sources=("https://docs.claude.com/en/docs/claude-code/mcp",),
+        sources=("https://code.claude.com/docs/en/mcp", "https://code.claude.com/docs/en/managed-mcp"),
         notes="Also per-project entries in ~/.claude.json under projects.<dir>.mcpServers (local scope).",
         remote_transport="http"),
     Client(
@@ -151,7 +166,7 @@ CLIENTS: tuple[Client, ...] = (
         (_json_map("user", _everywhere("{home}/.cursor/mcp.json")),
          _json_map("project", _everywhere("{project}/.cursor/mcp.json"))),
         remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{home}/.cursor"),
-        sources=("https://cursor.com/docs/context/mcp",), remote_transport="streamable HTTP"),
+        sources=("https://cursor.com/docs/mcp",), remote_transport="streamable HTTP"),
     _vscode("vscode", "VS Code", "Code"),
     _vscode("vscode-insiders", "VS Code Insiders", "Code - Insiders"),
     Client(
@@ -162,9 +177,14 @@ CLIENTS: tuple[Client, ...] = (
         sources=("https://docs.windsurf.com/windsurf/cascade/mcp",), entry_key="serverUrl",
         remote_transport="streamable HTTP"),
     _extension("cline", "Cline", "saoudrizwan.claude-dev", "cline_mcp_settings.json", "streamableHttp",
-               "https://docs.cline.bot/mcp/configuring-mcp-servers", None),
+               ("https://docs.cline.bot/mcp/configuring-mcp-servers",
+                "https://github.com/cline/cline/blob/main/apps/vscode/src/services/mcp/schemas.ts"), None,
+               shared="{home}/.cline/data/settings/cline_mcp_settings.json",
+               notes="The VS Code extension's legacy bundle reads the globalStorage file; the Cline CLI, JetBrains and "
+                     "the SDK-based extension (staged rollout since 4.1) read ~/.cline/data/settings, into which the "
+                     "SDK extension migrates the legacy servers once."),
     _extension("roo-code", "Roo Code", "rooveterinaryinc.roo-cline", "mcp_settings.json", "streamable-http",
-               "https://docs.roocode.com/features/mcp/using-mcp-in-roo", ".roo/mcp.json"),
+               ("https://docs.roocode.com/features/mcp/using-mcp-in-roo",), ".roo/mcp.json"),
     Client(
         "continue", "Continue",
         (Location("user", _everywhere("{home}/.continue/config.yaml"), "yaml", ("mcpServers",), "list"),),
@@ -184,33 +204,48 @@ CLIENTS: tuple[Client, ...] = (
         "goose", "Goose",
         (Location("user", {"macos": "{xdg}/goose/config.yaml", "linux": "{xdg}/goose/config.yaml",
                            "windows": "{config}/Block/goose/config/config.yaml"}, "yaml", ("extensions",)),),
-        remote=lambda n, url: {"enabled": True, "name": n, "type": "streamable_http", "uri": url, "timeout": 300},
+        remote=lambda n, url: {"enabled": True, "name": n, "type": "streamable_http", "uri": url, "description": "",
+                               "timeout": 300},
         stdio=lambda n, c, a: {"enabled": True, "name": n, "type": "stdio", "cmd": c, "args": a, "timeout": 300},
         installed={"macos": "{xdg}/goose", "linux": "{xdg}/goose", "windows": "{config}/Block/goose"},
-        sources=("https://block.github.io/goose/docs/getting-started/using-extensions",), entry_key="uri",
-        remote_transport="streamable_http"),
+        sources=("https://github.com/aaif-goose/goose/blob/main/documentation/docs/guides/config-files.md",),
+        notes="Older releases reject a streamable_http entry without `description`, so mcpctl writes an empty one.",
+        entry_key="uri", remote_transport="streamable_http"),
     Client(
         "gemini", "Gemini CLI",
-        (_json_map("user", _everywhere("{home}/.gemini/settings.json")),
-         _json_map("project", _everywhere("{project}/.gemini/settings.json"))),
+        (_json_map("user", _everywhere("{home}/.gemini/settings.json"), fmt="jsonc"),
+         _json_map("project", _everywhere("{project}/.gemini/settings.json"), fmt="jsonc"),
+         _json_map("managed", _GEMINI_SYSTEM, fmt="jsonc")),
         remote=lambda n, url: {"httpUrl": url}, stdio=_cmd, installed=_everywhere("{home}/.gemini"),
-        sources=("https://github.com/google-gemini/gemini-cli/blob/main/docs/tools/mcp-server.md",),
+        sources=("https://github.com/google-gemini/gemini-cli/blob/main/docs/tools/mcp-server.md",
+                 "https://github.com/google-gemini/gemini-cli/blob/main/docs/reference/configuration.md"),
+        notes="Settings files may hold comments. The managed scope is the system settings file, which overrides "
+              "user and project settings.",
         entry_key="httpUrl", remote_transport="streamable HTTP (httpUrl)"),
     Client(
         "codex", "OpenAI Codex CLI",
-        (Location("user", _everywhere("{home}/.codex/config.toml"), "toml", ("mcp_servers",)),),
+        (Location("user", _everywhere("{home}/.codex/config.toml"), "toml", ("mcp_servers",)),
+         Location("project", _everywhere("{project}/.codex/config.toml"), "toml", ("mcp_servers",))),
         remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{home}/.codex"),
-        sources=("https://github.com/openai/codex/blob/main/docs/config.md",), remote_transport="streamable HTTP"),
+        sources=("https://developers.openai.com/codex/config-reference",
+                 "https://github.com/openai/codex/blob/main/docs/config.md"),
+        notes="Codex reads a project's .codex/config.toml only once the project is trusted.",
+        remote_transport="streamable HTTP"),
     Client(
         "lmstudio", "LM Studio",
         (_json_map("user", _everywhere("{home}/.lmstudio/mcp.json")),),
         remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{home}/.lmstudio"),
-        sources=("https://lmstudio.ai/docs/app/mcp",), remote_transport="streamable HTTP"),
+        sources=("https://lmstudio.ai/docs/app/mcp",),
+        notes="LM Studio follows Cursor's mcp.json notation; its docs open the file from the app and do not print "
+              "the path.", remote_transport="streamable HTTP"),
     Client(
         "amp", "Amp",
-        (_json_map("user", _everywhere("{xdg}/amp/settings.json"), key="amp.mcpServers"),),
+        (_json_map("user", _everywhere("{xdg}/amp/settings.json"), key="amp.mcpServers"),
+         _json_map("project", _everywhere("{project}/.amp/settings.json"), key="amp.mcpServers")),
         remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{xdg}/amp"),
-        sources=("https://ampcode.com/manual",), notes="The servers key is the literal dotted name amp.mcpServers.",
+        sources=("https://ampcode.com/manual",),
+        notes="The servers key is the literal dotted name amp.mcpServers. Servers in a workspace's "
+              ".amp/settings.json need approval before they run.",
         remote_transport="streamable HTTP"),
     Client(
         "kiro", "Kiro",
@@ -221,11 +256,15 @@ CLIENTS: tuple[Client, ...] = (
     Client(
         "opencode", "opencode",
         (Location("user", _everywhere("{xdg}/opencode/opencode.json"), "jsonc", ("mcp",)),
-         Location("project", _everywhere("{project}/opencode.json"), "jsonc", ("mcp",))),
+         Location("project", _everywhere("{project}/opencode.json"), "jsonc", ("mcp",)),
+         Location("project", _everywhere("{project}/.opencode/opencode.json"), "jsonc", ("mcp",))),
         remote=lambda n, url: {"type": "remote", "url": url, "enabled": True},
         stdio=lambda n, c, a: {"type": "local", "command": [c, *a], "enabled": True},
         installed=_everywhere("{xdg}/opencode"),
-        sources=("https://opencode.ai/docs/mcp-servers/",), remote_transport="remote (streamable HTTP)"),
+        sources=("https://opencode.ai/v1/docs/mcp-servers/", "https://opencode.ai/docs/migrate-v1/"),
+        notes="mcpctl writes the V1 shape (servers directly under `mcp`, with `enabled`); OpenCode 2 reads it from "
+              "the same files and normalizes it in memory (its native shape is `mcp.servers`).",
+        remote_transport="remote (streamable HTTP)"),
 )
 
 _BY_ID = {client.id: client for client in CLIENTS}
