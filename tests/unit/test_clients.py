@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from toolhive_py.clients import api
 from toolhive_py.clients.catalog import CLIENTS, Client
@@ -103,17 +104,19 @@ def test_a_corrupt_file_is_left_byte_for_byte_and_the_error_names_line_and_colum
     assert target.path.read_bytes() == corrupt
 
 
+@pytest.mark.parametrize("replace", [False, True])
 @pytest.mark.parametrize(("client_id", "corrupt", "where"), [
     ("codex", b'model = "x"\n[mcp_servers.a\ncommand = "y"\n', ":2:"),
     ("goose", b"extensions:\n  a: [unclosed\n", ":3:"),
+    ("continue", b"mcpServers:\n  - name: a\n    command: [x\n", ":4:"),
 ])
-def test_corrupt_toml_and_yaml_are_refused_with_a_position(client_id: str, corrupt: bytes, where: str,
+def test_corrupt_toml_and_yaml_are_refused_with_a_position(client_id: str, corrupt: bytes, where: str, replace: bool,
                                                            isolated_home: Path) -> None:
     target = api.resolve_target(client_id, home=isolated_home, os_name="linux")
     target.path.parent.mkdir(parents=True)
     target.path.write_bytes(corrupt)
     with pytest.raises(ConfigError) as caught:
-        api.connect(Paths.from_env(), target, [SERVER])
+        api.connect(Paths.from_env(), target, [api.ManagedServer("a", SERVER.url)], replace=replace)
     assert where in caught.value.message
     assert target.path.read_bytes() == corrupt
 
@@ -221,3 +224,201 @@ def _zed_path(home: Path) -> Path:
     path = home / ".config" / "zed" / "settings.json"
     path.parent.mkdir(parents=True)
     return path
+
+
+# ----- replacing an entry the user wrote, in place, in TOML and YAML -----------------------------------
+
+TOKEN_LINE = SECRET  # what the user pasted into the entry being replaced
+CODEX_TEXT = f'''\ufeff# Codex configuration
+model = "gpt-5-codex"
+notify = ["notify-send", "--urgency=low"]  # desktop
+
+[mcp_servers.docs]
+command = "npx"
+args = ["-y", "mcp-server-docs"]   # local docs server
+env = {{ "DOCS_ROOT" = "/home/ana/docs" }}
+
+[mcp_servers."github.com/ana"]    # a quoted key
+url = "https://example.com/mcp"
+
+[ mcp_servers . github ]   # the one to replace
+command = "docker"
+args = [
+  "run", "-i", "--rm",   # a comment inside an array
+  "ghcr.io/github/github-mcp-server",
+]
+description = """
+[not.a.header]
+"""
+
+[mcp_servers.github.env]
+GITHUB_PERSONAL_ACCESS_TOKEN = "{TOKEN_LINE}"
+
+# Profiles
+[profiles.fast]
+model = "gpt-5-mini"
+[mcp_servers.inline]
+tools = {{ search = {{ enabled = true }} }}
+[mcp_servers]
+local = {{ command = "npx", args = ["-y", "x"] }}  # the value is an inline table
+'''
+GOOSE_TEXT = f'''# Goose settings
+GOOSE_PROVIDER: anthropic
+extensions:
+  developer:
+    bundled: true
+    enabled: true
+    name: developer
+    type: builtin
+  # GitHub, by hand
+  github:   # mine
+    cmd: docker
+    args: [run, -i, --rm, "ghcr.io/github/github-mcp-server"]
+    envs:
+      GITHUB_PERSONAL_ACCESS_TOKEN: {TOKEN_LINE}   # pasted
+    description: |
+      multi-line
+      text
+    enabled: true
+    name: github
+    type: stdio
+  "odd key: yes":
+    enabled: false
+    name: odd
+    type: stdio
+    cmd: x
+  fetch: {{cmd: uvx, args: [mcp-server-fetch], name: fetch, type: stdio}}  # flow style stays flow
+
+# trailing
+GOOSE_MODE: smart_approve
+'''
+CONTINUE_TEXT = f'''name: Ana's assistant
+version: 1.0.0
+schema: v1
+
+mcpServers:
+  - name: SQLite
+    command: npx
+    args: ["-y", "mcp-sqlite", "/home/ana/data/app.db"]   # the dev database
+  - name: GitHub   # mine
+    command: docker
+    args:
+      - run
+      - ghcr.io/github/github-mcp-server
+    env:
+      GITHUB_PERSONAL_ACCESS_TOKEN: "{TOKEN_LINE}"  # pasted
+
+  - {{name: Flow, command: uvx}}   # flow style stays flow
+
+context:
+  - provider: code
+'''
+URL = SERVER.url
+
+
+def _toml(entry: dict[str, Any]) -> str:
+    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in entry.items())
+
+
+def _block(column: int) -> Any:
+    """A YAML block mapping whose lines after the first are indented to the replaced value's column."""
+    return lambda entry: yaml.safe_dump(entry, sort_keys=False).rstrip("\n").replace("\n", "\n" + " " * column)
+
+
+def _flow(entry: dict[str, Any]) -> str:
+    return yaml.safe_dump(entry, sort_keys=False, default_flow_style=True, width=1000).strip()
+
+
+# (client, file text, server, the replaced span's first bytes, the first bytes after it, what it becomes given
+#  the new entry, the span a disconnect removes: its first bytes and the first bytes after it)
+IN_PLACE_CASES = [
+    ("codex", CODEX_TEXT, "github", 'command = "docker"', "\n# Profiles", _toml, ("[ mcp_servers . github ]", "# Profiles")),
+    ("codex", CODEX_TEXT, "docs", 'command = "npx"', '\n[mcp_servers."github.com', _toml,
+     ("[mcp_servers.docs]", '[mcp_servers."github.com')),
+    ("codex", CODEX_TEXT, "inline", "tools = ", "[mcp_servers]\nlocal", _toml,
+     ("[mcp_servers.inline]", "[mcp_servers]\nlocal")),
+    ("codex", CODEX_TEXT, "local", '{ command = "npx"', "  # the value is an inline table",
+     lambda e: "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in e.items()) + "}", ("local = {", "")),
+    ("goose", GOOSE_TEXT, "github", "cmd: docker", '\n  "odd key', _block(4), ("  github:   # mine", '  "odd key')),
+    ("goose", GOOSE_TEXT, "fetch", "{cmd: uvx", "  # flow style", _flow, ("  fetch: {", "\n# trailing")),
+    ("goose", GOOSE_TEXT, "odd key: yes", "enabled: false", "\n  fetch:", _block(4),
+     ('  "odd key: yes":', "  fetch: {")),
+    ("continue", CONTINUE_TEXT, "GitHub", "name: GitHub", "\n\n  - {name: Flow", _block(4),
+     ("  - name: GitHub", "\n  - {name: Flow")),
+    ("continue", CONTINUE_TEXT, "Flow", "{name: Flow", "   # flow style", _flow, ("  - {name: Flow", "\ncontext:")),
+]
+
+
+def _cut(text: str, first: str, after: str) -> tuple[str, str]:
+    """The text before ``first`` and from ``after`` on (``after`` empty: the end of the file)."""
+    return text[:text.index(first)], text[text.index(after):] if after else ""
+
+
+@pytest.mark.parametrize(("client_id", "original", "name", "first", "after", "middle", "gone"), IN_PLACE_CASES,
+                         ids=[f"{c[0]}-{c[2]}" for c in IN_PLACE_CASES])
+def test_replace_rewrites_only_that_entry_in_toml_and_yaml(client_id: str, original: str, name: str, first: str,
+                                                           after: str, middle: Any, gone: tuple[str, str],
+                                                           isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    target = api.resolve_target(client_id, home=isolated_home, os_name="linux")
+    target.path.parent.mkdir(parents=True)
+    target.path.write_text(original)
+    before = servers(target)
+    server = api.ManagedServer(name, URL)
+    with pytest.raises(ConflictError):
+        api.connect(paths, target, [server])  # without --replace, the user's entry is theirs
+    assert target.path.read_text() == original
+
+    backup = api.connect(paths, target, [server], replace=True)
+    text = target.path.read_text()
+    head, tail = _cut(original, first, after)
+    entry = api.entry_for(target.client, server)
+    assert text == head + middle(entry) + tail, "every byte outside the entry is unchanged"
+    assert servers(target) == {**before, name: entry}
+    assert json.loads(backup.read_text())["text"] == original
+
+    moved = api.ManagedServer(name, "http://127.0.0.1:50000/mcp")
+    api.connect(paths, target, [moved])  # reconnecting keeps it where it stands
+    assert target.path.read_text() == head + middle(api.entry_for(target.client, moved)) + tail
+
+    assert api.disconnect(paths, target) == [name]  # like JSON: the replaced entry goes, the rest stays
+    assert servers(target) == {k: v for k, v in before.items() if k != name}
+    assert target.path.read_text() == "".join(_cut(original, *gone))
+    assert api.restore(paths, client_id) == target.path
+    assert target.path.read_text() == head + middle(api.entry_for(target.client, moved)) + tail
+
+
+@pytest.mark.parametrize(("client_id", "text", "reason"), [
+    ("codex", 'mcp_servers = { github = { command = "x" } }\n', "inside the inline table mcp_servers"),
+    ("codex", '[mcp_servers]\ngithub.command = "x"\ngithub.args = []\n', "dotted keys"),
+    ("codex", '[[mcp_servers.github]]\ncommand = "x"\n', "array of tables"),
+    ("goose", "extensions: {github: {cmd: x}}  # all on one line\n", "written inline"),
+    ("goose", "base: &b {cmd: x}\nextensions:\n  github: *b\n", "alias"),
+    ("continue", "mcpServers: [{name: github, command: x}]\n", "written inline"),
+    ("goose", "extensions:\n  github: &g\n    cmd: x\n  copy: *g\n", "more than that entry"),
+    ("cursor", '{"mcpServers": {"github": {"command": "x"}, "github": {"command": "y"}}}', "more than that entry"),
+])
+def test_a_layout_mcpctl_cannot_replace_in_place_is_refused_and_left_alone(client_id: str, text: str, reason: str,
+                                                                          isolated_home: Path) -> None:
+    target = api.resolve_target(client_id, home=isolated_home, os_name="linux")
+    target.path.parent.mkdir(parents=True)
+    target.path.write_text(text)
+    with pytest.raises(ConflictError) as caught:
+        api.connect(Paths.from_env(), target, [api.ManagedServer("github", URL)], replace=True)
+    assert str(target.path) in caught.value.message
+    assert "'github'" in caught.value.message
+    assert reason in caught.value.message
+    assert target.path.read_text() == text
+
+
+@pytest.mark.parametrize(("client_id", "text"), [("codex", CODEX_TEXT), ("goose", GOOSE_TEXT)])
+def test_windows_line_endings_stay_when_an_entry_is_replaced(client_id: str, text: str, isolated_home: Path) -> None:
+    target = api.resolve_target(client_id, home=isolated_home, os_name="linux")
+    target.path.parent.mkdir(parents=True)
+    target.path.write_bytes(text.replace("\n", "\r\n").encode())
+    server = api.ManagedServer("github", URL)
+    api.connect(Paths.from_env(), target, [server], replace=True)
+    data = target.path.read_bytes()
+    assert b"\n" not in data.replace(b"\r\n", b""), "no bare line feed was written"
+    assert servers(target)["github"] == api.entry_for(target.client, server)
+    assert SECRET.encode() not in data

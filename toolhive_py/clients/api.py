@@ -30,7 +30,7 @@ from toolhive_py.clients.documents import (
     load_text,
     parse_text,
     remove_server,
-    replace_json_server,
+    replace_server,
     servers_in,
 )
 from toolhive_py.config import Paths, atomic_write
@@ -180,15 +180,16 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
                                         "write.", hint="Pass --replace to point it at the managed server (the "
                                         "file is backed up first).", path=str(path))
             entry = entry_for(target.client, server)
-            if server.name in present and mine is None and location.format in ("json", "jsonc"):
+            previous = None if mine is None else Edit(**mine["edit"])
+            if server.name in present and (previous is None or previous.in_place):
                 # The user's own entry, replaced where it stands: nothing else in the file moves.
-                text, edit = replace_json_server(path, text, location.servers_key, server.name, entry), Edit()
+                text = replace_server(path, text, location.format, location.servers_key, location.servers_kind,
+                                      server.name, entry)
+                edit = Edit(in_place=True)
             else:
                 if server.name in present:
-                    if mine is None:
-                        raise _refuse_foreign(target, server.name)
                     text = remove_server(path, text, location.format, location.servers_key, location.servers_kind,
-                                         server.name, Edit(**mine["edit"]))
+                                         server.name, previous)
                 text, edit = add_server(path, text, location.format, location.servers_key, location.servers_kind,
                                         server.name, entry)
             records.append({"client": target.client.id, "scope": location.scope, "path": str(path),
@@ -202,12 +203,6 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
         for record in records:
             _update_ledger(paths, path, record["name"], record)
     return backup
-
-
-def _refuse_foreign(target: Target, name: str) -> ConflictError:
-    """Replacing an entry mcpctl did not write works in place for JSON only (`replace_json_server`)."""
-    return ConflictError(f"mcpctl can replace existing entries only in JSON configs; remove {name!r} from "
-                         f"{target.path} by hand.", path=str(target.path))
 
 
 def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None) -> list[str]:

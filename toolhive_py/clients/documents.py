@@ -3,11 +3,14 @@
 JSON/JSONC edits go through `jsonc` (positions, so comments and layout stay). YAML and TOML edits
 append or remove one text block and are validated by re-parsing, so comments elsewhere are untouched
 (round-trip libraries re-indent and drop details; a text block does not). Every edit returns an
-`Edit` that records exactly what was added, so removing it restores the original bytes.
+`Edit` that records exactly what was added, so removing it restores the original bytes. An entry the
+user wrote is replaced where it stands (`replace_server`: `jsonc` or `inplace` positions), and the
+result must parse to the old data with only that entry changed.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import tomllib
@@ -15,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolhive_py.clients import jsonc
+from toolhive_py.clients import inplace, jsonc
 from toolhive_py.clients.catalog import Format
-from toolhive_py.errors import ConfigError
+from toolhive_py.errors import ConfigError, ConflictError
 
-__all__ = ["Edit", "add_server", "load_text", "parse_text", "read_servers", "remove_server", "replace_json_server",
+__all__ = ["Edit", "add_server", "load_text", "parse_text", "read_servers", "remove_server", "replace_server",
            "servers_in"]
 
 _MAX_BYTES = 16 * 1024 * 1024
@@ -32,6 +35,7 @@ class Edit:
     inserted: str = ""
     replaced_line: str | None = None
     created_keys: int = 0  # how many levels of the servers key path the edit created
+    in_place: bool = False  # replaced the user's entry where it stood (`replace_server`): removed by position
 
 
 def load_text(path: Path) -> str | None:
@@ -117,13 +121,63 @@ def add_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], ki
     return new, edit
 
 
-def replace_json_server(path: Path, text: str, key_path: tuple[str, ...], name: str, entry: dict[str, Any]) -> str:
-    """``text`` with the existing ``name`` entry's value replaced in place (JSON/JSONC only), so
-    replacing a server the user wrote (`connect --replace`, `scan --fix`) changes nothing else."""
-    container, _ = jsonc.find_object(jsonc.parse(text), key_path)
-    if container is None or all(m.key != name for m in container.members):
+def replace_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], kind: str, name: str,
+                   entry: dict[str, Any]) -> str:
+    """``text`` with the existing ``name`` entry's value replaced where it stands, so replacing a server
+    the user wrote (`connect --replace`, `scan --fix`) changes no other byte of the file."""
+    return _edit_in_place(path, text, fmt, key_path, kind, name, entry)
+
+
+def _edit_in_place(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], kind: str, name: str,
+                   entry: dict[str, Any] | None) -> str:
+    """Give ``name`` ``entry`` (None: remove it) by position, and prove by re-parsing that nothing else changed."""
+    before = parse_text(path, text, fmt)
+    servers = servers_in(before, key_path, kind)
+    if name not in servers:
         raise ConfigError(f"{path} has no {name!r} entry under {'.'.join(key_path)} to replace.", path=str(path))
-    return jsonc.replace_member_value(text, container, name, entry)
+    try:
+        if fmt in ("json", "jsonc"):
+            container, _ = jsonc.find_object(jsonc.parse(text), key_path)
+            assert container is not None  # noqa: S101 - servers_in found the entry there
+            new = (jsonc.remove_member(text, container, name) if entry is None
+                   else jsonc.replace_member_value(text, container, name, entry))
+        elif fmt == "toml":
+            new = inplace.apply(text, inplace.toml_edits(text, key_path, name, entry))
+        else:
+            new = inplace.apply(text, inplace.yaml_edits(text, key_path, kind, name, entry))
+        after = parse_text(path, new, fmt)
+    except inplace.Unlocatable as exc:
+        raise _cannot_edit(path, name, exc.reason) from exc
+    except ConfigError as exc:
+        raise _cannot_edit(path, name, "the edited file would not parse") from exc
+    expected = [_with_entry(before, key_path, kind, name, entry)]
+    if entry is None and fmt == "toml" and len(servers) == 1:  # an implicit [servers] table goes with its last
+        expected.append(_with_entry(before, key_path[:-1], "map", key_path[-1], None))
+    if after not in expected:
+        raise _cannot_edit(path, name, "the edit would change more than that entry")
+    return new
+
+
+def _with_entry(data: Any, key_path: tuple[str, ...], kind: str, name: str, entry: dict[str, Any] | None) -> Any:
+    """``data`` with only ``name`` set to ``entry`` (None: removed), as an in-place edit must leave it."""
+    data = copy.deepcopy(data)
+    node = data
+    for key in key_path:
+        node = node[key]
+    slot: str | int = name
+    if kind == "list":  # the last item of that name, the one `servers_in` reports
+        slot = max(i for i, item in enumerate(node) if isinstance(item, dict) and str(item.get("name")) == name)
+    if entry is None:
+        del node[slot]
+    else:
+        node[slot] = entry
+    return data
+
+
+def _cannot_edit(path: Path, name: str, reason: str) -> ConflictError:
+    return ConflictError(f"mcpctl cannot change the {name!r} entry in {path} in place: {reason}.",
+                         hint=f"Edit {name!r} by hand (or remove it and run the command again); the file was "
+                         "left untouched.", path=str(path), server=name)
 
 
 def remove_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], kind: str, name: str,
@@ -133,6 +187,8 @@ def remove_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...],
         return text
     if fmt in ("json", "jsonc"):
         return _remove_json(text, key_path, name, edit.created_keys if edit else 0)
+    if edit and edit.in_place:
+        return _edit_in_place(path, text, fmt, key_path, kind, name, None)
     if edit and edit.inserted and text.count(edit.inserted) == 1:
         new = text.replace(edit.inserted, "", 1)
         if edit.replaced_line is not None:
@@ -178,15 +234,9 @@ def _remove_json(text: str, key_path: tuple[str, ...], name: str, created_keys: 
     return jsonc.remove_member(text, container, name)
 
 
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
 def _add_toml(text: str, key_path: tuple[str, ...], name: str, entry: dict[str, Any]) -> tuple[str, Edit]:
-    import tomlkit
-
-    header = ".".join(_toml_key(k) for k in (*key_path, name))
-    block = f"[{header}]\n" + tomlkit.dumps(entry)
+    header = ".".join(inplace.toml_key(k) for k in (*key_path, name))
+    block = f"[{header}]\n" + inplace.toml_body(entry)
     separator = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
     inserted = separator + block
     return text + inserted, Edit(inserted=inserted)
