@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from collections.abc import Iterator
 from importlib import resources
@@ -18,6 +19,7 @@ import docker.errors
 import jsonschema
 import psutil
 import pytest
+import yaml
 
 from tests.e2e.conftest import ENGINE_SOCKETS, TEST_LABEL, Engine, unavailable
 from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
@@ -195,59 +197,86 @@ def registry_with_the_test_image(tmp_path: Path) -> None:
     assert run_cli("registry", "add", "v", str(tmp_path / "v.json"), "--pubkey", str(tmp_path / "v.pub")).exit_code == 0
 
 
+def _fix_homes(home: Path) -> dict[str, tuple[Path, str, str, str]]:
+    """The same leaky `github` entry in a JSONC (Cursor), a TOML (Codex) and a YAML (Goose) config, each
+    among other entries and comments: client → (config, original text, bytes before it, bytes after it)."""
+    args = ["run", "-i", "--rm", "-e", "GITHUB_PERSONAL_ACCESS_TOKEN", MCP_SERVER_IMAGE, "--api-key", ARG_TOKEN]
+    cursor = ('{\n  // mine\n  "mcpServers": {\n    "notes": {"command": "npx", "args": ["-y", "mcp-notes@1.0.0"]},\n'
+              '    "github": {\n      "command": "docker",\n      "args": ' + json.dumps(args) + ',\n      "env": '
+              f'{{"GITHUB_PERSONAL_ACCESS_TOKEN": "{TOKEN}"}}\n    }},\n    "shady": {{"command": "npx", "args": '
+              '["-y", "shady-mcp"], "env": {"API_KEY": "Xq9!vL2#pR7wZ4tB"}}\n  }\n}\n')
+    codex = ('# my Codex\nmodel = "gpt-5-codex"\n\n[mcp_servers.notes]\ncommand = "npx"\nargs = ["-y", '
+             '"mcp-notes@1.0.0"]\n\n[mcp_servers.github]   # pasted from the README\ncommand = "docker"\nargs = '
+             + json.dumps(args) + f'\n\n[mcp_servers.github.env]\nGITHUB_PERSONAL_ACCESS_TOKEN = "{TOKEN}"\n\n'
+             '# keep this\n[profiles.fast]\nmodel = "gpt-5-mini"\n')
+    goose = ('GOOSE_PROVIDER: anthropic\nextensions:\n  # mine\n  github:\n    cmd: docker\n    args: '
+             + json.dumps(args) + f'\n    envs:\n      GITHUB_PERSONAL_ACCESS_TOKEN: {TOKEN}\n    enabled: true\n'
+             '    name: github\n    type: stdio\n  notes: {cmd: npx, args: [-y, mcp-notes@1.0.0], enabled: true, '
+             'name: notes, type: stdio}\nGOOSE_MODE: smart_approve\n')
+    files = {"cursor": (home / ".cursor" / "mcp.json", cursor, '    "github"', ',\n    "shady"'),
+             "codex": (home / ".codex" / "config.toml", codex, 'command = "docker"', "\n# keep this"),
+             "goose": (home / ".config" / "goose" / "config.yaml", goose, "cmd: docker", "\n  notes:")}
+    result = {}
+    for client, (config, text, first, after) in files.items():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(text)
+        result[client] = (config, text, text[:text.index(first)], text[text.index(after):])
+    return result
+
+
 @pytest.mark.usefixtures("secret_service", "registry_with_the_test_image")
 def test_fix_apply_moves_the_secret_and_repoints_the_entry(engine: Engine, workload: str,
                                                            isolated_home: Path) -> None:
+    """In JSONC, TOML and YAML alike: secrets into the keyring, the entry re-pointed where it stands."""
     assert run_cli("secret", "set", "ghsrv_token", input="managed-value").exit_code == 0
     assert run_cli("run", "ghsrv", "--name", workload, "--secret", "ghsrv_token:GITHUB_PERSONAL_ACCESS_TOKEN",
                    "--runtime-socket", engine.base_url).exit_code == 0
-    config = isolated_home / ".cursor" / "mcp.json"
-    config.parent.mkdir()
-    original = ('{\n  // mine\n  "mcpServers": {\n    "notes": {"command": "npx", "args": ["-y", "mcp-notes@1.0.0"]},\n'
-                '    "github": {\n      "command": "docker",\n      "args": ["run", "-i", "--rm", "-e", '
-                f'"GITHUB_PERSONAL_ACCESS_TOKEN", "{MCP_SERVER_IMAGE}", "--api-key", "{ARG_TOKEN}"],\n      "env": '
-                f'{{"GITHUB_PERSONAL_ACCESS_TOKEN": "{TOKEN}"}}\n    }},\n    "shady": {{"command": "npx", "args": '
-                '["-y", "shady-mcp"], "env": {"API_KEY": "Xq9!vL2#pR7wZ4tB"}}\n  }\n}\n')
-    config.write_text(original)
+    homes = _fix_homes(isolated_home)
 
     dry = run_cli("scan", "--fix", "--no-processes", "--runtime-socket", engine.base_url)
     assert dry.exit_code == 0, dry.stderr
     assert "Dry run" in dry.stdout
     assert TOKEN not in dry.stdout
     assert ARG_TOKEN not in dry.stdout
-    assert config.read_text() == original
+    assert all(config.read_text() == original for config, original, _, _ in homes.values())
 
     applied = run_cli("scan", "--fix", "--apply", "--json", "--no-processes", "--runtime-socket", engine.base_url)
     assert applied.exit_code == 0, applied.stderr
     assert TOKEN not in applied.stdout
     assert ARG_TOKEN not in applied.stdout
     steps = applied.json()["data"]
-    moves = {s["location"]: s for s in steps if s["server"] == "github" and s["action"] == "move-secret"}
-    assert set(moves) == {"env:GITHUB_PERSONAL_ACCESS_TOKEN", "arg:7"}
-    assert all(s["status"] == "done" for s in moves.values())
-    assert [(s["action"], s["status"]) for s in steps if s["server"] == "github"][-1] == ("repoint", "done")
     assert [(s["action"], s["detail"]) for s in steps if s["server"] == "shady"] == [
         ("leave", "unvetted: reported, not touched")]
+    url = run_cli("status", workload, "--json", "--runtime-socket", engine.base_url).json()["data"]["url"]
 
     import keyring
 
-    assert keyring.get_password("mcpctl", moves["env:GITHUB_PERSONAL_ACCESS_TOKEN"]["secret_name"]) == TOKEN
-    assert keyring.get_password("mcpctl", moves["arg:7"]["secret_name"]) == ARG_TOKEN
-    url = run_cli("status", workload, "--json", "--runtime-socket", engine.base_url).json()["data"]["url"]
-    text = config.read_text()
-    head, tail = original[:original.index('    "github"')], original[original.index(',\n    "shady"'):]
-    assert text.startswith(head), "only the github entry changed, byte for byte"
-    assert text.endswith(tail), "only the github entry changed, byte for byte"
-    assert jsonc_loads("{" + text[len(head):len(text) - len(tail)] + "}") == {"github": {"url": url}}
-    assert TOKEN not in text
-    assert ARG_TOKEN not in text
-    backups = list((isolated_home / ".local" / "state" / "mcpctl" / "clients" / "backups" / "cursor").glob("*"))
-    assert len(backups) == 1
-    assert json.loads(backups[0].read_text())["text"] == original
+    for client, (config, original, head, tail) in homes.items():
+        mine = [s for s in steps if s["server"] == "github" and s["client"] == client]
+        moves = {s["location"]: s for s in mine if s["action"] == "move-secret"}
+        assert set(moves) == {"env:GITHUB_PERSONAL_ACCESS_TOKEN", "arg:7"}, client
+        assert all(s["status"] == "done" for s in moves.values()), client
+        assert (mine[-1]["action"], mine[-1]["status"]) == ("repoint", "done"), client
+        assert keyring.get_password("mcpctl", moves["env:GITHUB_PERSONAL_ACCESS_TOKEN"]["secret_name"]) == TOKEN
+        assert keyring.get_password("mcpctl", moves["arg:7"]["secret_name"]) == ARG_TOKEN
+
+        text = config.read_text()
+        assert text.startswith(head), f"{client}: only the github entry changed, byte for byte"
+        assert text.endswith(tail), f"{client}: only the github entry changed, byte for byte"
+        assert TOKEN not in text
+        assert ARG_TOKEN not in text
+        backups = list((isolated_home / ".local" / "state" / "mcpctl" / "clients" / "backups" / client).glob("*"))
+        assert len(backups) == 1, client
+        assert json.loads(backups[0].read_text())["text"] == original
+    cursor_text, (_, _, cursor_head, cursor_tail) = homes["cursor"][0].read_text(), homes["cursor"]
+    assert jsonc_loads("{" + cursor_text[len(cursor_head):len(cursor_text) - len(cursor_tail)] + "}") == {
+        "github": {"url": url}}
+    assert tomllib.loads(homes["codex"][0].read_text())["mcp_servers"]["github"] == {"url": url}
+    assert yaml.safe_load(homes["goose"][0].read_text())["extensions"]["github"]["uri"] == url
 
     rescanned = json.loads(run_cli("scan", "--format", "json", "--no-processes", "--no-containers").stdout)
-    github = next(f for f in rescanned["findings"] if f["name"] == "github")
-    assert github["status"] == "managed"
+    assert {f["client"]: f["status"] for f in rescanned["findings"] if f["name"] == "github"} == {
+        "cursor": "managed", "codex": "managed", "goose": "managed"}
     assert os.environ["HOME"] == str(isolated_home)
 
 

@@ -7,6 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+import yaml
+
+from toolhive_py.clients.api import ManagedServer, entry_for
+from toolhive_py.clients.catalog import get_client
 from toolhive_py.config import Paths
 from toolhive_py.scan.fix import apply_plan, build_plan
 from toolhive_py.scan.model import ScanReport
@@ -101,3 +106,52 @@ def test_secrets_are_read_live_from_every_location(tmp_path: Path) -> None:
     side_step = next(s for s in plan if (s.location or "").startswith("file:"))
     assert (side_step.env_name, side_step.secret_name) == ("FETCH_TOKEN", "fetch-fetch_token")
     assert f"delete it from {side_file} by hand" in side_step.detail
+
+
+CODEX_CONFIG = """# my Codex
+model = "gpt-5-codex"
+
+[mcp_servers.files]   # pinned
+command = "docker"
+args = ["run", "-i", "--rm", "mcp/filesystem:1.0.2"]
+
+[mcp_servers.files.env]
+LOG_LEVEL = "debug"
+
+[mcp_servers.shady]
+command = "npx"
+args = ["-y", "shady-mcp"]
+"""
+GOOSE_CONFIG = """# Goose
+extensions:
+  files:
+    cmd: docker
+    args: [run, -i, --rm, mcp/filesystem:1.0.2]  # pinned
+    enabled: true
+    name: files
+    type: stdio
+  # not vetted
+  shady: {cmd: npx, args: [-y, shady-mcp], enabled: true, name: shady, type: stdio}
+GOOSE_MODE: smart_approve
+"""
+
+
+@pytest.mark.parametrize(("client_id", "relative", "original", "first", "after"), [
+    ("codex", ".codex/config.toml", CODEX_CONFIG, 'command = "docker"', "\n[mcp_servers.shady]"),
+    ("goose", ".config/goose/config.yaml", GOOSE_CONFIG, "cmd: docker", "\n  # not vetted"),
+])
+def test_repoint_replaces_a_toml_or_yaml_entry_in_place_and_nothing_else(
+        client_id: str, relative: str, original: str, first: str, after: str, tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    config = home / relative
+    config.parent.mkdir(parents=True)
+    config.write_text(original)
+    plan = build_plan(_scan(home), {"filesystem": URL})
+    assert [(s.server, s.action) for s in plan] == [("files", "repoint"), ("shady", "leave")]
+    apply_plan(Paths.from_env(), plan)
+    assert plan[0].status == "done", plan[0].detail
+    entry = entry_for(get_client(client_id), ManagedServer("files", URL))
+    middle = (f'url = "{URL}"\n' if client_id == "codex"
+              else yaml.safe_dump(entry, sort_keys=False).rstrip("\n").replace("\n", "\n    "))
+    assert config.read_text() == original[:original.index(first)] + middle + original[original.index(after):]
+    assert {f.name: f.status for f in _scan(home).findings}["files"] == "managed"
