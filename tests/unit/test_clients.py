@@ -259,6 +259,9 @@ GITHUB_PERSONAL_ACCESS_TOKEN = "{TOKEN_LINE}"
 model = "gpt-5-mini"
 [mcp_servers.inline]
 tools = {{ search = {{ enabled = true }} }}
+[mcp_servers.implicit.env]   # no table of its own
+A = "1"
+
 [mcp_servers]
 local = {{ command = "npx", args = ["-y", "x"] }}  # the value is an inline table
 '''
@@ -335,8 +338,10 @@ IN_PLACE_CASES = [
     ("codex", CODEX_TEXT, "github", 'command = "docker"', "\n# Profiles", _toml, ("[ mcp_servers . github ]", "# Profiles")),
     ("codex", CODEX_TEXT, "docs", 'command = "npx"', '\n[mcp_servers."github.com', _toml,
      ("[mcp_servers.docs]", '[mcp_servers."github.com')),
-    ("codex", CODEX_TEXT, "inline", "tools = ", "[mcp_servers]\nlocal", _toml,
-     ("[mcp_servers.inline]", "[mcp_servers]\nlocal")),
+    ("codex", CODEX_TEXT, "inline", "tools = ", "[mcp_servers.implicit", _toml,
+     ("[mcp_servers.inline]", "[mcp_servers.implicit")),
+    ("codex", CODEX_TEXT, "implicit", "[mcp_servers.implicit.env]", "\n[mcp_servers]\nlocal",
+     lambda e: "[mcp_servers.implicit]\n" + _toml(e), ("[mcp_servers.implicit.env]", "[mcp_servers]\nlocal")),
     ("codex", CODEX_TEXT, "local", '{ command = "npx"', "  # the value is an inline table",
      lambda e: "{" + ", ".join(f"{k} = {json.dumps(v)}" for k, v in e.items()) + "}", ("local = {", "")),
     ("goose", GOOSE_TEXT, "github", "cmd: docker", '\n  "odd key', _block(4), ("  github:   # mine", '  "odd key')),

@@ -228,7 +228,7 @@ def toml_edits(text: str, key_path: tuple[str, ...], name: str, entry: dict[str,
         if entry is None:
             return [(inline.start, inline.end, "")]
         return [(inline.value[0], inline.value[1], _toml_inline(entry))]
-    if main is None:
+    if main is None and not subtables:
         raise Unlocatable("its table was not found")
 
     def body_end(index: int) -> int:
@@ -237,6 +237,12 @@ def toml_edits(text: str, key_path: tuple[str, ...], name: str, entry: dict[str,
         return statements[following - 1].end
 
     removed = [(statements[i].start, _past_blank_lines(text, body_end(i)), "") for i in subtables]
+    if main is None:  # only sub-tables define it: its own table takes the first one's place
+        if entry is None:
+            return removed
+        header = "[" + ".".join(toml_key(k) for k in target) + "]" + _newline(text)
+        return [(statements[subtables[0]].start, body_end(subtables[0]), header + toml_body(entry, _newline(text))),
+                *removed[1:]]
     if entry is None:
         return [(statements[main].start, _past_blank_lines(text, body_end(main)), ""), *removed]
     header_end = statements[main].end
