@@ -6,16 +6,18 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import random
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tomlkit
 import yaml
 
 from toolhive_py.clients import api
 from toolhive_py.clients.catalog import CLIENTS, Client
-from toolhive_py.clients.documents import load_text, parse_text, servers_in
+from toolhive_py.clients.documents import Edit, load_text, parse_text, remove_server, replace_server, servers_in
 from toolhive_py.config import Paths
 from toolhive_py.errors import ConfigError, ConflictError
 
@@ -427,3 +429,44 @@ def test_windows_line_endings_stay_when_an_entry_is_replaced(client_id: str, tex
     assert b"\n" not in data.replace(b"\r\n", b""), "no bare line feed was written"
     assert servers(target)["github"] == api.entry_for(target.client, server)
     assert SECRET.encode() not in data
+
+
+_AWKWARD = ['a"b', "it's", "x]y", "#not a comment", "two\nlines", "ü", "- x", "a: b", "*x", "[h]", "'''", "\\"]
+
+
+def _generated(rnd: random.Random, depth: int = 0) -> Any:
+    """A random config value full of the strings that trip hand-written scanners."""
+    roll = rnd.random()
+    if roll < 0.35 or depth == 2:
+        return rnd.choice(_AWKWARD) + rnd.choice("xyz")
+    if roll < 0.5:
+        return rnd.randint(-5, 10**6)
+    if roll < 0.6:
+        return rnd.random() < 0.5
+    if roll < 0.8:
+        return [_generated(rnd, depth + 1) for _ in range(rnd.randint(1, 3))]
+    return {rnd.choice(["k", "a.b", "x y", "ü", "- z"]) + str(i): _generated(rnd, depth + 1) for i in range(3)}
+
+
+@pytest.mark.parametrize("layout", ["toml", "yaml-block", "yaml-flow-values", "yaml-list"])
+def test_in_place_edits_hold_for_documents_the_libraries_write(layout: str) -> None:
+    """tomlkit and PyYAML write sub-tables, quoted keys, multi-line strings and nested flow values; a
+    seeded set of such documents must all be replaced and removed in place, never refused."""
+    rnd = random.Random(layout)  # noqa: S311 - seeded test data, the same every run
+    fmt: Any = layout.split("-")[0]
+    kind = "list" if layout == "yaml-list" else "map"
+    for _ in range(40):
+        names = [rnd.choice(["s", "a.b", "x y", "- srv", "#c"]) + str(j) for j in range(rnd.randint(1, 4))]
+        data = {n: {f"f{k}": _generated(rnd) for k in range(rnd.randint(1, 4))} for n in names}
+        body: Any = [{"name": n, **v} for n, v in data.items()] if kind == "list" else data
+        document = {"model": _generated(rnd), "servers": body, "profiles": {"p": _generated(rnd)}}
+        text = (tomlkit.dumps(document) if fmt == "toml" else "# mine\n" + yaml.safe_dump(
+            document, sort_keys=False, allow_unicode=True, default_flow_style=None if "flow" in layout else False))
+        before = servers_in(parse_text(Path("c"), text, fmt), ("servers",), kind)
+        name = rnd.choice(names)
+        entry = {"name": name, "url": URL}
+        new = replace_server(Path("c"), text, fmt, ("servers",), kind, name, entry)
+        assert servers_in(parse_text(Path("c"), new, fmt), ("servers",), kind) == {**before, name: entry}
+        gone = remove_server(Path("c"), new, fmt, ("servers",), kind, name, Edit(in_place=True))
+        assert servers_in(parse_text(Path("c"), gone, fmt), ("servers",), kind) == {
+            n: v for n, v in before.items() if n != name}
