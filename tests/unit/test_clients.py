@@ -458,6 +458,7 @@ def test_in_place_edits_hold_for_documents_the_libraries_write(layout: str) -> N
     for _ in range(40):
         names = [rnd.choice(["s", "a.b", "x y", "- srv", "#c"]) + str(j) for j in range(rnd.randint(1, 4))]
         data = {n: {f"f{k}": _generated(rnd) for k in range(rnd.randint(1, 4))} for n in names}
+        data[names[0]] = {"env": {"A": _generated(rnd)}}  # in TOML only [servers.NAME.env], no table of its own
         body: Any = [{"name": n, **v} for n, v in data.items()] if kind == "list" else data
         document = {"model": _generated(rnd), "servers": body, "profiles": {"p": _generated(rnd)}}
         text = (tomlkit.dumps(document) if fmt == "toml" else "# mine\n" + yaml.safe_dump(
