@@ -318,6 +318,14 @@ mcpServers:
 context:
   - provider: code
 '''
+CURSOR_TEXT = f'''{{
+  // mine
+  "mcpServers": {{
+    "github": {{"command": "docker", "env": {{"GITHUB_PERSONAL_ACCESS_TOKEN": "{TOKEN_LINE}"}}}}, // pasted
+    "notes": {{"command": "npx"}}
+  }}
+}}
+'''
 URL = SERVER.url
 
 
@@ -353,6 +361,7 @@ IN_PLACE_CASES = [
     ("continue", CONTINUE_TEXT, "GitHub", "name: GitHub", "\n\n  - {name: Flow", _block(4),
      ("  - name: GitHub", "\n  - {name: Flow")),
     ("continue", CONTINUE_TEXT, "Flow", "{name: Flow", "   # flow style", _flow, ("  - {name: Flow", "\ncontext:")),
+    ("cursor", CURSOR_TEXT, "github", '{"command": "docker"', ", // pasted", json.dumps, ('"github"', '"notes"')),
 ]
 
 
@@ -363,9 +372,9 @@ def _cut(text: str, first: str, after: str) -> tuple[str, str]:
 
 @pytest.mark.parametrize(("client_id", "original", "name", "first", "after", "middle", "gone"), IN_PLACE_CASES,
                          ids=[f"{c[0]}-{c[2]}" for c in IN_PLACE_CASES])
-def test_replace_rewrites_only_that_entry_in_toml_and_yaml(client_id: str, original: str, name: str, first: str,
-                                                           after: str, middle: Any, gone: tuple[str, str],
-                                                           isolated_home: Path) -> None:
+def test_replace_rewrites_only_that_entry_in_every_format(
+        client_id: str, original: str, name: str, first: str, after: str, middle: Any, gone: tuple[str, str],
+        isolated_home: Path) -> None:
     paths = Paths.from_env()
     target = api.resolve_target(client_id, home=isolated_home, os_name="linux")
     target.path.parent.mkdir(parents=True)

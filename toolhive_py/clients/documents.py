@@ -185,10 +185,10 @@ def remove_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...],
     """``text`` without ``name``; with the `Edit` that added it, exactly the bytes it added are removed."""
     if name not in servers_in(parse_text(path, text, fmt), key_path, kind):
         return text
-    if fmt in ("json", "jsonc"):
-        return _remove_json(text, key_path, name, edit.created_keys if edit else 0)
     if edit and edit.in_place:
         return _edit_in_place(path, text, fmt, key_path, kind, name, None)
+    if fmt in ("json", "jsonc"):
+        return _remove_json(text, key_path, name, edit.created_keys if edit else 0)
     if edit and edit.inserted and text.count(edit.inserted) == 1:
         new = text.replace(edit.inserted, "", 1)
         if edit.replaced_line is not None:
