@@ -55,6 +55,10 @@ def candidate_sockets(
     return [SocketCandidate(f"unix://{path}", source, explicit=False) for path, source in auto]
 
 
+# A fixed API version spares the SDK's own /version round trip ("auto"); we ask /version once
+# ourselves. 1.41 (Docker 20.10, Podman 4's compat API) covers every call mcpctl makes.
+_API_VERSION: Final = "1.41"
+
 _FIX_HINT: Final = (
     "Start an engine — Docker: `sudo dockerd` or `sudo systemctl start docker`; Podman: "
     "`podman system service --time=0 unix:///run/podman/podman.sock` — or point mcpctl at one with "
@@ -100,7 +104,7 @@ def _try(candidate: SocketCandidate) -> Engine:
     if candidate.url.startswith("unix://"):
         _probe_unix_socket(candidate)
     try:
-        client = docker.DockerClient(base_url=candidate.url, timeout=60)
+        client = docker.DockerClient(base_url=candidate.url, timeout=60, version=_API_VERSION)
     except (docker.errors.DockerException, OSError) as exc:
         raise EngineError(f"{candidate.url} ({candidate.source}): {exc}") from exc
     try:
