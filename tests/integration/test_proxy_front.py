@@ -62,6 +62,72 @@ def test_session_lifecycle_over_raw_http(proxy: str) -> None:
     assert after.status_code == 404
 
 
+def _open_session(proxy: str) -> dict[str, str]:
+    initialize = {**INIT, "params": {**INIT["params"], "protocolVersion": "2025-11-25"}}  # type: ignore[dict-item]
+    opened = httpx.post(proxy + "/mcp", json=initialize, headers=JSON_AND_SSE)
+    assert opened.status_code == 200
+    headers = {**JSON_AND_SSE, "Mcp-Session-Id": opened.headers["mcp-session-id"],
+               "MCP-Protocol-Version": "2025-11-25"}
+    httpx.post(proxy + "/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
+    return headers
+
+
+def _events(text: str) -> list[dict[str, str]]:
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(line.partition(": ")[::2] for line in block.splitlines())
+        if fields:
+            events.append(fields)
+    return events
+
+
+def test_a_request_stream_primes_numbers_its_events_and_resumes_after_a_drop(proxy: str) -> None:
+    headers = _open_session(proxy)
+    call = {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "progress_echo", "arguments": {"text": "p", "steps": 40}, "_meta": {"progressToken": "t"}}}
+    seen: list[dict[str, str]] = []
+    with httpx.stream("POST", proxy + "/mcp", json=call, headers=headers) as streamed:
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        assert streamed.headers["mcp-session-id"] == headers["Mcp-Session-Id"]
+        buffer = ""
+        for chunk in streamed.iter_text():
+            buffer += chunk
+            seen = _events(buffer.rsplit("\r\n\r\n", 1)[0]) if "\r\n\r\n" in buffer else []
+            if len(seen) >= 3:
+                break  # the client drops the stream mid-request
+    priming, *numbered = seen
+    assert priming["data"] == ""
+    assert priming["retry"] == "1000"
+    assert priming["id"]
+    assert all(event["id"] and "notifications/progress" in event["data"] for event in numbered)
+    rest: list[dict[str, str]] = []
+    with httpx.stream("GET", proxy + "/mcp", headers={**headers, "Last-Event-ID": numbered[-1]["id"]},
+                      timeout=10) as resumed:
+        buffer = ""
+        for chunk in resumed.iter_text():  # a resumed stream stays open; the client ends it at the result
+            buffer += chunk
+            rest = [event for event in _events(buffer) if event.get("data")]
+            if rest and '"result"' in rest[-1]["data"]:
+                break
+    progress = [event for event in rest if "notifications/progress" in event["data"]]
+    assert len(numbered) + len(progress) == 40, "every progress event arrives once, before or after the drop"
+    assert '"result"' in rest[-1]["data"]
+    assert '"text":"p"' in rest[-1]["data"].replace(" ", "")
+
+
+def test_requests_the_proxy_does_not_stream_itself_still_get_the_transports_answers(proxy: str) -> None:
+    headers = _open_session(proxy)
+    batch = httpx.post(proxy + "/mcp", headers=headers, json=[{"jsonrpc": "2.0", "id": 4, "method": "tools/list"}])
+    assert batch.status_code == 400, "the 2025-11-25 revision has no batches; the SDK transport says so"
+    json_only = httpx.post(proxy + "/mcp", headers={**headers, "Accept": "application/json"},
+                           json={"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
+    assert json_only.status_code == 406
+    wrong_type = httpx.post(proxy + "/mcp", headers={**headers, "Content-Type": "text/plain"},
+                            content=b'{"jsonrpc": "2.0", "id": 6, "method": "tools/list"}')
+    assert wrong_type.status_code == 400
+    assert "content-type" in wrong_type.text.lower()
+
+
 async def test_modern_discover_answers_from_the_servers_initialize(proxy: str) -> None:
     async with Client(proxy + "/mcp", mode="auto") as client:
         assert client.session.discover_result is not None  # type: ignore[attr-defined]

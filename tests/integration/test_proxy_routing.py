@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from mcp.client.client import Client
 from mcp_types import ElicitRequestParams, ElicitResult
@@ -56,3 +57,29 @@ async def test_elicitation_goes_to_the_session_that_called_the_tool(proxy: str) 
         result = await caller.call_tool("ask", {"question": "the answer?"})
     assert result.content[0].text == "forty-two"  # type: ignore[union-attr]
     assert asked == ["the answer?"]
+
+
+async def test_a_cancel_stops_nothing_in_another_session_that_uses_the_same_request_id(proxy: str) -> None:
+    headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}
+    slow_call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                 "params": {"name": "progress_echo", "arguments": {"text": "mine", "steps": 60}}}
+    async with httpx.AsyncClient(base_url=proxy, timeout=5) as http:
+        sessions = []
+        for _ in range(2):
+            opened = await http.post("/mcp", json=initialize, headers=headers)
+            sessions.append({**headers, "Mcp-Session-Id": opened.headers["mcp-session-id"],
+                             "MCP-Protocol-Version": "2025-11-25"})
+        canceller, worker = sessions
+        answers: list[httpx.Response] = []
+
+        async def work() -> None:
+            answers.append(await http.post("/mcp", json=slow_call, headers=worker))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(work)
+            await anyio.sleep(0.1)
+            cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5}}
+            assert (await http.post("/mcp", json=cancel, headers=canceller)).status_code == 202
+    assert '"result":{"content":[{"text":"mine"' in answers[0].text.replace(" ", "")

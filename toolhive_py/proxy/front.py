@@ -17,6 +17,7 @@ from uuid import uuid4
 
 import anyio
 import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http import StreamableHTTPServerTransport, check_accept_headers
 from mcp.server.transport_security import (
@@ -36,6 +37,7 @@ from mcp.shared.message import ServerMessageMetadata, SessionMessage
 from mcp_types import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
+    DEFAULT_NEGOTIATED_VERSION,
     INVALID_REQUEST,
     PARSE_ERROR,
     PROTOCOL_VERSION_META_KEY,
@@ -43,14 +45,14 @@ from mcp_types import (
     jsonrpc_message_adapter,
 )
 from mcp_types.methods import serialize_server_result
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, is_version_at_least
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolhive_py.proxy.events import MemoryEventStore
-from toolhive_py.proxy.mux import METHOD_NOT_FOUND, Multiplexer, RequestContext
+from toolhive_py.proxy.mux import METHOD_NOT_FOUND, ClientSession, Multiplexer, RequestContext
 
 __all__ = ["build_app", "security_settings"]
 
@@ -78,11 +80,27 @@ def _trace_id(request: Any) -> str:
     return secrets.token_hex(16)
 
 
-async def relay(mux: Multiplexer, read_stream: Any, write_stream: Any, *, session_id: str | None = None) -> None:
-    """Shuttle one SDK transport session's messages to and from the multiplexer until it ends."""
+Divert = Callable[[dict[str, Any]], None]
+
+
+async def relay(mux: Multiplexer, read_stream: Any, write_stream: Any, *, session_id: str | None = None,
+                diverted: dict[Any, Divert] | None = None) -> None:
+    """Shuttle one SDK transport session's messages to and from the multiplexer until it ends.
+
+    Messages related to a request in ``diverted`` (answered by the front's plain-request path, not by the
+    SDK transport) go to that request's handler instead of the transport.
+    """
     outbox_send, outbox_receive = anyio.create_memory_object_stream[tuple[dict[str, Any], Any]](math.inf)
-    session = mux.open_session(lambda message, related: outbox_send.send_nowait((message, related)),
-                               session_id=session_id)
+    detours = diverted if diverted is not None else {}
+
+    def deliver(message: dict[str, Any], related: Any) -> None:
+        detour = detours.get(related) if related is not None else None
+        if detour is not None:
+            detour(message)
+        else:
+            outbox_send.send_nowait((message, related))
+
+    session = mux.open_session(deliver, session_id=session_id)
 
     async def pump_out() -> None:
         async for message, related in outbox_receive:
@@ -138,6 +156,9 @@ class StreamableHttpEndpoint:
         self.security = TransportSecurityMiddleware(settings)
         self.task_group = task_group
         self.transports: dict[str, StreamableHTTPServerTransport] = {}
+        # Per session: the requests answered by `_answer_plain`, keyed by their JSON-RPC id.
+        self.diverted: dict[str, dict[Any, Divert]] = {}
+        self.event_stores: dict[str, MemoryEventStore] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -152,28 +173,94 @@ class StreamableHttpEndpoint:
                 await _respond(_jsonrpc_error(None, INVALID_REQUEST, "Session not found", status=404),
                                scope, receive, send)
                 return
-            await transport.handle_request(scope, receive, send)
+            if request.method == "POST":
+                await self._post(request, session_id, transport, scope, receive, send)
+            else:
+                await transport.handle_request(scope, receive, send)
             if transport.is_terminated:
-                self.transports.pop(session_id, None)
+                self._forget(session_id)
             return
         await self._open_session(scope, receive, send)
 
+    def _forget(self, session_id: str) -> None:
+        self.transports.pop(session_id, None)
+        self.diverted.pop(session_id, None)
+        self.event_stores.pop(session_id, None)
+
+    async def _post(self, request: Request, session_id: str, transport: StreamableHTTPServerTransport,
+                    scope: Scope, receive: Receive, send: Send) -> None:
+        """A plain request (one JSON-RPC request) is streamed by the proxy itself, which skips the SDK
+        transport's per-request machinery; anything else (batches, notifications, responses, bad input)
+        goes to the transport, which owns those answers and errors."""
+        body = await request.body()
+        diverted = self.diverted.get(session_id)
+        session = self.mux.sessions.get(session_id)
+        decoded = _plain_request(body) if _is_plain_post(request) else None
+        if decoded is None or diverted is None or session is None or decoded["id"] in diverted \
+                or session.id not in self.event_stores:
+            await transport.handle_request(scope, _replay(body, receive), send)
+            return
+        await self._answer_plain(request, session, diverted, decoded, receive, send)
+
+    async def _answer_plain(self, request: Request, session: ClientSession, diverted: dict[Any, Divert],
+                            decoded: dict[str, Any], receive: Receive, send: Send) -> None:
+        """Stream the request's messages as the SDK transport would (event ids from the session's store, a
+        priming event from 2025-11-25 on), without its per-request machinery.
+
+        A client that hangs up mid-request gets the rest through the transport: the detour is removed, so
+        later messages reach the store via the transport and a GET with Last-Event-ID replays them.
+        """
+        store = self.event_stores[session.id]
+        events_in, events_out = anyio.create_memory_object_stream[dict[str, Any]](math.inf)
+        request_id, stream_id = decoded["id"], str(decoded["id"])
+        detour: Divert = events_in.send_nowait
+        diverted[request_id] = detour
+
+        def hang_up() -> None:
+            if diverted.get(request_id) is detour:
+                del diverted[request_id]
+            events_in.close()
+
+        self.task_group().start_soon(_on_disconnect, receive, hang_up)
+        try:
+            await self.mux.from_client(session, decoded, RequestContext(trace_id=_trace_id(request)))
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [*_SSE_HEADERS, (b"mcp-session-id", session.id.encode())]})
+            version = request.headers.get("mcp-protocol-version", DEFAULT_NEGOTIATED_VERSION)
+            if is_version_at_least(version, "2025-11-25"):
+                priming = store.store_plain(stream_id, None)
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": f"id: {priming}\r\nretry: {_RETRY_MS}\r\ndata: \r\n\r\n".encode()})
+            while True:
+                message = await events_out.receive()
+                final = "method" not in message
+                await send({"type": "http.response.body", "more_body": not final,
+                            "body": _sse_event(message, store.store_plain(stream_id, message))})
+                if final:
+                    return
+        except anyio.EndOfStream:
+            logger.debug("session %s hung up during request %r; the rest waits for a resume", session.id, request_id)
+        finally:
+            hang_up()
+
     async def _open_session(self, scope: Scope, receive: Receive, send: Send) -> None:
         session_id = uuid4().hex
-        transport = StreamableHTTPServerTransport(session_id, event_store=MemoryEventStore(),
-                                                  security_settings=self.settings, retry_interval=1000)
+        store = self.event_stores[session_id] = MemoryEventStore()
+        transport = StreamableHTTPServerTransport(session_id, event_store=store, security_settings=self.settings,
+                                                  retry_interval=_RETRY_MS)
         self.transports[session_id] = transport
+        diverted = self.diverted[session_id] = {}
 
         async def serve(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
             try:
                 async with transport.connect() as (read_stream, write_stream):
                     task_status.started()
-                    await relay(self.mux, read_stream, write_stream, session_id=session_id)
+                    await relay(self.mux, read_stream, write_stream, session_id=session_id, diverted=diverted)
             except Exception:
                 # One broken session must never take the proxy (and every other session) down with it.
                 logger.exception("session %s failed", session_id)
             finally:
-                self.transports.pop(session_id, None)
+                self._forget(session_id)
 
         status: list[int] = []
 
@@ -187,7 +274,7 @@ class StreamableHttpEndpoint:
             await transport.handle_request(scope, receive, watch)
         finally:
             if not status or status[0] >= 400:
-                self.transports.pop(session_id, None)
+                self._forget(session_id)
                 with anyio.CancelScope(shield=True):
                     await transport.terminate()
 
@@ -242,7 +329,7 @@ class StreamableHttpEndpoint:
                                           "the mcpctl proxy; poll the list methods instead."), scope, receive, send)
             return
         _, accepts_sse = check_accept_headers(request)
-        await self._relay_one(request, decoded, verdict, accepts_sse, send)
+        await self._relay_one(request, decoded, verdict, accepts_sse, receive, send)
 
     async def _discover(self, request_id: Any, version: str) -> Response:
         if not await self.mux.wait_ready(30):
@@ -261,7 +348,7 @@ class StreamableHttpEndpoint:
         return JSONResponse({"jsonrpc": "2.0", "id": request_id, "result": result})
 
     async def _relay_one(self, request: Request, decoded: dict[str, Any], verdict: Any, accepts_sse: bool,
-                         send: Send) -> None:
+                         receive: Receive, send: Send) -> None:
         """Relay one stateless request. Its progress notifications, when the client accepts SSE, are streamed
         before the result; a request that produces none is answered with plain JSON."""
         params = dict(decoded.get("params") or {})
@@ -285,22 +372,10 @@ class StreamableHttpEndpoint:
         if isinstance(client_info, dict):
             session.client_name, session.client_version = client_info.get("name"), client_info.get("version")
         method, version = decoded["method"], verdict.protocol_version
+        self.task_group().start_soon(_on_disconnect, receive, events_in.close)
         try:
             await self.mux.from_client(session, outgoing, RequestContext(trace_id=_trace_id(request)))
-            first = await events_out.receive()
-            if "method" not in first:
-                body, status = self._modern_body(method, version, first)
-                await send({"type": "http.response.start", "status": status,
-                            "headers": [(b"content-type", b"application/json")]})
-                await send({"type": "http.response.body", "body": json.dumps(body).encode()})
-                return
-            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-            message = first
-            while "method" in message:
-                await send({"type": "http.response.body", "body": _sse_event(message), "more_body": True})
-                message = await events_out.receive()
-            body, _ = self._modern_body(method, version, message)
-            await send({"type": "http.response.body", "body": _sse_event(body), "more_body": False})
+            await _answer(send, events_out, lambda answer: self._modern_body(method, version, answer), [])
         finally:
             events_in.close()
             with anyio.CancelScope(shield=True):
@@ -318,12 +393,76 @@ class StreamableHttpEndpoint:
         return {"jsonrpc": "2.0", "id": answer["id"], "result": result}, 200
 
 
+_RETRY_MS = 1000  # how long a client waits before resuming a dropped stream (the SSE ``retry`` field)
 _SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache, no-transform"),
                 (b"x-accel-buffering", b"no")]
 
 
-def _sse_event(message: dict[str, Any]) -> bytes:
-    return f"event: message\r\ndata: {json.dumps(message, separators=(',', ':'))}\r\n\r\n".encode()
+async def _answer(send: Send, events: MemoryObjectReceiveStream[dict[str, Any]],
+                  finish: Callable[[dict[str, Any]], tuple[dict[str, Any], int]],
+                  headers: list[tuple[bytes, bytes]]) -> None:
+    """Answer one relayed request: plain JSON when its response is the first message to arrive (the usual
+    case), else an SSE stream of what comes first (progress, server→client requests) ending with the
+    response, which ``finish`` turns into the body and status. Ends quietly when ``events`` is closed."""
+    try:
+        message = await events.receive()
+        if "method" not in message:
+            body, status = finish(message)
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", b"application/json"), *headers]})
+            await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [*_SSE_HEADERS, *headers]})
+        while "method" in message:
+            await send({"type": "http.response.body", "body": _sse_event(message), "more_body": True})
+            message = await events.receive()
+        body, _ = finish(message)
+        await send({"type": "http.response.body", "body": _sse_event(body), "more_body": False})
+    except anyio.EndOfStream:
+        logger.debug("the client hung up before its answer arrived")
+
+
+async def _on_disconnect(receive: Receive, hang_up: Callable[[], None]) -> None:
+    """Stop waiting for an answer the client can no longer receive. Runs beside the handler (the server's
+    task group, no cancel scope: that costs more than the rest of a request); uvicorn's ``receive`` returns
+    ``http.disconnect`` once the response is complete too, so this ends with every request."""
+    await receive()
+    hang_up()
+
+
+def _is_plain_post(request: Request) -> bool:
+    """JSON in, and a client ready for either answer; the transport gives the 406/415 errors otherwise."""
+    has_json, has_sse = check_accept_headers(request)
+    return has_json and has_sse and request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+
+
+def _plain_request(body: bytes) -> dict[str, Any] | None:
+    """The decoded body when it is one well-formed JSON-RPC request the proxy can stream by itself;
+    ``initialize`` stays with the transport, which owns session setup."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not (isinstance(decoded, dict) and decoded.get("jsonrpc") == "2.0" and isinstance(decoded.get("method"), str)
+            and decoded["method"] != "initialize" and isinstance(decoded.get("id"), str | int)
+            and not isinstance(decoded["id"], bool) and set(decoded) <= {"jsonrpc", "id", "method", "params"}):
+        return None
+    return decoded if isinstance(decoded.get("params", {}), dict) else None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for a handler that must read a body this module already read."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
+
+
+def _sse_event(message: dict[str, Any], event_id: str | None = None) -> bytes:
+    head = f"id: {event_id}\r\n" if event_id is not None else ""
+    return f"{head}event: message\r\ndata: {json.dumps(message, separators=(',', ':'))}\r\n\r\n".encode()
 
 
 def _modernize(method: str, version: str, result: dict[str, Any]) -> dict[str, Any]:

@@ -255,7 +255,7 @@ class Multiplexer:
         if isinstance(method, str) and "id" in message:
             await self._client_request(session, message, method, context or RequestContext())
         elif isinstance(method, str):
-            await self._client_notification(message, method)
+            await self._client_notification(session, message, method)
         elif "id" in message:
             backend_id = session.relayed.pop(message["id"], None)
             if backend_id is not None:
@@ -316,13 +316,14 @@ class Multiplexer:
         result = {**(self.initialize_result or {}), "protocolVersion": session.protocol_version}
         self._reply(pending, {"jsonrpc": "2.0", "id": pending.client_id, "result": result}, "ok")
 
-    async def _client_notification(self, message: dict[str, Any], method: str) -> None:
+    async def _client_notification(self, session: ClientSession, message: dict[str, Any], method: str) -> None:
         if method == "notifications/initialized":
             return
         if method == "notifications/cancelled":
             params = message.get("params") or {}
             for backend_id, pending in self._pending.items():
-                if pending.client_id == params.get("requestId"):
+                # Request ids are only unique within a session: every client starts counting at 0 or 1.
+                if pending.session is session and pending.client_id == params.get("requestId"):
                     await self._send_quietly({**message, "params": {**params, "requestId": backend_id}})
                     return
             return
