@@ -3,9 +3,15 @@
     .venv/bin/python bench/bench_proxy_compare.py [--calls 500] [--sessions 8]
 
 Installs mcp-proxy (PyPI, in its own venv: it needs mcp<2) and supergateway (npm) under
-.cache/bench/ on first use. Each gateway fronts tests/fixtures/servers/routing_server.py; one mcp SDK
-client measures sequential tools/call latency, then N concurrent sessions measure throughput. The
-direct stdio call (no gateway) is the baseline. Results go to bench/results/proxy-compare.json.
+.cache/bench/ on first use. Each gateway fronts tests/fixtures/servers/routing_server.py. Two clients
+measure sequential tools/call latency, then N concurrent sessions measure throughput:
+
+- "sdk": the mcp SDK client, as an application would call; its own HTTP cost (~3 ms) is in every row.
+- "raw": a minimal JSON-RPC client (a pipe for stdio, one kept-alive httpx connection for HTTP), so the
+  added latency is the gateway plus one HTTP exchange (~0.35 ms for a do-nothing uvicorn app here).
+
+The direct stdio call (no gateway) with the same client is the baseline for "added".
+Results go to bench/results/proxy-compare.json.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.client import Client
 
@@ -127,41 +135,190 @@ def summarize(latencies: list[float]) -> dict[str, Any]:
     ordered = sorted(latencies)
     return {"calls": len(ordered), "median_ms": round(statistics.median(ordered) * 1000, 3),
             "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 3),
+            "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 3),
             "sequential_calls_per_s": round(len(ordered) / sum(ordered), 1)}
+
+
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+
+
+def echo_call(index: int, token: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": index, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": token}}}
+
+
+def echoed(answer: dict[str, Any]) -> str:
+    return str(answer["result"]["content"][0]["text"])
+
+
+class RawStdio:
+    """JSON lines over the server's pipes: the cheapest way to call a stdio server."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE,  # noqa: S603
+                                        text=True, bufsize=1)
+        self.exchange(INITIALIZE)
+        self.send(INITIALIZED)
+        self.ids = iter(range(1, 1 << 30))
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None  # noqa: S101
+        self.process.stdin.write(json.dumps(message) + "\n")
+
+    def exchange(self, message: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdout is not None  # noqa: S101
+        self.send(message)
+        return dict(json.loads(self.process.stdout.readline()))
+
+    def call(self, token: str) -> str:
+        return echoed(self.exchange(echo_call(next(self.ids), token)))
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class RawHttp:
+    """One Streamable HTTP session on one kept-alive connection; reads a JSON or an SSE answer."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(timeout=30)
+        self.headers = dict(ACCEPT)
+        opened = self.http.post(url, json=INITIALIZE, headers=self.headers)
+        opened.raise_for_status()
+        if "mcp-session-id" in opened.headers:
+            self.headers["Mcp-Session-Id"] = opened.headers["mcp-session-id"]
+        self.headers["MCP-Protocol-Version"] = "2025-06-18"
+        self.http.post(url, json=INITIALIZED, headers=self.headers)
+        self.ids = iter(range(1, 1 << 30))
+
+    def call(self, token: str) -> str:
+        index = next(self.ids)
+        answer = self.http.post(self.url, content=json.dumps(echo_call(index, token)).encode(), headers=self.headers)
+        if answer.headers.get("content-type", "").startswith("application/json"):
+            return echoed(answer.json())
+        for line in answer.text.splitlines():
+            if line.startswith("data:") and line[5:].strip():
+                message = json.loads(line[5:])
+                if message.get("id") == index:
+                    return echoed(message)
+        raise AssertionError(f"no answer to request {index} in {answer.text[:200]!r}")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def raw_timed_calls(call: Callable[[str], str], count: int) -> list[float]:
+    latencies = []
+    for index in range(count):
+        token = f"t{index}"
+        start = time.perf_counter()
+        if call(token) != token:
+            raise AssertionError("wrong echo")
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def measure_raw(url: str | None, calls: int, sessions: int) -> dict[str, Any]:
+    """Latency from one raw session, then throughput of ``sessions`` raw sessions on their own threads."""
+
+    def open_session() -> RawStdio | RawHttp:
+        return RawStdio() if url is None else RawHttp(url)
+
+    first = open_session()
+    try:
+        raw_timed_calls(first.call, 20)
+        summary = summarize(raw_timed_calls(first.call, calls))
+    finally:
+        first.close()
+    if url is None:
+        return summary
+    per_session = max(calls // sessions, 1)
+    clients = [open_session() for _ in range(sessions)]
+    threads = [threading.Thread(target=raw_timed_calls, args=(client.call, per_session)) for client in clients]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    for client in clients:
+        client.close()
+    return summary | {"concurrent_calls_per_s": round(sessions * per_session / elapsed, 1)}
+
+
+def with_added(results: dict[str, dict[str, Any]], baseline: str) -> None:
+    """Each gateway's added p50/p99 over the direct call with the same client."""
+    base = results[baseline]
+    for name, row in results.items():
+        if name != baseline and "error" not in row:
+            row["added_p50_ms"] = round(row["median_ms"] - base["median_ms"], 3)
+            row["added_p99_ms"] = round(row["p99_ms"] - base["p99_ms"], 3)
+
+
+GATEWAYS = ("mcpctl", "mcp-proxy", "supergateway")
+SLOW_GATEWAY_CALLS = 30  # a gateway slower than 50 ms a call is measured on this many calls, not --calls
+
+
+def measure_gateway(name: str, tools: dict[str, list[str]], client: str, calls: int, sessions: int) -> dict[str, Any]:
+    port = free_port()
+    process = subprocess.Popen(gateway_command(name, tools, port), stdout=subprocess.DEVNULL,  # noqa: S603
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        wait_for_port(port, process)
+        time.sleep(0.5)
+        probe = RawHttp(url)
+        slow = statistics.median(raw_timed_calls(probe.call, 5)) > 0.05
+        probe.close()
+        count = min(calls, SLOW_GATEWAY_CALLS) if slow else calls
+        if client == "raw":
+            return measure_raw(url, count, sessions)
+        return dict(anyio.run(measure_http, url, count, sessions))
+    except Exception as exc:  # noqa: BLE001 - one gateway failing must not hide the others' numbers
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--client", choices=["sdk", "raw", "both"], default="both")
     args = parser.parse_args()
     tools = ensure_tools()
-    results: dict[str, Any] = {"direct stdio (no gateway)": anyio.run(measure_direct, args.calls)}
-    for name in ("mcpctl", "mcp-proxy", "supergateway"):
-        port = free_port()
-        process = subprocess.Popen(gateway_command(name, tools, port), stdout=subprocess.DEVNULL,  # noqa: S603
-                                   stderr=subprocess.DEVNULL)
-        try:
-            wait_for_port(port, process)
-            time.sleep(0.5)
-            results[name] = anyio.run(measure_http, f"http://127.0.0.1:{port}/mcp", args.calls, args.sessions)
-        except Exception as exc:  # noqa: BLE001 - one gateway failing must not hide the others' numbers
-            results[name] = {"error": f"{type(exc).__name__}: {exc}"}
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    clients = ["raw", "sdk"] if args.client == "both" else [args.client]
+    report: dict[str, dict[str, Any]] = {}
+    for client in clients:
+        results: dict[str, dict[str, Any]] = {
+            "direct stdio (no gateway)": (measure_raw(None, args.calls, args.sessions) if client == "raw"
+                                          else anyio.run(measure_direct, args.calls))}
+        for name in GATEWAYS:
+            results[name] = measure_gateway(name, tools, client, args.calls, args.sessions)
+        with_added(results, "direct stdio (no gateway)")
+        report[client] = results
     out = ROOT / "bench" / "results" / "proxy-compare.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "versions": {"mcp-proxy": MCP_PROXY_VERSION, "supergateway": SUPERGATEWAY_VERSION},
-                               "results": results}, indent=2) + "\n")
-    print(f"{'target':28} {'median ms':>10} {'p95 ms':>8} {'seq/s':>8} {'conc/s':>8}")  # noqa: T201
-    for name, row in results.items():
-        if "error" in row:
-            print(f"{name:28} {row['error']}")  # noqa: T201
-            continue
-        print(f"{name:28} {row['median_ms']:>10} {row['p95_ms']:>8} {row['sequential_calls_per_s']:>8} "  # noqa: T201
-              f"{row.get('concurrent_calls_per_s', '-'):>8}")
+                               "sessions": args.sessions, "results": report}, indent=2) + "\n")
+    for client, results in report.items():
+        print(f"\n{client} client")  # noqa: T201
+        print(f"{'target':28} {'p50 ms':>8} {'p99 ms':>8} {'+p50':>8} {'+p99':>8} {'seq/s':>8} "  # noqa: T201
+              f"{f'{args.sessions} sess/s':>10}")
+        for name, row in results.items():
+            if "error" in row:
+                print(f"{name:28} {row['error']}")  # noqa: T201
+                continue
+            print(f"{name:28} {row['median_ms']:>8} {row['p99_ms']:>8} {row.get('added_p50_ms', '-'):>8} "  # noqa: T201
+                  f"{row.get('added_p99_ms', '-'):>8} {row['sequential_calls_per_s']:>8} "
+                  f"{row.get('concurrent_calls_per_s', '-'):>10}")
     return 0
 
 
