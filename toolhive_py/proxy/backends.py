@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -16,7 +18,8 @@ import anyio
 import anyio.abc
 import httpx
 
-__all__ = ["Backend", "BackendClosed", "BackendFactory", "ContainerBackendFactory", "ProcessBackendFactory"]
+__all__ = ["Backend", "BackendClosed", "BackendFactory", "ContainerBackendFactory", "ProcessBackendFactory",
+           "lost_its_stdin"]
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +175,35 @@ class ProcessBackendFactory:
         return _StreamBackend(_ProcessStream(process), framed=False, process=process)
 
 
+# A stdio server that ran at least this long and then exited 0 was working until its stdin closed.
+_SETTLED_SECONDS = 10.0
+
+
+def lost_its_stdin(state: Mapping[str, Any]) -> bool:
+    """Whether an exited stdio server ended only because the engine closed its stdin.
+
+    Podman closes a container's stdin when the attach connection ends (its API service restarted, or the
+    proxy died), and a stdio server exits 0 at end of input, which an on-failure restart policy ignores.
+    A server that exits 0 soon after starting is broken, not orphaned: it is left stopped, so there is
+    no restart loop. Anything else (a crash, a kill, an OOM) is the engine's restart policy's business.
+    """
+    if state.get("Running") or state.get("Status") != "exited" or state.get("ExitCode") != 0 \
+            or state.get("OOMKilled"):
+        return False
+    started, finished = _engine_time(state.get("StartedAt")), _engine_time(state.get("FinishedAt"))
+    return started is not None and finished is not None and (finished - started).total_seconds() >= _SETTLED_SECONDS
+
+
+def _engine_time(value: Any) -> datetime | None:
+    """Docker and Podman timestamps (RFC 3339 with nanoseconds), to the microsecond."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class ContainerBackendFactory:
     """A container's stdin/stdout through the engine's attach endpoint (Docker and Podman speak the same API).
@@ -208,9 +240,20 @@ class ContainerBackendFactory:
             return await anyio.connect_unix(parts.path)
         return await anyio.connect_tcp(parts.hostname or "127.0.0.1", parts.port or 2375)
 
+    async def _start(self) -> dict[str, Any]:
+        async with self._http() as client:
+            response = await client.post(f"/containers/{quote(self.container)}/start")
+            if response.status_code not in (204, 304):
+                raise BackendClosed(f"the engine would not start {self.container}: {response.text.strip()[:200]}")
+        logger.warning("started %s again: its server had exited when the engine closed its stdin", self.container)
+        state: dict[str, Any] = (await self.inspect()).get("State", {})
+        return state
+
     async def open(self) -> Backend:
         try:
             state = (await self.inspect()).get("State", {})
+            if lost_its_stdin(state):
+                state = await self._start()
         except (httpx.HTTPError, OSError) as exc:
             raise BackendClosed(f"engine unreachable at {self.base_url}: {exc}") from exc
         if not state.get("Running"):

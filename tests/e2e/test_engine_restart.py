@@ -1,0 +1,52 @@
+"""The engine itself restarts under a running workload: the proxy reports not-ready while it is gone and
+re-attaches when it is back, and clients can call tools again.
+
+Docker stops the container with the daemon and its on-failure policy starts it again. Podman's containers
+outlive its API service, but the server's stdin closes with the attach connection, so the server exits 0;
+the proxy starts it again (see `lost_its_stdin`)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Engine
+from tests.e2e.test_proxy import _echo, _run, _wait_ready
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parents[2]
+# The daemon outlives the test: its log goes where scripts/test keeps it, not into the test's temporary HOME.
+REAL_CACHE = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "mcpctl-test"
+SERVICE = {"docker": ["dockerd"], "podman": ["-f", "podman system service"]}
+ENSURE = {"docker": "ensure_dockerd", "podman": "ensure_podman"}
+
+
+def restart_engine(engine: Engine, url: str) -> None:
+    """Stop the engine (and see the proxy go not-ready), then start it the way scripts/test does."""
+    match = SERVICE[engine.name]
+    subprocess.run(["pkill", "-TERM", *(["-x"] if engine.name == "docker" else []), *match], check=True)  # noqa: S603, S607
+    deadline = time.monotonic() + 60
+    while subprocess.run(["pgrep", *(["-x"] if engine.name == "docker" else []), *match],  # noqa: S603, S607
+                         capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, f"{engine.name} did not stop"
+        time.sleep(0.2)
+    _wait_ready(url, 503, timeout=15)
+    subprocess.run(["bash", "-c", f"source scripts/lib/common.sh && {ENSURE[engine.name]}"], cwd=ROOT,  # noqa: S603, S607
+                   check=True, env={**os.environ, "MCPCTL_TEST_CACHE": str(REAL_CACHE)}, timeout=120)
+
+
+async def test_the_proxy_comes_back_after_the_engine_restarts(engine: Engine, workload: str) -> None:
+    url = str(_run(engine, workload)["url"])
+    _wait_ready(url, 200)
+    assert await _echo(url, "legacy", "before") == "before"
+    time.sleep(11)  # a server that exits 0 sooner than 10 s after starting counts as broken, not orphaned
+    restart_engine(engine, url)
+    _wait_ready(url, 200, timeout=90)
+    assert await _echo(url, "legacy", "after the engine restarted") == "after the engine restarted"
+    assert await _echo(url, "auto", "stateless too") == "stateless too"
