@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.fakes.vault import FakeVault
+from tests.helpers import run_cli
 from toolhive_py.clients.api import ManagedServer, entry_for
 from toolhive_py.clients.catalog import get_client
 from toolhive_py.config import Paths
@@ -155,3 +157,44 @@ def test_repoint_replaces_a_toml_or_yaml_entry_in_place_and_nothing_else(
               else yaml.safe_dump(entry, sort_keys=False).rstrip("\n").replace("\n", "\n    "))
     assert config.read_text() == original[:original.index(first)] + middle + original[original.index(after):]
     assert {f.name: f.status for f in _scan(home).findings}["files"] == "managed"
+
+
+def _two_clients(tmp_path: Path, cursor_key: str, windsurf_key: str) -> Path:
+    home = tmp_path / "two-clients"
+    for config, key in ((home / ".cursor" / "mcp.json", cursor_key),
+                        (home / ".codeium" / "windsurf" / "mcp_config.json", windsurf_key)):
+        config.parent.mkdir(parents=True)
+        config.write_text(json.dumps({"mcpServers": {"fetch": {
+            "command": "uvx", "args": ["mcp-server-fetch==2026.10.24"], "env": {"FETCH_API_KEY": key}}}}))
+    return home
+
+
+def test_one_token_in_two_clients_becomes_one_secret_two_tokens_become_two(tmp_path: Path) -> None:
+    same = {s.client: s.secret_name for s in build_plan(_scan(_two_clients(tmp_path / "a", API_KEY, API_KEY)), {})
+            if s.action == "move-secret"}
+    assert same == {"cursor": "fetch-fetch_api_key", "windsurf": "fetch-fetch_api_key"}
+    other = "Zr8@kM3$qT6yW1uC"
+    different = build_plan(_scan(_two_clients(tmp_path / "b", API_KEY, other)), {})
+    names = {s.client: s.secret_name for s in different if s.action == "move-secret"}
+    assert names == {"cursor": "fetch-fetch_api_key-cursor-user", "windsurf": "fetch-fetch_api_key-windsurf-user"}
+    start = next(s for s in different if s.action == "start-first" and s.client == "windsurf")
+    assert "--secret fetch-fetch_api_key-windsurf-user:FETCH_API_KEY" in start.detail
+
+
+def test_apply_never_overwrites_a_different_value_already_in_the_backend(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeVault() as vault:
+        monkeypatch.setenv("VAULT_TOKEN", vault.root_token)
+        assert run_cli("config", "set", "vault.address", vault.url).exit_code == 0
+        assert run_cli("secret", "backend", "vault").exit_code == 0
+        assert run_cli("secret", "set", "fetch-fetch_api_key", input="kept-value\n").exit_code == 0
+        home = _home(tmp_path)
+        plan = [s for s in build_plan(_scan(home), {}) if s.server == "fetch" and s.action == "move-secret"]
+        apply_plan(Paths.from_env(), plan)
+        assert plan[0].status == "failed"
+        assert "already holds a different value named 'fetch-fetch_api_key'" in plan[0].detail
+        assert run_cli("secret", "get", "fetch-fetch_api_key", "--reveal").stdout.strip() == "kept-value"
+        assert run_cli("secret", "set", "fetch-fetch_api_key", input=f"{API_KEY}\n").exit_code == 0
+        again = [s for s in build_plan(_scan(home), {}) if s.server == "fetch" and s.action == "move-secret"]
+        apply_plan(Paths.from_env(), again)
+        assert again[0].status == "done", "the same value already there is fine"

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from toolhive_py.config import Paths
-from toolhive_py.errors import MCPCTLError
+from toolhive_py.errors import ConflictError, MCPCTLError
 from toolhive_py.scan.model import ScanReport, ServerFinding
 
 if TYPE_CHECKING:
     from toolhive_py.clients.catalog import Location
+    from toolhive_py.secrets.base import SecretProvider
 
 __all__ = ["FixStep", "apply_plan", "build_plan", "plan_fixes", "render_plan"]
 
@@ -64,6 +66,27 @@ def _secret_key(location: str) -> tuple[str, str | None]:
     return rest or kind, None
 
 
+def _secret_names(findings: Sequence[ServerFinding]) -> dict[tuple[str, str], str]:
+    """The backend name for each secret to move, keyed by (finding id, location).
+
+    ``server-key`` normally, so the same token pasted into three clients becomes one secret. When that
+    name would hold different values (the same server configured with different keys in two clients),
+    each gets its client and scope appended instead, so no value silently overwrites another.
+    """
+    planned = {(f.id, s.location): (f, _secret_name(f.name, _secret_key(s.location)[0]), s.fingerprint)
+               for f in findings if f.status != "unvetted" for s in f.secrets}
+    values_per_name: defaultdict[str, set[str | None]] = defaultdict(set)
+    for _, name, fingerprint in planned.values():
+        values_per_name[name].add(fingerprint)
+    names = {}
+    for (finding_id, location), (finding, name, _) in planned.items():
+        if len(values_per_name[name]) > 1:
+            where = f"{finding.client or 'unknown'}-{(finding.scope or 'user').split(' ')[0]}"
+            name = _secret_name(finding.name, f"{_secret_key(location)[0]}-{where}")
+        names[(finding_id, location)] = name
+    return names
+
+
 def _workload_urls(socket: str | None) -> dict[str, str]:
     """Registry server (both NAME and REGISTRY/NAME) → proxy URL of a running managed workload."""
     from toolhive_py.runtime.engine import connect
@@ -85,7 +108,8 @@ def _workload_urls(socket: str | None) -> dict[str, str]:
         engine.close()
 
 
-def _plan_one(finding: ServerFinding, workloads: Mapping[str, str]) -> list[FixStep]:
+def _plan_one(finding: ServerFinding, workloads: Mapping[str, str],
+              secret_names: Mapping[tuple[str, str], str]) -> list[FixStep]:
     make = functools.partial(FixStep, finding=finding.id, client=finding.client or "",
                              scope=finding.scope or "user", config_path=finding.config_path or "",
                              server=finding.name)
@@ -93,8 +117,8 @@ def _plan_one(finding: ServerFinding, workloads: Mapping[str, str]) -> list[FixS
         return [make("leave", detail="unvetted: reported, not touched")]
     steps = []
     for secret in finding.secrets:
-        key, env = _secret_key(secret.location)
-        name = _secret_name(finding.name, key)
+        env = _secret_key(secret.location)[1]
+        name = secret_names[(finding.id, secret.location)]
         detail = f"{secret.location} ({secret.redacted}) → secret {name}"
         if secret.location.startswith("file:"):
             detail += f"; then delete it from {secret.location.removeprefix('file:').rpartition(':')[0]} by hand"
@@ -119,7 +143,9 @@ def _candidates(report: ScanReport) -> list[ServerFinding]:
 
 def build_plan(report: ScanReport, workloads: Mapping[str, str]) -> list[FixStep]:
     """The steps for a report, given the proxy URL of each running managed server (by registry name)."""
-    return [step for finding in _candidates(report) for step in _plan_one(finding, workloads)]
+    candidates = _candidates(report)
+    names = _secret_names(candidates)
+    return [step for finding in candidates for step in _plan_one(finding, workloads, names)]
 
 
 def plan_fixes(report: ScanReport, socket: str | None) -> list[FixStep]:
@@ -187,7 +213,7 @@ def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
             if step.action == "move-secret":
                 value = _secret_value(step)
                 provider = provider or open_provider(paths)
-                provider.set(step.secret_name or "", value)
+                _store_new(provider, step.secret_name or "", value)
             else:
                 _repoint(paths, step)
             step.status = "done"
@@ -195,6 +221,17 @@ def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
             step.status = "failed"
             step.detail += f" (failed: {error.message})"
             failed.add(step.finding)
+
+
+def _store_new(provider: SecretProvider, name: str, value: str) -> None:
+    """Store a moved secret, never replacing a different value already kept under that name."""
+    existing = provider.get(name)
+    if existing is not None and existing != value:
+        raise ConflictError(f"The secret backend already holds a different value named {name!r}; it was not "
+                            "overwritten.", hint=f"Check it (`mcpctl secret get {name} --reveal`), delete or "
+                            "rename it if it is stale, then run `mcpctl scan --fix --apply` again.", name=name)
+    if existing is None:
+        provider.set(name, value)
 
 
 def render_plan(plan: list[FixStep], *, applied: bool) -> str:
