@@ -58,36 +58,39 @@ def test_second_user_files_are_scanned_too(tmp_path: Path) -> None:
                                                         ("claude-desktop", "unpackaged"), ("cline", "shared")}
 
 
+def _write_tree(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
 def test_project_files_of_codex_amp_and_opencode(tmp_path: Path) -> None:
     home = tmp_path / "scanned"
     home.mkdir()
     src = tmp_path / "src"
-    for rel, text in {
+    _write_tree(src, {
         "a/.codex/config.toml": '[mcp_servers.codex-one]\ncommand = "npx"\n',
         "a/.amp/settings.json": '{"amp.mcpServers": {"amp-one": {"url": "https://amp.example/mcp"}}}',
         "b/opencode.json": '{"mcp": {"oc-root": {"type": "local", "command": ["x"]}}}',
         "b/.opencode/opencode.json": '{"mcp": {"oc-dir": {"type": "remote", "url": "https://oc.example/mcp"}}}',
-    }.items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(text)
+    })
     assert _found(home, src) == {
         ("codex", f"project ({src / 'a'})", "codex-one"), ("amp", f"project ({src / 'a'})", "amp-one"),
         ("opencode", f"project ({src / 'b'})", "oc-root"), ("opencode", f"project ({src / 'b'})", "oc-dir")}
+
 
 def test_project_trees_skip_dependency_dirs_and_do_not_follow_symlinked_dirs(tmp_path: Path) -> None:
     home = tmp_path / "scanned"
     home.mkdir()
     src = tmp_path / "src"
-    for rel, text in {
+    _write_tree(src, {
         "api/.mcp.json": '{"mcpServers": {"api-db": {"command": "uvx", "args": ["mcp-db==1.0"]}}}',
         "web/.cursor/mcp.json": '{"mcpServers": {"web-search": {"url": "https://search.example/mcp"}}}',
         "web/.zed/settings.json": '{"context_servers": {"zed-one": {"command": "npx", "args": ["z"]},},}',
         "api/node_modules/dep/.mcp.json": '{"mcpServers": {"vendored": {"command": "x"}}}',
         "api/.git/hooks/.mcp.json": '{"mcpServers": {"in-git": {"command": "x"}}}',
         "api/.venv/.mcp.json": '{"mcpServers": {"in-venv": {"command": "x"}}}',
-    }.items():
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(text)
+    })
     (src / "api" / "loop").symlink_to(src)  # a directory symlink loop must not be walked forever
     assert _found(home, src) == {
         ("claude-code", f"project ({src / 'api'})", "api-db"),
