@@ -47,7 +47,8 @@ def main() -> None:
             subprocess.run([exe, "run", IMAGE, "--unvetted", "--name", f"bench-{i}"], check=True,
                            capture_output=True, env=env)
         listing = [_timed([exe, "list"], env) for _ in range(args.runs)]
-        subprocess.run([exe, "rm", "--all"], capture_output=True, env=env)
+        # Only our own: `rm --all` would take every mcpctl workload on the engine, other homes' too.
+        subprocess.run([exe, "rm", *[f"bench-{i}" for i in range(20)]], capture_output=True, env=env)
         subprocess.run(["docker", "rm", "-f", *[f"bench-plain-{i}" for i in range(args.runs)]],
                        capture_output=True, env=docker_env)
     print(f"{'what':<34} {'median ms':>10} {'min ms':>8}")

@@ -11,15 +11,15 @@ import anyio
 import uvicorn
 
 from toolhive_py.errors import ConflictError
+from toolhive_py.proxy import HOST
 from toolhive_py.proxy.audit import AuditLog
 from toolhive_py.proxy.backends import BackendFactory
 from toolhive_py.proxy.front import build_app
 from toolhive_py.proxy.mux import Multiplexer
 from toolhive_py.proxy.policy import ToolPolicy
 
-__all__ = ["HOST", "bind_loopback", "serve"]
+__all__ = ["bind_loopback", "serve"]
 
-HOST = "127.0.0.1"
 logger = logging.getLogger(__name__)
 
 

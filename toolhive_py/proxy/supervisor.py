@@ -6,6 +6,7 @@ so a lost state directory costs nothing: the next `mcpctl start` brings the prox
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -15,11 +16,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
-
 from toolhive_py.config import Paths, atomic_write
 from toolhive_py.errors import ConflictError, MCPCTLError
-from toolhive_py.proxy.server import HOST
+from toolhive_py.proxy import HOST
 
 __all__ = ["ProxyState", "audit_path", "free_port", "proxy_dir", "proxy_log_path", "read_state", "running_proxy",
            "start_proxy", "stop_proxy"]
@@ -92,10 +91,16 @@ def running_proxy(paths: Paths, name: str) -> ProxyState | None:
 
 
 def _live(port: int, timeout: float = 0.5) -> bool:
+    # http.client, not httpx: this runs in every CLI call that checks a proxy, and an httpx client builds
+    # an SSL context (tens of ms) even for a plain-HTTP loopback URL.
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        return httpx.get(f"http://{HOST}:{port}/health/live", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
+        connection.request("GET", "/health/live")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        connection.close()
 
 
 def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: str,
