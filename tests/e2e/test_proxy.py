@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import anyio
 import docker
 import httpx
 import pytest
@@ -114,7 +115,11 @@ async def test_killed_container_makes_proxy_not_ready_until_restart(
         engine: Engine, engine_client: docker.DockerClient, workload: str) -> None:
     url = str(_run(engine, workload)["url"])
     _wait_ready(url, 200)
-    engine_client.containers.get(f"mcpctl-{workload}").kill()
+    async with Client(url, mode="auto") as listener, listener.listen(tools_list_changed=True) as subscription:
+        engine_client.containers.get(f"mcpctl-{workload}").kill()
+        with anyio.fail_after(15):
+            events = [event async for event in subscription]
+    assert events == [], "the listen stream ends gracefully (no SubscriptionLost): the client re-listens"
     _wait_ready(url, 503)
     assert mcpctl(engine, "restart", workload).exit_code == 0
     _wait_ready(url, 200)

@@ -3,6 +3,9 @@ JSON-RPC error body, and keeps serving everyone else."""
 
 from __future__ import annotations
 
+import json
+
+import anyio
 import httpx
 import pytest
 from mcp.client.client import Client
@@ -134,3 +137,32 @@ async def test_modern_discover_answers_from_the_servers_initialize(proxy: str) -
         tools = {t.name for t in (await client.list_tools()).tools}
         assert {"echo", "ask", "progress_echo"} <= tools
         assert (await client.call_tool("echo", {"text": "modern"})).content[0].text == "modern"  # type: ignore[union-attr]
+
+
+async def test_modern_clients_listen_for_list_changes_through_the_proxy(proxy: str) -> None:
+    async with Client(proxy + "/mcp", mode="auto") as listener, Client(proxy + "/mcp", mode="auto") as changer:
+        async with listener.listen(tools_list_changed=True, prompts_list_changed=True) as subscription:
+            assert subscription.honored.tools_list_changed is True
+            assert subscription.honored.prompts_list_changed is True
+            await changer.call_tool("change_tools", {})
+            with anyio.fail_after(10):
+                event = await subscription.__anext__()
+            assert type(event).__name__ == "ToolsListChanged"
+
+
+def test_listen_needs_a_stream_and_stamps_every_frame(proxy: str) -> None:
+    headers = {**JSON_AND_SSE, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    listen = {"jsonrpc": "2.0", "id": "sub-1", "method": "subscriptions/listen",
+              "params": {"notifications": {"toolsListChanged": True, "madeUp": True}, "_meta": meta}}
+    refused = httpx.post(proxy + "/mcp", json=listen, headers={**headers, "Accept": "application/json"})
+    assert refused.json()["error"]["code"] == -32600
+    with httpx.stream("POST", proxy + "/mcp", json=listen, headers=headers, timeout=10) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        lines = stream.iter_lines()
+        ack = next(json.loads(line[5:]) for line in lines if line.startswith("data:"))
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"] == {"notifications": {"toolsListChanged": True},
+                             "_meta": {"io.modelcontextprotocol/subscriptionId": "sub-1"}}

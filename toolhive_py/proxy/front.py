@@ -34,6 +34,7 @@ from mcp.shared.inbound import (
     unsupported_protocol_version_rejection,
 )
 from mcp.shared.message import ServerMessageMetadata, SessionMessage
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY
 from mcp_types import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
@@ -51,8 +52,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from toolhive_py.proxy.backends import BackendClosed
 from toolhive_py.proxy.events import MemoryEventStore
-from toolhive_py.proxy.mux import METHOD_NOT_FOUND, ClientSession, Multiplexer, RequestContext
+from toolhive_py.proxy.mux import ClientSession, Multiplexer, RequestContext
 
 __all__ = ["build_app", "security_settings"]
 
@@ -324,12 +326,77 @@ class StreamableHttpEndpoint:
         if method == "server/discover":
             await _respond(await self._discover(request_id, verdict.protocol_version), scope, receive, send)
             return
-        if method == "subscriptions/listen":
-            await _respond(_jsonrpc_error(request_id, METHOD_NOT_FOUND, "subscriptions/listen is not offered by "
-                                          "the mcpctl proxy; poll the list methods instead."), scope, receive, send)
-            return
         _, accepts_sse = check_accept_headers(request)
+        if method == "subscriptions/listen":
+            params = decoded.get("params")
+            await self._listen(request_id, params if isinstance(params, dict) else {}, accepts_sse, scope, receive,
+                               send)
+            return
         await self._relay_one(request, decoded, verdict, accepts_sse, receive, send)
+
+    async def _listen(self, request_id: Any, params: dict[str, Any], accepts_sse: bool, scope: Scope,
+                      receive: Receive, send: Send) -> None:
+        """``subscriptions/listen``: the response is a stream of the notifications the client opted in to,
+        acknowledged first and each stamped with the subscription id (the request's id).
+
+        It ends when the client hangs up, or with its result when the server behind the proxy goes away:
+        what the server knew of the subscription is gone then, and the revision's answer to a dropped
+        stream is that the client listens again and refetches.
+        """
+        if not accepts_sse:
+            await _respond(_jsonrpc_error(request_id, INVALID_REQUEST, "subscriptions/listen answers with a "
+                                          "stream: send Accept: text/event-stream."), scope, receive, send)
+            return
+        if not await self.mux.wait_ready(30):
+            await _respond(_jsonrpc_error(request_id, -32000, f"The MCP server is not ready: {self.mux.last_error}."),
+                           scope, receive, send)
+            return
+        requested = params.get("notifications") if isinstance(params.get("notifications"), dict) else {}
+        honored: dict[str, Any] = {kind: True for kind in _LISTEN_KINDS.values() if requested.get(kind) is True}
+        uris = [uri for uri in requested.get("resourceSubscriptions") or [] if isinstance(uri, str)]
+        if uris and ((self.mux.initialize_result or {}).get("capabilities", {}).get("resources") or {}).get(
+                "subscribe"):
+            try:
+                for uri in uris:
+                    await self.mux.request("resources/subscribe", {"uri": uri}, timeout=10)
+            except BackendClosed as exc:
+                await _respond(_jsonrpc_error(request_id, -32000, f"Subscribing failed: {exc}"), scope, receive, send)
+                return
+            honored["resourceSubscriptions"] = uris
+        meta = {SUBSCRIPTION_ID_META_KEY: request_id}
+        # Bounded: each event is a level trigger ("refetch"), so a client too slow to drain 256 of them loses
+        # nothing by having its stream ended, which is what happens.
+        events_in, events_out = anyio.create_memory_object_stream[dict[str, Any]](256)
+
+        def deliver(message: dict[str, Any], related: Any) -> None:
+            method = message.get("method")
+            if _LISTEN_KINDS.get(method or "") in honored or (
+                    method == "notifications/resources/updated"
+                    and (message.get("params") or {}).get("uri") in honored.get("resourceSubscriptions", ())):
+                try:
+                    events_in.send_nowait(message)
+                except anyio.WouldBlock:
+                    events_in.close()
+
+        session = self.mux.open_session(deliver)
+        session.on_backend_down = events_in.close
+        self.task_group().start_soon(_on_disconnect, receive, events_in.close)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            await send({"type": "http.response.body", "more_body": True, "body": _sse_event({
+                "jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+                "params": {"notifications": honored, "_meta": meta}})})
+            async for message in events_out:
+                stamped = dict(message.get("params") or {})
+                stamped["_meta"] = {**(stamped.get("_meta") or {}), **meta}
+                await send({"type": "http.response.body", "more_body": True, "body": _sse_event({
+                    "jsonrpc": "2.0", "method": message["method"], "params": stamped})})
+            await send({"type": "http.response.body", "more_body": False, "body": _sse_event({
+                "jsonrpc": "2.0", "id": request_id, "result": {"resultType": "complete", "_meta": meta}})})
+        finally:
+            events_in.close()
+            with anyio.CancelScope(shield=True):
+                await self.mux.close_session(session)
 
     async def _discover(self, request_id: Any, version: str) -> Response:
         if not await self.mux.wait_ready(30):
@@ -393,6 +460,10 @@ class StreamableHttpEndpoint:
         return {"jsonrpc": "2.0", "id": answer["id"], "result": result}, 200
 
 
+# subscriptions/listen: the notification kinds a client can opt in to, by the filter key that asks for them.
+_LISTEN_KINDS = {"notifications/tools/list_changed": "toolsListChanged",
+                 "notifications/prompts/list_changed": "promptsListChanged",
+                 "notifications/resources/list_changed": "resourcesListChanged"}
 _RETRY_MS = 1000  # how long a client waits before resuming a dropped stream (the SSE ``retry`` field)
 _SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache, no-transform"),
                 (b"x-accel-buffering", b"no")]

@@ -58,6 +58,8 @@ class ClientSession:
     capabilities: dict[str, Any] = field(default_factory=dict)
     # server→client requests we relayed to this session: front id -> backend id
     relayed: dict[Any, Any] = field(default_factory=dict)
+    # called when the server goes away: state the server held for this session (subscriptions) is gone
+    on_backend_down: Callable[[], None] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def next_id(self) -> str:
@@ -162,6 +164,9 @@ class Multiplexer:
             event.set()
         self._internal.clear()
         self._progress.clear()
+        for session in list(self.sessions.values()):
+            if session.on_backend_down is not None:
+                session.on_backend_down()
 
     async def _pump(self, backend: Backend, scope: anyio.CancelScope) -> None:
         """Route everything the server sends; when its stream ends, end this connection (run() reconnects)."""
