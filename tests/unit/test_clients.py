@@ -16,7 +16,7 @@ import tomlkit
 import yaml
 
 from toolhive_py.clients import api
-from toolhive_py.clients.catalog import CLIENTS, Client
+from toolhive_py.clients.catalog import CLIENTS, Client, get_client
 from toolhive_py.clients.documents import Edit, load_text, parse_text, remove_server, replace_server, servers_in
 from toolhive_py.config import Paths
 from toolhive_py.errors import ConfigError, ConflictError
@@ -480,3 +480,27 @@ def test_in_place_edits_hold_for_documents_the_libraries_write(layout: str) -> N
         gone = remove_server(Path("c"), new, fmt, ("servers",), kind, name, Edit(in_place=True))
         assert servers_in(parse_text(Path("c"), gone, fmt), ("servers",), kind) == {
             n: v for n, v in before.items() if n != name}
+
+
+def test_a_client_with_several_files_is_written_where_it_reads(isolated_home: Path) -> None:
+    desktop = get_client("claude-desktop")
+    msix, appdata = (loc.resolve("windows", isolated_home) for loc in desktop.locations)
+    assert msix is not None
+    assert appdata is not None
+    assert api.resolve_target("claude-desktop", home=isolated_home, os_name="windows").path == msix
+    appdata.parent.mkdir(parents=True)  # a pre-MSIX install: only %APPDATA%\Claude exists
+    assert api.resolve_target("claude-desktop", home=isolated_home, os_name="windows").path == appdata
+    msix.parent.mkdir(parents=True)
+    msix.write_text("{}")  # the file that exists wins over a directory that does
+    assert api.resolve_target("claude-desktop", home=isolated_home, os_name="windows").path == msix
+
+    storage, shared = (loc.resolve("linux", isolated_home) for loc in get_client("cline").locations
+                       if loc.scope == "user")
+    assert shared is not None
+    assert shared.is_relative_to(isolated_home / ".cline")
+    shared.parent.mkdir(parents=True)  # the Cline CLI or JetBrains, no VS Code extension
+    assert api.resolve_target("cline", home=isolated_home, os_name="linux").path == shared
+    assert storage is not None
+    storage.parent.mkdir(parents=True)
+    storage.write_text("{}")
+    assert api.resolve_target("cline", home=isolated_home, os_name="linux").path == storage

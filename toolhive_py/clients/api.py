@@ -61,14 +61,25 @@ def resolve_target(client_id: str, *, project: Path | None = None, home: Path | 
                    os_name: OS | None = None) -> Target:
     client = get_client(client_id)
     scope: Literal["user", "project"] = "project" if project else "user"
-    location = client.location(scope)
-    if location is None:
+    if client.location(scope) is None:
         raise UsageError(f"{client.name} has no {scope}-scope MCP config.",
                          hint="Leave out --project." if project else "Use --project DIR.")
-    path = location.resolve(os_name or current_os(), home or Path.home(), project.resolve() if project else None)
-    if path is None:
+    system, root = os_name or current_os(), home or Path.home()
+    candidates = [(location, path) for location in client.locations if location.scope == scope
+                  if (path := location.resolve(system, root, project.resolve() if project else None)) is not None]
+    if not candidates:
         raise UsageError(f"{client.name} has no MCP config file on this OS.")
+    location, path = _preferred_file(candidates)
     return Target(client, location, path)
+
+
+def _preferred_file(candidates: Sequence[tuple[Location, Path]]) -> tuple[Location, Path]:
+    """Where to write when a client reads one of several files (Claude Desktop's MSIX and pre-MSIX copies on
+    Windows, Cline's VS Code storage and its shared settings): the one that exists, else the one whose
+    directory exists (the client is installed that way), else the catalog's first."""
+    return (next((c for c in candidates if c[1].is_file()), None)
+            or next((c for c in candidates if c[1].parent.is_dir()), None)
+            or candidates[0])
 
 
 def mcpctl_command() -> tuple[str, list[str]]:
