@@ -351,7 +351,8 @@ class StreamableHttpEndpoint:
             await _respond(_jsonrpc_error(request_id, -32000, f"The MCP server is not ready: {self.mux.last_error}."),
                            scope, receive, send)
             return
-        requested = params.get("notifications") if isinstance(params.get("notifications"), dict) else {}
+        filter_ = params.get("notifications")
+        requested: dict[str, Any] = filter_ if isinstance(filter_, dict) else {}
         honored: dict[str, Any] = {kind: True for kind in _LISTEN_KINDS.values() if requested.get(kind) is True}
         uris = [uri for uri in requested.get("resourceSubscriptions") or [] if isinstance(uri, str)]
         if uris and ((self.mux.initialize_result or {}).get("capabilities", {}).get("resources") or {}).get(
