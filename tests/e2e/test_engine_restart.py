@@ -21,8 +21,7 @@ from tests.e2e.test_proxy import _echo, _run, _wait_ready
 pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parents[2]
-# The daemon outlives the test: its log goes where scripts/test keeps it, not into the test's temporary HOME.
-REAL_CACHE = Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "mcpctl-test"
+REAL_HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)
 SERVICE = {"docker": ["dockerd"], "podman": ["-f", "podman system service"]}
 ENSURE = {"docker": "ensure_dockerd", "podman": "ensure_podman"}
 
@@ -38,7 +37,16 @@ def restart_engine(engine: Engine, url: str) -> None:
         time.sleep(0.2)
     _wait_ready(url, 503, timeout=15)
     subprocess.run(["bash", "-c", f"source scripts/lib/common.sh && {ENSURE[engine.name]}"], cwd=ROOT,  # noqa: S603, S607
-                   check=True, env={**os.environ, "MCPCTL_TEST_CACHE": str(REAL_CACHE)}, timeout=120)
+                   check=True, env=daemon_environment(), timeout=120)
+
+
+def daemon_environment() -> dict[str, str]:
+    """The engine outlives the test, so it must not inherit the test's temporary HOME and XDG dirs: Podman
+    keeps runtime state under them, and every container start failed ("write child: broken pipe") once
+    pytest deleted that directory."""
+    kept = {name: value for name, value in os.environ.items()
+            if not name.startswith(("XDG_", "MCPCTL_", "DOCKER_")) and name != "HOME"}
+    return {**kept, "HOME": str(REAL_HOME)}
 
 
 async def test_the_proxy_comes_back_after_the_engine_restarts(engine: Engine, workload: str) -> None:

@@ -504,3 +504,11 @@ def test_a_client_with_several_files_is_written_where_it_reads(isolated_home: Pa
     storage.parent.mkdir(parents=True)
     storage.write_text("{}")
     assert api.resolve_target("cline", home=isolated_home, os_name="linux").path == storage
+
+
+def test_backup_names_sort_in_the_order_the_backups_were_made() -> None:
+    second = 1_795_000_000 * 10**9
+    made = [second + 999_999_998, second + 999_999_999, second + 10**9, second + 10**9 + 1, second + 3 * 10**9]
+    names = [api._backup_name(ns) for ns in made]
+    assert sorted(names) == names
+    assert len(set(names)) == len(names)

@@ -141,10 +141,18 @@ def _ledger_entry(paths: Paths, path: Path, name: str) -> dict[str, Any] | None:
     return next((r for r in _read_ledger(paths) if r["path"] == str(path) and r["name"] == name), None)
 
 
+def _backup_name(ns: int) -> str:
+    """From one clock reading, in UTC, so names sort in the order backups were made (`restore` takes the
+    last): seconds and nanoseconds read separately could straddle a second, and local time jumps at DST."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(ns // 10**9))}-{ns % 10**9:09d}.json"
+
+
 def _backup(paths: Paths, target: Target, text: str | None) -> Path:
     directory = _backup_dir(paths, target.client.id)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    backup = directory / f"{time.strftime('%Y%m%dT%H%M%S')}-{time.time_ns() % 10**9:09d}.json"
+    now = time.time_ns()
+    while (backup := directory / _backup_name(now)).exists():  # two changes within the clock's resolution
+        now += 1
     atomic_write(backup, json.dumps({"path": str(target.path), "existed": text is not None,
                                      "text": text}).encode())
     return backup
