@@ -41,11 +41,14 @@ def restart_engine(engine: Engine, url: str) -> None:
 
 
 def daemon_environment() -> dict[str, str]:
-    """The engine outlives the test, so it must not inherit the test's temporary HOME and XDG dirs: Podman
-    keeps runtime state under them, and every container start failed ("write child: broken pipe") once
-    pytest deleted that directory."""
-    kept = {name: value for name, value in os.environ.items()
-            if not name.startswith(("XDG_", "MCPCTL_", "DOCKER_")) and name != "HOME"}
+    """A clean environment for an engine that outlives the test, like the one scripts/test starts it with.
+
+    Inheriting the test's was wrong twice over: Podman keeps runtime state under the temporary HOME/XDG
+    dirs (every container start failed once pytest deleted them), and with the test session's
+    D-Bus address its restart-policy cleanup waited on a bus that is not systemd's (a crashing server was
+    no longer restarted in time).
+    """
+    kept = {name: os.environ[name] for name in ("PATH", "LANG", "TERM") if name in os.environ}
     return {**kept, "HOME": str(REAL_HOME)}
 
 
