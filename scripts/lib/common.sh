@@ -46,7 +46,9 @@ ensure_venv() {  # the project venv with its test extras; reinstalls only when p
 ensure_dockerd() {
   if docker info >/dev/null 2>&1; then return 0; fi
   echo "    starting dockerd (log: $MCPCTL_TEST_CACHE/dockerd.log)"
-  as_root bash -c "nohup dockerd >'$MCPCTL_TEST_CACHE/dockerd.log' 2>&1 &"
+  # Daemons start in /: they outlive this checkout, and Podman's conmon fails ("write child: broken pipe")
+  # once the service's working directory is deleted.
+  as_root bash -c "cd / && nohup dockerd >'$MCPCTL_TEST_CACHE/dockerd.log' 2>&1 &"
   for _ in $(seq 1 60); do
     docker info >/dev/null 2>&1 && return 0
     sleep 1
@@ -76,7 +78,7 @@ ensure_podman() {
   if podman_answers; then return 0; fi
   echo "    starting podman system service on $PODMAN_SOCKET_PATH"
   as_root mkdir -p "$(dirname "$PODMAN_SOCKET_PATH")"
-  as_root bash -c "nohup podman system service --time=0 unix://$PODMAN_SOCKET_PATH >'$MCPCTL_TEST_CACHE/podman.log' 2>&1 &"
+  as_root bash -c "cd / && nohup podman system service --time=0 unix://$PODMAN_SOCKET_PATH >'$MCPCTL_TEST_CACHE/podman.log' 2>&1 &"
   for _ in $(seq 1 30); do
     podman_answers && return 0
     sleep 1

@@ -36,17 +36,18 @@ def restart_engine(engine: Engine, url: str) -> None:
         assert time.monotonic() < deadline, f"{engine.name} did not stop"
         time.sleep(0.2)
     _wait_ready(url, 503, timeout=15)
-    subprocess.run(["bash", "-c", f"source scripts/lib/common.sh && {ENSURE[engine.name]}"], cwd=ROOT,  # noqa: S603, S607
+    common = ROOT / "scripts" / "lib" / "common.sh"
+    subprocess.run(["bash", "-c", f"source '{common}' && {ENSURE[engine.name]}"], cwd="/",  # noqa: S603, S607
                    check=True, env=daemon_environment(), timeout=120)
 
 
 def daemon_environment() -> dict[str, str]:
     """A clean environment for an engine that outlives the test, like the one scripts/test starts it with.
 
-    Inheriting the test's was wrong twice over: Podman keeps runtime state under the temporary HOME/XDG
-    dirs (every container start failed once pytest deleted them), and with the test session's
-    D-Bus address its restart-policy cleanup waited on a bus that is not systemd's (a crashing server was
-    no longer restarted in time).
+    Inheriting the test's was wrong: Podman would keep state under the temporary HOME/XDG dirs, and with
+    the test session's D-Bus address its restart-policy cleanup waited on a bus that is not systemd's (a
+    crashing server was no longer restarted in time). The working directory is / for the same reason
+    (common.sh also starts the daemons there): conmon fails once the service's directory is deleted.
     """
     kept = {name: os.environ[name] for name in ("PATH", "LANG", "TERM") if name in os.environ}
     return {**kept, "HOME": str(REAL_HOME)}
