@@ -19,7 +19,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream
 from mcp.server.sse import SseServerTransport
-from mcp.server.streamable_http import StreamableHTTPServerTransport, check_accept_headers
+from mcp.server.streamable_http import GET_STREAM_KEY, StreamableHTTPServerTransport, check_accept_headers
 from mcp.server.transport_security import (
     DEFAULT_MAX_REQUEST_BODY_SIZE,
     RequestBodyLimitMiddleware,
@@ -177,7 +177,7 @@ class StreamableHttpEndpoint:
                 return
             if request.method == "POST":
                 await self._post(request, session_id, transport, scope, receive, send)
-            else:
+            elif not await self._resumed(request, session_id, receive, send):
                 await transport.handle_request(scope, receive, send)
             if transport.is_terminated:
                 self._forget(session_id)
@@ -244,6 +244,29 @@ class StreamableHttpEndpoint:
             logger.debug("session %s hung up during request %r; the rest waits for a resume", session.id, request_id)
         finally:
             hang_up()
+
+    async def _resumed(self, request: Request, session_id: str, receive: Receive, send: Send) -> bool:
+        """Resume a request's stream (GET with Last-Event-ID) from the session's store: replay, then follow
+        until the request's answer. False leaves the GET to the transport: a plain GET, the standalone
+        stream (one per session, which the transport enforces), or an id the store no longer holds."""
+        last_event_id = request.headers.get("last-event-id")
+        store = self.event_stores.get(session_id)
+        stream_id = store.stream_of(last_event_id) if store is not None and last_event_id else None
+        if store is None or last_event_id is None or stream_id is None or stream_id == GET_STREAM_KEY \
+                or not check_accept_headers(request)[1]:
+            return False
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*_SSE_HEADERS, (b"mcp-session-id", session_id.encode())]})
+        async with anyio.create_task_group() as watchers:
+            watchers.start_soon(_cancel_on_disconnect, receive, watchers.cancel_scope)
+            async for event_id, message in store.follow(last_event_id, stream_id):
+                plain = _plain_message(message)
+                final = "method" not in plain
+                await send({"type": "http.response.body", "body": _sse_event(plain, event_id), "more_body": not final})
+                if final:
+                    break
+            watchers.cancel_scope.cancel()
+        return True
 
     async def _open_session(self, scope: Scope, receive: Receive, send: Send) -> None:
         session_id = uuid4().hex
@@ -500,6 +523,20 @@ async def _on_disconnect(receive: Receive, hang_up: Callable[[], None]) -> None:
     ``http.disconnect`` once the response is complete too, so this ends with every request."""
     await receive()
     hang_up()
+
+
+async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        continue
+    scope.cancel()
+
+
+def _plain_message(message: Any) -> dict[str, Any]:
+    """A stored message as JSON-ready data: the transport stores typed messages, the proxy plain ones."""
+    if isinstance(message, dict):
+        return message
+    dumped: dict[str, Any] = message.model_dump(by_alias=True, mode="json", exclude_unset=True)
+    return dumped
 
 
 def _is_plain_post(request: Request) -> bool:
