@@ -36,8 +36,8 @@ def target_in(home: Path, client: Client) -> api.Target:
 
 def servers(target: api.Target) -> dict[str, Any]:
     location = target.location
-    return servers_in(parse_text(target.path, load_text(target.path) or "", location.format),
-                      location.servers_key, location.servers_kind)
+    data = parse_text(target.path, load_text(target.path) or "", location.format)
+    return servers_in(data, location.servers_path(data), location.servers_kind)
 
 
 @pytest.mark.parametrize("client", CLIENTS, ids=lambda c: c.id)
@@ -71,6 +71,24 @@ def test_connect_then_disconnect_gives_back_the_exact_bytes(client: Client, star
         assert target.path.parent.exists() == parent_existed, "directories mcpctl created go again"
     else:
         assert target.path.read_bytes() == original
+
+
+def test_opencode_2_native_layout_gets_its_entry_one_level_down_and_its_bytes_back(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    target = target_in(isolated_home, get_client("opencode"))
+    target.path.parent.mkdir(parents=True)
+    shutil.copy(FIXTURES / "opencode-v2-native.jsonc", target.path)
+    original = target.path.read_bytes()
+
+    api.connect(paths, target, [SERVER])
+    native = parse_text(target.path, target.path.read_text(), "jsonc")["mcp"]
+    assert set(native) == {"servers"}, "no V1 entry beside the native map"
+    assert native["servers"][SERVER.name] == {"type": "remote", "url": SERVER.url}
+    assert {"sentry", "local-db"} < set(native["servers"])
+    assert [s["name"] for s in api.status(paths, target)["servers"]] == ["sentry", "local-db", SERVER.name]
+
+    assert api.disconnect(paths, target) == [SERVER.name]
+    assert target.path.read_bytes() == original
 
 
 @pytest.mark.parametrize("client", [c for c in CLIENTS if c.location("user").format != "yaml"],  # type: ignore[union-attr]

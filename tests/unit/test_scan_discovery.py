@@ -79,6 +79,20 @@ def test_project_files_of_codex_amp_and_opencode(tmp_path: Path) -> None:
         ("opencode", f"project ({src / 'b'})", "oc-root"), ("opencode", f"project ({src / 'b'})", "oc-dir")}
 
 
+def test_opencode_2_native_servers_are_read_by_name_and_a_v1_server_called_servers_stays_one(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    home.mkdir()
+    src = tmp_path / "src"
+    _write_tree(src, {
+        "v2/opencode.json": '{"mcp": {"servers": {"gh": {"type": "local", "command": ["npx", "x"]}, '
+                            '"docs": {"type": "remote", "url": "https://d.example/mcp"}}}}',
+        "v1/opencode.json": '{"mcp": {"servers": {"type": "local", "command": ["npx", "servers-mcp"]}}}',
+    })
+    assert _found(home, src) == {
+        ("opencode", f"project ({src / 'v2'})", "gh"), ("opencode", f"project ({src / 'v2'})", "docs"),
+        ("opencode", f"project ({src / 'v1'})", "servers")}
+
+
 def test_project_trees_skip_dependency_dirs_and_do_not_follow_symlinked_dirs(tmp_path: Path) -> None:
     home = tmp_path / "scanned"
     home.mkdir()

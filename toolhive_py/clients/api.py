@@ -189,7 +189,9 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
         original = load_text(path)
         text = original or ""
         created_dirs = _missing_dirs(path)
-        present = servers_in(parse_text(path, text, location.format), location.servers_key, location.servers_kind)
+        data = parse_text(path, text, location.format)
+        key_path = location.servers_path(data)
+        present = servers_in(data, key_path, location.servers_kind)
         records: list[dict[str, Any]] = []
         for server in servers:
             mine = _ledger_entry(paths, path, server.name)
@@ -202,14 +204,14 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
             previous = None if mine is None else Edit(**mine["edit"])
             if server.name in present and (previous is None or previous.in_place):
                 # The user's own entry, replaced where it stands: nothing else in the file moves.
-                text = replace_server(path, text, location.format, location.servers_key, location.servers_kind,
+                text = replace_server(path, text, location.format, key_path, location.servers_kind,
                                       server.name, entry)
                 edit = Edit(in_place=True)
             else:
                 if server.name in present:
-                    text = remove_server(path, text, location.format, location.servers_key, location.servers_kind,
+                    text = remove_server(path, text, location.format, key_path, location.servers_kind,
                                          server.name, previous)
-                text, edit = add_server(path, text, location.format, location.servers_key, location.servers_kind,
+                text, edit = add_server(path, text, location.format, key_path, location.servers_kind,
                                         server.name, entry)
             records.append({"client": target.client.id, "scope": location.scope, "path": str(path),
                             "name": server.name, "entry": entry, "edit": asdict(edit),
@@ -235,12 +237,14 @@ def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None)
                 _update_ledger(paths, path, record["name"], None)
             return []
         text = original
-        present = servers_in(parse_text(path, text, location.format), location.servers_key, location.servers_kind)
+        data = parse_text(path, text, location.format)
+        key_path = location.servers_path(data)
+        present = servers_in(data, key_path, location.servers_kind)
         removed = []
         for record in ours:
             if record["name"] in present and present[record["name"]] != record["entry"]:
                 continue  # edited by the user since: theirs now
-            text = remove_server(path, text, location.format, location.servers_key, location.servers_kind,
+            text = remove_server(path, text, location.format, key_path, location.servers_kind,
                                  record["name"], Edit(**record["edit"]))
             removed.append(record["name"])
         remaining = parse_text(path, text, location.format)
@@ -311,9 +315,8 @@ def detect(paths: Paths, *, home: Path | None = None, os_name: OS | None = None)
         error = None
         if path is not None and location is not None and path.exists():
             try:
-                text = load_text(path) or ""
-                servers = servers_in(parse_text(path, text, location.format), location.servers_key,
-                                     location.servers_kind)
+                data = parse_text(path, load_text(path) or "", location.format)
+                servers = servers_in(data, location.servers_path(data), location.servers_kind)
             except Exception as exc:  # noqa: BLE001 - one unreadable config must not hide the others
                 error = str(getattr(exc, "message", exc))
         managed = sorted(r["name"] for r in ledger if path is not None and r["path"] == str(path))
@@ -325,8 +328,8 @@ def detect(paths: Paths, *, home: Path | None = None, os_name: OS | None = None)
 def status(paths: Paths, target: Target) -> dict[str, Any]:
     location = target.location
     text = load_text(target.path)
-    servers = {} if text is None else servers_in(parse_text(target.path, text, location.format),
-                                                 location.servers_key, location.servers_kind)
+    data = None if text is None else parse_text(target.path, text, location.format)
+    servers = {} if data is None else servers_in(data, location.servers_path(data), location.servers_kind)
     ours = {r["name"]: r for r in _read_ledger(paths) if r["path"] == str(target.path)}
     return {"client": target.client.id, "path": str(target.path), "exists": text is not None,
             "servers": [{"name": name, "managed": name in ours and ours[name]["entry"] == entry,

@@ -40,6 +40,22 @@ class Location:
     servers_key: tuple[str, ...]
     # Continue keeps servers as a YAML list of {name: …}; everyone else as a mapping name → entry.
     servers_kind: Literal["map", "list"] = "map"
+    # OpenCode 2 keeps its servers one level down (`mcp.servers`) and still reads V1 files (servers right
+    # under `mcp`): a document may use either layout.
+    nested_key: str | None = None
+
+    def servers_path(self, data: Any) -> tuple[str, ...]:
+        """Where this document keeps its servers: ``servers_key``, or one level down when it uses the nested
+        layout (a map under ``nested_key`` that is not itself a server entry)."""
+        if self.nested_key is None:
+            return self.servers_key
+        node = data
+        for key in self.servers_key:
+            node = node.get(key) if isinstance(node, dict) else None
+        nested = node.get(self.nested_key) if isinstance(node, dict) else None
+        if isinstance(nested, dict) and not {"type", "command", "url"} & nested.keys():
+            return (*self.servers_key, self.nested_key)
+        return self.servers_key
 
     def resolve(self, os_name: OS, home: Path, project: Path | None = None) -> Path | None:
         """The file for a machine laid out as ``os_name`` whose home is ``home`` (which may be a mounted image)."""
@@ -255,15 +271,18 @@ CLIENTS: tuple[Client, ...] = (
         sources=("https://kiro.dev/docs/mcp/configuration/",), remote_transport="streamable HTTP"),
     Client(
         "opencode", "opencode",
-        (Location("user", _everywhere("{xdg}/opencode/opencode.json"), "jsonc", ("mcp",)),
-         Location("project", _everywhere("{project}/opencode.json"), "jsonc", ("mcp",)),
-         Location("project", _everywhere("{project}/.opencode/opencode.json"), "jsonc", ("mcp",))),
-        remote=lambda n, url: {"type": "remote", "url": url, "enabled": True},
-        stdio=lambda n, c, a: {"type": "local", "command": [c, *a], "enabled": True},
+        (Location("user", _everywhere("{xdg}/opencode/opencode.json"), "jsonc", ("mcp",), nested_key="servers"),
+         Location("project", _everywhere("{project}/opencode.json"), "jsonc", ("mcp",), nested_key="servers"),
+         Location("project", _everywhere("{project}/.opencode/opencode.json"), "jsonc", ("mcp",),
+                  nested_key="servers")),
+        remote=lambda n, url: {"type": "remote", "url": url},
+        stdio=lambda n, c, a: {"type": "local", "command": [c, *a]},
         installed=_everywhere("{xdg}/opencode"),
-        sources=("https://opencode.ai/v1/docs/mcp-servers/", "https://opencode.ai/docs/migrate-v1/"),
-        notes="mcpctl writes the V1 shape (servers directly under `mcp`, with `enabled`); OpenCode 2 reads it from "
-              "the same files and normalizes it in memory (its native shape is `mcp.servers`).",
+        sources=("https://opencode.ai/v2/docs/mcp-servers/", "https://opencode.ai/v1/docs/mcp-servers/",
+                 "https://opencode.ai/docs/migrate-v1/"),
+        notes="Reads and writes both layouts: OpenCode 2's `mcp.servers` when the file uses it, else V1's servers "
+              "directly under `mcp` (which OpenCode 2 still reads). Entries leave out `enabled` (V1) and "
+              "`disabled` (V2): both default to on.",
         remote_transport="remote (streamable HTTP)"),
 )
 

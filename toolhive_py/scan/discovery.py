@@ -82,7 +82,7 @@ class _Collector:
         except (OSError, RuntimeError) as exc:  # permission denied, symlink loop (ELOOP / RuntimeError)
             self.errors.append(ScanError(str(path), str(getattr(exc, "strerror", None) or exc)))
             return None
-        servers = servers_in(data, location.servers_key, location.servers_kind)
+        servers = servers_in(data, location.servers_path(data), location.servers_kind)
         for name, entry in servers.items():
             self.servers.append(ConfiguredServer(client, scope, path, name, entry, line_of(text, name, location.format)))
         self.texts[path] = text

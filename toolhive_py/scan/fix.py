@@ -173,7 +173,7 @@ def _live_entry(step: FixStep) -> Mapping[str, Any]:
         section = (data.get("projects") or {}).get(step.scope.removeprefix("local (").removesuffix(")")) or {}
         servers = section.get("mcpServers") if isinstance(section, dict) else None
     else:
-        servers = servers_in(data, location.servers_key, location.servers_kind) if data is not None else None
+        servers = servers_in(data, location.servers_path(data), location.servers_kind) if data is not None else None
     entry = (servers or {}).get(step.server)
     if not isinstance(entry, Mapping):
         raise MCPCTLError(f"{step.server} is no longer in {path}.", code="fix-stale",
