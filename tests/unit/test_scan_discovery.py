@@ -174,3 +174,22 @@ def test_gemini_system_settings_are_its_managed_scope(tmp_path: Path) -> None:
     servers, errors = discover(home, (), managed_root=root, systems=("linux",))
     assert errors == []
     assert [(s.client.id, s.scope, s.name) for s in servers] == [("gemini", "managed", "corp")]
+
+
+def test_continue_mcp_server_folders_are_read_file_by_file(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    src = tmp_path / "src"
+    block = "name: Blocks\nversion: 0.0.1\nschema: v1\nmcpServers:\n  - name: {}\n    command: npx\n"
+    _write_tree(home, {
+        ".continue/config.yaml": "mcpServers:\n  - name: in-config\n    command: uvx\n",
+        ".continue/mcpServers/playwright.yaml": block.format("global-block"),
+    })
+    _write_tree(src, {
+        "app/.continue/mcpServers/browser.yml": block.format("project-block"),
+        "app/.continue/mcpServers/from-claude.json": '{"mcpServers": {"copied": {"command": "npx", "args": ["x"]}}}',
+        "app/.continue/mcpServers/notes.txt": "not a config",
+    })
+    assert _found(home, src) == {
+        ("continue", "user", "in-config"), ("continue", "user", "global-block"),
+        ("continue", f"project ({src / 'app'})", "project-block"),
+        ("continue", f"project ({src / 'app'})", "copied")}

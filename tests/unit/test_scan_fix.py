@@ -159,6 +159,25 @@ def test_repoint_replaces_a_toml_or_yaml_entry_in_place_and_nothing_else(
     assert {f.name: f.status for f in _scan(home).findings}["files"] == "managed"
 
 
+def test_repoint_edits_the_continue_folder_file_and_the_opencode_2_map_the_entry_came_from(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    copied = home / ".continue" / "mcpServers" / "from-claude.json"
+    copied.parent.mkdir(parents=True)
+    files = '{"command": "docker", "args": ["run", "-i", "--rm", "mcp/filesystem:1.0.2"]}'
+    copied.write_text('{"mcpServers": {"files": ' + files + '}}\n')
+    native = home / ".config" / "opencode" / "opencode.json"
+    native.parent.mkdir(parents=True)
+    local = '{"type": "local", "command": ["docker", "run", "-i", "--rm", "mcp/filesystem:1.0.2"]}'
+    native.write_text('{"mcp": {"servers": {"files": ' + local + '}}}\n')
+
+    plan = build_plan(_scan(home), {"filesystem": URL})
+    assert sorted((s.client, s.action) for s in plan) == [("continue", "repoint"), ("opencode", "repoint")]
+    apply_plan(Paths.from_env(), plan)
+    assert [s.status for s in plan] == ["done", "done"], [s.detail for s in plan]
+    assert copied.read_text() == '{"mcpServers": {"files": {"type": "http", "url": "' + URL + '"}}}\n'
+    assert native.read_text() == '{"mcp": {"servers": {"files": {"type": "remote", "url": "' + URL + '"}}}}\n'
+
+
 def _two_clients(tmp_path: Path, cursor_key: str, windsurf_key: str) -> Path:
     home = tmp_path / "two-clients"
     for config, key in ((home / ".cursor" / "mcp.json", cursor_key),

@@ -66,7 +66,7 @@ def resolve_target(client_id: str, *, project: Path | None = None, home: Path | 
                          hint="Leave out --project." if project else "Use --project DIR.")
     system, root = os_name or current_os(), home or Path.home()
     candidates = [(location, path) for location in client.locations if location.scope == scope
-                  if (path := location.resolve(system, root, project.resolve() if project else None)) is not None]
+                  and not location.is_pattern if (path := location.resolve(system, root, project.resolve() if project else None)) is not None]
     if not candidates:
         raise UsageError(f"{client.name} has no MCP config file on this OS.")
     location, path = _preferred_file(candidates)
@@ -89,10 +89,12 @@ def mcpctl_command() -> tuple[str, list[str]]:
     return (str(Path(found).resolve()), []) if found else (sys.executable, ["-m", "toolhive_py"])
 
 
-def entry_for(client: Client, server: ManagedServer) -> dict[str, Any]:
-    """The client's own entry shape: the proxy URL, or `mcpctl connect NAME` for stdio-only clients."""
-    if client.remote is not None:
-        return client.remote(server.name, server.url)
+def entry_for(client: Client, server: ManagedServer, location: Location | None = None) -> dict[str, Any]:
+    """The client's own entry shape (or the file's, where it has one): the proxy URL, or `mcpctl connect NAME`
+    for stdio-only clients."""
+    remote = location.remote_entry if location is not None and location.remote_entry else client.remote
+    if remote is not None:
+        return remote(server.name, server.url)
     command, prefix = mcpctl_command()
     return client.stdio(server.name, command, [*prefix, "connect", server.name])
 
@@ -200,7 +202,7 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
                     raise ConflictError(f"{path} already has a server named {server.name!r} that mcpctl did not "
                                         "write.", hint="Pass --replace to point it at the managed server (the "
                                         "file is backed up first).", path=str(path))
-            entry = entry_for(target.client, server)
+            entry = entry_for(target.client, server, location)
             previous = None if mine is None else Edit(**mine["edit"])
             if server.name in present and (previous is None or previous.in_place):
                 # The user's own entry, replaced where it stands: nothing else in the file moves.

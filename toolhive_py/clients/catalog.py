@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from fnmatch import fnmatch
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 __all__ = ["CLIENTS", "OS", "Client", "Format", "Location", "Scope", "current_os", "expand", "get_client"]
@@ -43,6 +44,13 @@ class Location:
     # OpenCode 2 keeps its servers one level down (`mcp.servers`) and still reads V1 files (servers right
     # under `mcp`): a document may use either layout.
     nested_key: str | None = None
+    # This file's own remote entry shape, when it is not the client's (Continue's JSON folder files).
+    remote_entry: Callable[[str, str], dict[str, Any]] | None = None
+
+    @property
+    def is_pattern(self) -> bool:
+        """A folder of config files (Continue's `mcpServers/*.yaml`): `scan` reads each, mcpctl writes none."""
+        return any("*" in template for template in self.paths.values())
 
     def servers_path(self, data: Any) -> tuple[str, ...]:
         """Where this document keeps its servers: ``servers_key``, or one level down when it uses the nested
@@ -92,7 +100,14 @@ class Client:
         return self.remote is not None
 
     def location(self, scope: Scope) -> Location | None:
-        return next((loc for loc in self.locations if loc.scope == scope), None)
+        """The scope's config file, the one mcpctl writes (folder patterns are only read)."""
+        return next((loc for loc in self.locations if loc.scope == scope and not loc.is_pattern), None)
+
+    def location_of(self, scope: Scope, path: Path) -> Location | None:
+        """The location a file found by `scan` came from: the scope's location whose file name matches."""
+        return next((loc for loc in self.locations if loc.scope == scope
+                     and any(fnmatch(path.name, PurePosixPath(t).name) for t in loc.paths.values())),
+                    self.location(scope))
 
 
 def _cmd(name: str, command: str, args: list[str]) -> dict[str, Any]:
@@ -105,6 +120,17 @@ def _vscode_dirs(product: str) -> dict[OS, str]:
 
 def _json_map(scope: Scope, paths: Mapping[OS, str], key: str = "mcpServers", fmt: Format = "json") -> Location:
     return Location(scope, paths, fmt, (key,))
+
+
+def _continue_blocks(scope: Scope, root: str) -> tuple[Location, ...]:
+    """Continue also loads every file in a `.continue/mcpServers` folder (global and per workspace): YAML
+    blocks with an `mcpServers` list, and JSON configs copied from other clients (an `mcpServers` map in
+    Claude Desktop's shape, comments allowed)."""
+    folder = root + "/.continue/mcpServers/"
+    return (Location(scope, _everywhere(folder + "*.yaml"), "yaml", ("mcpServers",), "list"),
+            Location(scope, _everywhere(folder + "*.yml"), "yaml", ("mcpServers",), "list"),
+            Location(scope, _everywhere(folder + "*.json"), "jsonc", ("mcpServers",),
+                     remote_entry=lambda n, url: {"type": "http", "url": url}))
 
 
 _CLAUDE_CODE_MANAGED: dict[OS, str] = {
@@ -203,7 +229,8 @@ CLIENTS: tuple[Client, ...] = (
                ("https://docs.roocode.com/features/mcp/using-mcp-in-roo",), ".roo/mcp.json"),
     Client(
         "continue", "Continue",
-        (Location("user", _everywhere("{home}/.continue/config.yaml"), "yaml", ("mcpServers",), "list"),),
+        (Location("user", _everywhere("{home}/.continue/config.yaml"), "yaml", ("mcpServers",), "list"),
+         *_continue_blocks("user", "{home}"), *_continue_blocks("project", "{project}")),
         remote=lambda n, url: {"name": n, "type": "streamable-http", "url": url},
         stdio=lambda n, c, a: {"name": n, "command": c, "args": a},
         installed=_everywhere("{home}/.continue"),

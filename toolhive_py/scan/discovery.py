@@ -94,8 +94,8 @@ def _user_files(home: Path, system: OS) -> Iterator[tuple[Client, Location, Path
         for location in client.locations:
             if location.scope == "user":
                 path = location.resolve(system, home)
-                if path is not None:
-                    yield client, location, path, "user"
+                for found in _files(path) if path is not None else []:
+                    yield client, location, found, "user"
         if client.id in ("vscode", "vscode-insiders"):
             user = client.locations[0]
             profiles = Path(expand(user.paths[system], system, home)).parent / "profiles"
@@ -104,6 +104,16 @@ def _user_files(home: Path, system: OS) -> Iterator[tuple[Client, Location, Path
                     yield client, user, profile / "mcp.json", f"user (profile {profile.name})"
             except OSError:
                 pass
+
+
+def _files(path: Path) -> list[Path]:
+    """The file a location names, or each file a folder pattern (``mcpServers/*.yaml``) matches."""
+    if "*" not in path.name:
+        return [path]
+    try:
+        return sorted(path.parent.glob(path.name))
+    except OSError:
+        return []
 
 
 def _claude_code_projects(collector: _Collector, client: Client, location: Location, path: Path,
@@ -168,5 +178,6 @@ def discover(home: Path, project_dirs: Sequence[Path] = (), *, managed_root: Pat
             for client, location, relative in project_files:
                 # os.walk already listed the directory: only look where the first path part exists.
                 if relative.split("/", 1)[0] in names:
-                    collector.read(client, location, directory / relative, f"project ({directory})")
+                    for found in _files(directory / relative):
+                        collector.read(client, location, found, f"project ({directory})")
     return collector.servers, collector.errors

@@ -158,7 +158,8 @@ def _location(step: FixStep) -> Location:
 
     client = get_client(step.client)
     short = step.scope.split(" ")[0]
-    return client.location("user" if short == "local" else short) or client.locations[0]  # type: ignore[arg-type]
+    scope = "user" if short == "local" else short
+    return client.location_of(scope, Path(step.config_path)) or client.locations[0]  # type: ignore[arg-type]
 
 
 def _live_entry(step: FixStep) -> Mapping[str, Any]:
