@@ -150,6 +150,21 @@ async def test_modern_clients_listen_for_list_changes_through_the_proxy(proxy: s
             assert type(event).__name__ == "ToolsListChanged"
 
 
+async def test_a_listen_stream_holds_its_resource_subscriptions_while_it_is_open(proxy: str) -> None:
+    async with Client(proxy + "/mcp", mode="auto") as listener, Client(proxy + "/mcp", mode="auto") as other:
+        async with listener.listen(resource_subscriptions=["memo://watched"]) as subscription:
+            assert list(subscription.honored.resource_subscriptions or []) == ["memo://watched"]
+            assert (await other.call_tool("subscriptions", {})).structured_content == {"result": ["memo://watched"]}
+            await other.call_tool("touch", {"uri": "memo://elsewhere"})
+            await other.call_tool("touch", {"uri": "memo://watched"})
+            with anyio.fail_after(10):
+                event = await subscription.__anext__()
+            assert (type(event).__name__, str(getattr(event, "uri", ""))) == ("ResourceUpdated", "memo://watched")
+        with anyio.fail_after(10):
+            while (await other.call_tool("subscriptions", {})).structured_content != {"result": []}:
+                await anyio.sleep(0.05)
+
+
 def test_listen_needs_a_stream_and_stamps_every_frame(proxy: str) -> None:
     headers = {**JSON_AND_SSE, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "subscriptions/listen"}
     meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",

@@ -3,12 +3,14 @@ the session it belongs to."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 from mcp.client.client import Client
+from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitRequestParams, ElicitResult
 
 pytestmark = pytest.mark.anyio
@@ -83,3 +85,51 @@ async def test_a_cancel_stops_nothing_in_another_session_that_uses_the_same_requ
             cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 5}}
             assert (await http.post("/mcp", json=cancel, headers=canceller)).status_code == 202
     assert '"result":{"content":[{"text":"mine"' in answers[0].text.replace(" ", "")
+
+
+async def _server_subscriptions(client: Client) -> list[str]:
+    result = await client.call_tool("subscriptions", {})
+    return list(result.structured_content["result"]) if result.structured_content else []
+
+
+@pytest.mark.filterwarnings("ignore:resources/:mcp.shared.exceptions.MCPDeprecationWarning")  # session-era on purpose
+async def test_resource_subscriptions_are_per_session_and_survive_a_server_restart(proxy: str) -> None:
+    """The server holds one subscription per URI for all sessions: one session unsubscribing or leaving
+    never ends another's, updates reach only subscribers, and a restarted server is subscribed again."""
+    updates: dict[str, list[str]] = {"a": [], "b": []}
+
+    def collector(who: str) -> Any:
+        async def collect(message: Any) -> None:
+            root = getattr(message, "root", message)
+            if getattr(root, "method", None) == "notifications/resources/updated":
+                updates[who].append(str(root.params.uri))
+        return collect
+
+    async with Client(proxy + "/mcp", mode="legacy", message_handler=collector("a")) as a:
+        async with Client(proxy + "/mcp", mode="legacy", message_handler=collector("b")) as b:
+            await a.subscribe_resource("memo://shared")
+            await b.subscribe_resource("memo://shared")
+            await b.subscribe_resource("memo://b-only")
+            assert await _server_subscriptions(a) == ["memo://b-only", "memo://shared"]
+            await b.unsubscribe_resource("memo://shared")
+            assert await _server_subscriptions(a) == ["memo://b-only", "memo://shared"], "a still wants it"
+            for uri in ("memo://shared", "memo://b-only"):
+                await b.call_tool("touch", {"uri": uri})
+            with anyio.fail_after(10):
+                while updates != {"a": ["memo://shared"], "b": ["memo://b-only"]}:
+                    await anyio.sleep(0.02)
+        with anyio.fail_after(10):  # b left: its subscription goes, a's stays
+            while await _server_subscriptions(a) != ["memo://shared"]:
+                await anyio.sleep(0.05)
+
+        await a.call_tool("crash", {})
+        with anyio.fail_after(30):
+            while True:
+                with contextlib.suppress(MCPError):  # "not ready" while the server restarts
+                    if await _server_subscriptions(a) == ["memo://shared"]:
+                        break
+                await anyio.sleep(0.1)
+        await a.call_tool("touch", {"uri": "memo://shared"})
+        with anyio.fail_after(10):
+            while updates["a"] != ["memo://shared", "memo://shared"]:
+                await anyio.sleep(0.02)

@@ -378,14 +378,9 @@ class StreamableHttpEndpoint:
         requested: dict[str, Any] = filter_ if isinstance(filter_, dict) else {}
         honored: dict[str, Any] = {kind: True for kind in _LISTEN_KINDS.values() if requested.get(kind) is True}
         uris = [uri for uri in requested.get("resourceSubscriptions") or [] if isinstance(uri, str)]
-        if uris and ((self.mux.initialize_result or {}).get("capabilities", {}).get("resources") or {}).get(
-                "subscribe"):
-            try:
-                for uri in uris:
-                    await self.mux.request("resources/subscribe", {"uri": uri}, timeout=10)
-            except BackendClosed as exc:
-                await _respond(_jsonrpc_error(request_id, -32000, f"Subscribing failed: {exc}"), scope, receive, send)
-                return
+        if not ((self.mux.initialize_result or {}).get("capabilities", {}).get("resources") or {}).get("subscribe"):
+            uris = []
+        if uris:
             honored["resourceSubscriptions"] = uris
         meta = {SUBSCRIPTION_ID_META_KEY: request_id}
         # Bounded: each event is a level trigger ("refetch"), so a client too slow to drain 256 of them loses
@@ -404,8 +399,14 @@ class StreamableHttpEndpoint:
 
         session = self.mux.open_session(deliver)
         session.on_backend_down = events_in.close
-        self.task_group().start_soon(_on_disconnect, receive, events_in.close)
         try:
+            try:
+                for uri in uris:
+                    await self.mux.subscribe(session, uri)
+            except BackendClosed as exc:
+                await _respond(_jsonrpc_error(request_id, -32000, f"Subscribing failed: {exc}"), scope, receive, send)
+                return
+            self.task_group().start_soon(_on_disconnect, receive, events_in.close)
             await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
             await send({"type": "http.response.body", "more_body": True, "body": _sse_event({
                 "jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",

@@ -22,6 +22,7 @@ from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, target_of
 from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
 from toolhive_py.proxy.metrics import Metrics
 from toolhive_py.proxy.policy import RateLimiter, ToolPolicy
+from toolhive_py.proxy.subscriptions import SubscriptionTable
 
 __all__ = ["BACKEND_PROTOCOL_VERSION", "ClientSession", "Deliver", "Multiplexer", "RequestContext"]
 
@@ -39,6 +40,10 @@ METHOD_NOT_FOUND = -32601
 # Queues (message, related client request id or None) for one session. It must not block: a slow client
 # must never hold up the server's output for the others, so fronts give each session its own outbox.
 Deliver = Callable[[dict[str, Any], Any], None]
+
+
+class RequestRefused(BackendClosed):
+    """The server answered one of the proxy's own requests with an error (it is still there)."""
 
 
 @dataclass
@@ -94,6 +99,7 @@ class Multiplexer:
         self._pending: dict[int, _Pending] = {}
         self._internal: dict[int, tuple[anyio.Event, list[dict[str, Any]]]] = {}
         self._progress: dict[str, tuple[ClientSession, Any]] = {}
+        self.subscriptions = SubscriptionTable()
         self._ids = itertools.count(1)
         self._stopping = False
 
@@ -133,6 +139,7 @@ class Multiplexer:
                     tg.start_soon(self._pump, backend, tg.cancel_scope)
                     try:
                         await self._initialize_backend()
+                        await self._resubscribe()
                     except BackendClosed as exc:
                         self.last_error = str(exc)
                         tg.cancel_scope.cancel()
@@ -190,6 +197,27 @@ class Multiplexer:
         self.initialize_result = result
         await self._send({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
+    async def _resubscribe(self) -> None:
+        """A restarted server knows no subscriptions: ask again for every URI a session still wants."""
+        for uri in self.subscriptions.uris():
+            try:
+                await self.request("resources/subscribe", {"uri": uri}, timeout=10)
+            except RequestRefused as exc:
+                logger.warning("the restarted server refused a subscription to %s: %s", uri, exc)
+
+    async def subscribe(self, session: ClientSession, uri: str) -> None:
+        """Subscribe a session of the proxy's own (a `subscriptions/listen` stream) to a resource."""
+        if self.subscriptions.add(uri, session.id):
+            try:
+                await self.request("resources/subscribe", {"uri": uri}, timeout=10)
+            except BackendClosed:
+                self.subscriptions.remove(uri, session.id)
+                raise
+
+    async def _unsubscribe_quietly(self, uri: str) -> None:
+        await self._send_quietly({"jsonrpc": "2.0", "id": next(self._ids), "method": "resources/unsubscribe",
+                                  "params": {"uri": uri}})
+
     async def request(self, method: str, params: dict[str, Any] | None, *, timeout: float) -> dict[str, Any]:
         """A request of the proxy's own (initialize, readiness ping); raises BackendClosed on failure."""
         backend_id = next(self._ids)
@@ -205,7 +233,7 @@ class Multiplexer:
         if not box:
             raise BackendClosed(f"no answer to {method} within {timeout:g}s")
         if "error" in box[0]:
-            raise BackendClosed(f"{method} failed: {box[0]['error'].get('message')}")
+            raise RequestRefused(f"{method} failed: {box[0]['error'].get('message')}")
         result: dict[str, Any] = box[0].get("result") or {}
         return result
 
@@ -245,6 +273,8 @@ class Multiplexer:
         for backend_request in session.relayed.values():
             await self._send_quietly({"jsonrpc": "2.0", "id": backend_request,
                                       "error": {"code": NOT_READY, "message": "client session closed"}})
+        for uri in self.subscriptions.drop_session(session.id):
+            await self._unsubscribe_quietly(uri)
 
     async def _send_quietly(self, message: dict[str, Any]) -> None:
         try:
@@ -290,6 +320,12 @@ class Multiplexer:
             self._reply_error(pending, NOT_READY, "The MCP server is not ready (starting or "
                                           f"restarting): {self.last_error or 'initializing'}.", outcome="error")
             return
+        if method in ("resources/subscribe", "resources/unsubscribe") and isinstance(pending.target, str):
+            changes_server = (self.subscriptions.add if method == "resources/subscribe"
+                              else self.subscriptions.remove)(pending.target, session.id)
+            if not changes_server:  # another session holds the server's subscription: it stays as it is
+                self._reply(pending, {"jsonrpc": "2.0", "id": pending.client_id, "result": {}}, "ok")
+                return
         backend_id = next(self._ids)
         outgoing = {**message, "id": backend_id}
         token = _progress_token(params)
@@ -361,6 +397,8 @@ class Multiplexer:
             return
         if pending.progress_token is not None:
             self._progress.pop(f"{pending.session.id}:{pending.progress_token}", None)
+        if pending.method == "resources/subscribe" and "error" in message and isinstance(pending.target, str):
+            self.subscriptions.remove(pending.target, pending.session.id)
         reply = {**message, "id": pending.client_id}
         if pending.method == "tools/list" and not self.policy.is_open and isinstance(message.get("result"), dict):
             result = message["result"]
@@ -384,8 +422,11 @@ class Multiplexer:
                         del session.relayed[front_id]
                         _deliver(session, {**message, "params": {**params, "requestId": front_id}}, None)
             return
+        subscribers = (self.subscriptions.subscribers(str(params.get("uri")))
+                       if method == "notifications/resources/updated" else frozenset())
         for session in list(self.sessions.values()):
-            _deliver(session, message, None)
+            if not subscribers or session.id in subscribers:
+                _deliver(session, message, None)
 
     async def _server_request(self, message: dict[str, Any], method: str) -> None:
         if method == "ping":
