@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import docker
+import docker.errors
 import pytest
 
 from tests.e2e.conftest import Engine
@@ -41,6 +43,20 @@ def restart_engine(engine: Engine, url: str) -> None:
                    check=True, env=daemon_environment(), timeout=120)
 
 
+def _diagnosis(engine: Engine, workload: str) -> str:
+    """What the proxy logged and the state the engine reports, for a failure worth reading."""
+    log = Path(os.environ["HOME"]) / ".local" / "state" / "mcpctl" / "workloads" / workload / "proxy.log"
+    tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no proxy log)"
+    client = docker.DockerClient(base_url=engine.base_url, timeout=30)
+    try:
+        state = client.api.inspect_container(f"mcpctl-{workload}").get("State")
+    except docker.errors.DockerException as exc:
+        state = f"inspect failed: {exc}"
+    finally:
+        client.close()
+    return f"container state: {state}\nproxy log (tail):\n{tail}"
+
+
 def daemon_environment() -> dict[str, str]:
     """A clean environment for an engine that outlives the test, like the one scripts/test starts it with.
 
@@ -59,6 +75,9 @@ async def test_the_proxy_comes_back_after_the_engine_restarts(engine: Engine, wo
     assert await _echo(url, "legacy", "before") == "before"
     time.sleep(11)  # a server that exits 0 sooner than 10 s after starting counts as broken, not orphaned
     restart_engine(engine, url)
-    _wait_ready(url, 200, timeout=90)
+    try:
+        _wait_ready(url, 200, timeout=90)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_diagnosis(engine, workload)}") from None
     assert await _echo(url, "legacy", "after the engine restarted") == "after the engine restarted"
     assert await _echo(url, "auto", "stateless too") == "stateless too"

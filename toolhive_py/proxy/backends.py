@@ -194,6 +194,18 @@ def lost_its_stdin(state: Mapping[str, Any]) -> bool:
     return started is not None and finished is not None and (finished - started).total_seconds() >= _SETTLED_SECONDS
 
 
+def reinitialized_by_attach(state: Mapping[str, Any]) -> bool:
+    """Whether Podman's attach re-initialized a container that had just stopped.
+
+    For Docker compatibility Podman's attach endpoint initializes an exited container again, which leaves
+    it "created": when that races a crash, the engine's restart policy sees no exited container and never
+    runs, and nothing starts the server. A container that never ran (no start time) is not one of these.
+    """
+    started = _engine_time(state.get("StartedAt"))
+    return not state.get("Running") and state.get("Status") == "created" and started is not None \
+        and started.year > 1
+
+
 def _engine_time(value: Any) -> datetime | None:
     """Docker and Podman timestamps (RFC 3339 with nanoseconds), to the microsecond."""
     if not isinstance(value, str):
@@ -240,24 +252,40 @@ class ContainerBackendFactory:
             return await anyio.connect_unix(parts.path)
         return await anyio.connect_tcp(parts.hostname or "127.0.0.1", parts.port or 2375)
 
-    async def _start(self) -> dict[str, Any]:
+    async def _start(self, why: str) -> dict[str, Any]:
         async with self._http() as client:
             response = await client.post(f"/containers/{quote(self.container)}/start")
             if response.status_code not in (204, 304):
                 raise BackendClosed(f"the engine would not start {self.container}: {response.text.strip()[:200]}")
-        logger.warning("started %s again: its server had exited when the engine closed its stdin", self.container)
+        logger.warning("started %s again: %s", self.container, why)
         state: dict[str, Any] = (await self.inspect()).get("State", {})
+        return state
+
+    async def _state(self) -> dict[str, Any]:
+        """The container's state, after starting it again where the engine will not (see the predicates)."""
+        state: dict[str, Any] = (await self.inspect()).get("State", {})
+        if lost_its_stdin(state):
+            return await self._start("its server had exited when the engine closed its stdin")
+        if reinitialized_by_attach(state):
+            return await self._start("an attach re-initialized it as it stopped, so its restart policy never ran")
         return state
 
     async def open(self) -> Backend:
         try:
-            state = (await self.inspect()).get("State", {})
-            if lost_its_stdin(state):
-                state = await self._start()
+            state = await self._state()
         except (httpx.HTTPError, OSError) as exc:
             raise BackendClosed(f"engine unreachable at {self.base_url}: {exc}") from exc
         if not state.get("Running"):
             raise BackendClosed(f"container {self.container} is not running ({state.get('Status', 'unknown')})")
+        backend = await self._attach()
+        try:
+            await self._state()  # the server may have died between the look above and the attach
+        except (httpx.HTTPError, OSError, BackendClosed) as exc:
+            await backend.aclose()
+            raise BackendClosed(f"container {self.container} went away while attaching: {exc}") from exc
+        return backend
+
+    async def _attach(self) -> Backend:
         try:
             stream = await self._connect()
         except OSError as exc:
