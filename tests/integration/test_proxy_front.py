@@ -60,7 +60,10 @@ def test_session_lifecycle_over_raw_http(proxy: str) -> None:
     unknown_method = httpx.post(proxy + "/mcp", json={"jsonrpc": "2.0", "id": 2, "method": "no/such"},
                                 headers=headers)
     assert '"code":-32601' in unknown_method.text.replace(" ", "")
-    assert httpx.delete(proxy + "/mcp", headers=headers).status_code == 200
+    event_id = next(line.split(":", 1)[1].strip() for line in unknown_method.text.splitlines()
+                    if line.startswith("id:"))
+    # A Last-Event-ID on anything but a GET resumes nothing: the DELETE ends the session.
+    assert httpx.delete(proxy + "/mcp", headers={**headers, "Last-Event-ID": event_id}).status_code == 200
     after = httpx.post(proxy + "/mcp", json={"jsonrpc": "2.0", "id": 3, "method": "tools/list"}, headers=headers)
     assert after.status_code == 404
 

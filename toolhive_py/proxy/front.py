@@ -249,7 +249,7 @@ class StreamableHttpEndpoint:
         """Resume a request's stream (GET with Last-Event-ID) from the session's store: replay, then follow
         until the request's answer. False leaves the GET to the transport: a plain GET, the standalone
         stream (one per session, which the transport enforces), or an id the store no longer holds."""
-        last_event_id = request.headers.get("last-event-id")
+        last_event_id = request.headers.get("last-event-id") if request.method == "GET" else None
         store = self.event_stores.get(session_id)
         stream_id = store.stream_of(last_event_id) if store is not None and last_event_id else None
         if store is None or last_event_id is None or stream_id is None or stream_id == GET_STREAM_KEY \
