@@ -7,8 +7,8 @@ import json
 import logging
 import re
 import struct
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,16 +35,26 @@ class Backend(Protocol):
 
     def messages(self) -> AsyncIterator[dict[str, Any]]: ...
 
-    async def aclose(self) -> None: ...
-
 
 class BackendFactory(Protocol):
-    """Opens a fresh connection to the server; called again after every disconnect."""
+    """Connects afresh to the server; used again after every disconnect."""
 
     @property
     def description(self) -> str: ...
 
-    async def open(self) -> Backend: ...
+    def connect(self) -> AbstractAsyncContextManager[Backend]:
+        """One connection, held for the ``async with``: entered and left in one task and scope nesting,
+        which the SDK's client transports (task groups of their own) need."""
+        ...
+
+
+@asynccontextmanager
+async def _opened(open_backend: Callable[[], Awaitable[_StreamBackend]]) -> AsyncIterator[Backend]:
+    backend = await open_backend()
+    try:
+        yield backend
+    finally:
+        await backend.aclose()
 
 
 def _encode(message: dict[str, Any]) -> bytes:
@@ -170,7 +180,10 @@ class ProcessBackendFactory:
     def description(self) -> str:
         return "process " + " ".join(self.argv)
 
-    async def open(self) -> Backend:
+    def connect(self) -> AbstractAsyncContextManager[Backend]:
+        return _opened(self.open)
+
+    async def open(self) -> _StreamBackend:
         process = await anyio.open_process(list(self.argv), stderr=None)
         return _StreamBackend(_ProcessStream(process), framed=False, process=process)
 
@@ -270,7 +283,10 @@ class ContainerBackendFactory:
             return await self._start("an attach re-initialized it as it stopped, so its restart policy never ran")
         return state
 
-    async def open(self) -> Backend:
+    def connect(self) -> AbstractAsyncContextManager[Backend]:
+        return _opened(self.open)
+
+    async def open(self) -> _StreamBackend:
         try:
             state = await self._state()
         except (httpx.HTTPError, OSError) as exc:
@@ -285,7 +301,7 @@ class ContainerBackendFactory:
             raise BackendClosed(f"container {self.container} went away while attaching: {exc}") from exc
         return backend
 
-    async def _attach(self) -> Backend:
+    async def _attach(self) -> _StreamBackend:
         try:
             stream = await self._connect()
         except OSError as exc:
@@ -315,8 +331,7 @@ class ContainerBackendFactory:
 class _SdkClientBackend:
     """An HTTP or SSE server reached through the MCP SDK's client transport (one upstream session)."""
 
-    def __init__(self, stack: AsyncExitStack, read_stream: Any, write_stream: Any) -> None:
-        self._stack = stack
+    def __init__(self, read_stream: Any, write_stream: Any) -> None:
         self._read = read_stream
         self._write = write_stream
 
@@ -340,13 +355,6 @@ class _SdkClientBackend:
             pass
         raise BackendClosed("the upstream HTTP session ended")
 
-    async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._stack.aclose()
-            except Exception as exc:  # noqa: BLE001 - closing a dead upstream must not mask why it died
-                logger.debug("closing the upstream session: %s", exc)
-
 
 @dataclass(frozen=True)
 class HttpBackendFactory:
@@ -361,7 +369,21 @@ class HttpBackendFactory:
     def description(self) -> str:
         return f"{self.transport} server in container {self.container} via {self.base_url}"
 
-    async def open(self) -> Backend:
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Backend]:
+        url = await self._url()
+        if self.transport == "sse":
+            from mcp.client.sse import sse_client
+
+            async with sse_client(url) as streams:
+                yield _SdkClientBackend(streams[0], streams[1])
+        else:
+            from mcp.client.streamable_http import streamable_http_client
+
+            async with streamable_http_client(url) as streams:
+                yield _SdkClientBackend(streams[0], streams[1])
+
+    async def _url(self) -> str:
         inspector = ContainerBackendFactory(self.base_url, self.container)
         try:
             attrs = await inspector.inspect()
@@ -374,18 +396,4 @@ class HttpBackendFactory:
             raise BackendClosed(f"container {self.container} publishes no port for {self.target_port}/tcp")
         host_port = bindings[0].get("HostPort")
         path = "/sse" if self.transport == "sse" else "/mcp"
-        url = f"http://127.0.0.1:{host_port}{path}"
-        stack = AsyncExitStack()
-        try:
-            if self.transport == "sse":
-                from mcp.client.sse import sse_client
-
-                streams = await stack.enter_async_context(sse_client(url))
-            else:
-                from mcp.client.streamable_http import streamable_http_client
-
-                streams = await stack.enter_async_context(streamable_http_client(url))
-        except Exception as exc:
-            await stack.aclose()
-            raise BackendClosed(f"cannot reach the server at {url}: {exc}") from exc
-        return _SdkClientBackend(stack, streams[0], streams[1])
+        return f"http://127.0.0.1:{host_port}{path}"

@@ -115,46 +115,53 @@ class Multiplexer:
         return self.ready
 
     async def run(self, *, max_backoff: float = 5.0) -> None:
-        """Connect, initialize and pump server messages; reconnect with backoff whenever the stream ends."""
+        """Connect, initialize and pump server messages; reconnect with backoff whenever the stream ends.
+
+        Nothing a connection raises ends this loop: the proxy keeps answering (not ready) and tries again.
+        """
         backoff = 0.2
-        first = True
+        connections = 0
         while not self._stopping:
             try:
-                backend = await self.factory.open()
+                async with self.factory.connect() as backend:
+                    if connections:
+                        self.metrics.backend_restarts += 1
+                    connections += 1
+                    if await self._serve(backend):
+                        backoff = 0.2
             except Exception as exc:
-                self.last_error = str(exc)
+                self.last_error = str(exc) or type(exc).__name__
                 if isinstance(exc, BackendClosed):
                     logger.info("server not reachable: %s", exc)
                 else:
-                    logger.exception("connecting to the server failed")
-                await anyio.sleep(backoff)
-                backoff = min(backoff * 2, max_backoff)
-                continue
-            self._backend = backend
-            if not first:
-                self.metrics.backend_restarts += 1
-            first = False
-            try:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._pump, backend, tg.cancel_scope)
-                    try:
-                        await self._initialize_backend()
-                        await self._resubscribe()
-                    except BackendClosed as exc:
-                        self.last_error = str(exc)
-                        tg.cancel_scope.cancel()
-                    else:
-                        backoff = 0.2
-                        self.last_error = None
-                        self._ready.set()
-                        self.metrics.backend_ready = True
-                        logger.info("server ready: %s", self.factory.description)
-            finally:
-                self._mark_down(self.last_error or "the server stream ended")
-                await backend.aclose()
-                self._backend = None
+                    logger.exception("the connection to the server failed")
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff)
+
+    async def _serve(self, backend: Backend) -> bool:
+        """Initialize the server on a fresh connection and route its messages until the connection ends;
+        whether the server got ready on it."""
+        self._backend = backend
+        ready = False
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._pump, backend, tg.cancel_scope)
+                try:
+                    await self._initialize_backend()
+                    await self._resubscribe()
+                except BackendClosed as exc:
+                    self.last_error = str(exc)
+                    tg.cancel_scope.cancel()
+                else:
+                    ready = True
+                    self.last_error = None
+                    self._ready.set()
+                    self.metrics.backend_ready = True
+                    logger.info("server ready: %s", self.factory.description)
+        finally:
+            self._mark_down(self.last_error or "the server stream ended")
+            self._backend = None
+        return ready
 
     def stop(self) -> None:
         self._stopping = True
