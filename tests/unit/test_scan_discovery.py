@@ -64,11 +64,16 @@ def _write_tree(root: Path, files: dict[str, str]) -> None:
         (root / rel).write_text(text)
 
 
-def test_project_files_of_codex_amp_and_opencode(tmp_path: Path) -> None:
+def _homes_and_projects(tmp_path: Path, projects: dict[str, str]) -> tuple[Path, Path]:
+    """An empty home to scan and a tree of project files under ``src``."""
     home = tmp_path / "scanned"
     home.mkdir()
-    src = tmp_path / "src"
-    _write_tree(src, {
+    _write_tree(tmp_path / "src", projects)
+    return home, tmp_path / "src"
+
+
+def test_project_files_of_codex_amp_and_opencode(tmp_path: Path) -> None:
+    home, src = _homes_and_projects(tmp_path, {
         "a/.codex/config.toml": '[mcp_servers.codex-one]\ncommand = "npx"\n',
         "a/.amp/settings.json": '{"amp.mcpServers": {"amp-one": {"url": "https://amp.example/mcp"}}}',
         "b/opencode.json": '{"mcp": {"oc-root": {"type": "local", "command": ["x"]}}}',
@@ -80,10 +85,7 @@ def test_project_files_of_codex_amp_and_opencode(tmp_path: Path) -> None:
 
 
 def test_opencode_2_native_servers_are_read_by_name_and_a_v1_server_called_servers_stays_one(tmp_path: Path) -> None:
-    home = tmp_path / "scanned"
-    home.mkdir()
-    src = tmp_path / "src"
-    _write_tree(src, {
+    home, src = _homes_and_projects(tmp_path, {
         "v2/opencode.json": '{"mcp": {"servers": {"gh": {"type": "local", "command": ["npx", "x"]}, '
                             '"docs": {"type": "remote", "url": "https://d.example/mcp"}}}}',
         "v1/opencode.json": '{"mcp": {"servers": {"type": "local", "command": ["npx", "servers-mcp"]}}}',
@@ -94,10 +96,7 @@ def test_opencode_2_native_servers_are_read_by_name_and_a_v1_server_called_serve
 
 
 def test_project_trees_skip_dependency_dirs_and_do_not_follow_symlinked_dirs(tmp_path: Path) -> None:
-    home = tmp_path / "scanned"
-    home.mkdir()
-    src = tmp_path / "src"
-    _write_tree(src, {
+    home, src = _homes_and_projects(tmp_path, {
         "api/.mcp.json": '{"mcpServers": {"api-db": {"command": "uvx", "args": ["mcp-db==1.0"]}}}',
         "web/.cursor/mcp.json": '{"mcpServers": {"web-search": {"url": "https://search.example/mcp"}}}',
         "web/.zed/settings.json": '{"context_servers": {"zed-one": {"command": "npx", "args": ["z"]},},}',

@@ -32,6 +32,7 @@ from toolhive_py.clients.documents import (
     remove_server,
     replace_server,
     servers_in,
+    servers_of,
 )
 from toolhive_py.config import Paths, atomic_write
 from toolhive_py.errors import ConflictError, NotFoundError, UsageError
@@ -65,8 +66,9 @@ def resolve_target(client_id: str, *, project: Path | None = None, home: Path | 
         raise UsageError(f"{client.name} has no {scope}-scope MCP config.",
                          hint="Leave out --project." if project else "Use --project DIR.")
     system, root = os_name or current_os(), home or Path.home()
-    candidates = [(location, path) for location in client.locations if location.scope == scope
-                  and not location.is_pattern if (path := location.resolve(system, root, project.resolve() if project else None)) is not None]
+    writable = [location for location in client.locations if location.scope == scope and not location.is_pattern]
+    candidates = [(location, path) for location in writable
+                  if (path := location.resolve(system, root, project.resolve() if project else None)) is not None]
     if not candidates:
         raise UsageError(f"{client.name} has no MCP config file on this OS.")
     location, path = _preferred_file(candidates)
@@ -317,8 +319,7 @@ def detect(paths: Paths, *, home: Path | None = None, os_name: OS | None = None)
         error = None
         if path is not None and location is not None and path.exists():
             try:
-                data = parse_text(path, load_text(path) or "", location.format)
-                servers = servers_in(data, location.servers_path(data), location.servers_kind)
+                servers = servers_of(parse_text(path, load_text(path) or "", location.format), location)
             except Exception as exc:  # noqa: BLE001 - one unreadable config must not hide the others
                 error = str(getattr(exc, "message", exc))
         managed = sorted(r["name"] for r in ledger if path is not None and r["path"] == str(path))
@@ -330,8 +331,7 @@ def detect(paths: Paths, *, home: Path | None = None, os_name: OS | None = None)
 def status(paths: Paths, target: Target) -> dict[str, Any]:
     location = target.location
     text = load_text(target.path)
-    data = None if text is None else parse_text(target.path, text, location.format)
-    servers = {} if data is None else servers_in(data, location.servers_path(data), location.servers_kind)
+    servers = {} if text is None else servers_of(parse_text(target.path, text, location.format), location)
     ours = {r["name"]: r for r in _read_ledger(paths) if r["path"] == str(target.path)}
     return {"client": target.client.id, "path": str(target.path), "exists": text is not None,
             "servers": [{"name": name, "managed": name in ours and ours[name]["entry"] == entry,

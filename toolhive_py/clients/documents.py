@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from toolhive_py.clients import inplace, jsonc
-from toolhive_py.clients.catalog import Format
+from toolhive_py.clients.catalog import Format, Location
 from toolhive_py.errors import ConfigError, ConflictError
 
-__all__ = ["Edit", "add_server", "load_text", "parse_text", "read_servers", "remove_server", "replace_server",
-           "servers_in"]
+__all__ = ["Edit", "add_server", "load_text", "parse_text", "remove_server", "replace_server",
+           "servers_in", "servers_of"]
 
 _MAX_BYTES = 16 * 1024 * 1024
 
@@ -100,9 +100,9 @@ def servers_in(data: Any, key_path: tuple[str, ...], kind: str) -> dict[str, Any
     return {str(k): v for k, v in node.items()} if isinstance(node, dict) else {}
 
 
-def read_servers(path: Path, fmt: Format, key_path: tuple[str, ...], kind: str = "map") -> dict[str, Any]:
-    text = load_text(path)
-    return {} if text is None else servers_in(parse_text(path, text, fmt), key_path, kind)
+def servers_of(data: Any, location: Location) -> dict[str, Any]:
+    """Name → entry of the servers a parsed config of ``location`` holds, wherever its layout keeps them."""
+    return servers_in(data, location.servers_path(data), location.servers_kind)
 
 
 def add_server(path: Path, text: str, fmt: Format, key_path: tuple[str, ...], kind: str, name: str,

@@ -251,14 +251,15 @@ class StreamableHttpEndpoint:
         stream (one per session, which the transport enforces), or an id the store no longer holds."""
         last_event_id = request.headers.get("last-event-id") if request.method == "GET" else None
         store = self.event_stores.get(session_id)
-        stream_id = store.stream_of(last_event_id) if store is not None and last_event_id else None
-        if store is None or last_event_id is None or stream_id is None or stream_id == GET_STREAM_KEY \
-                or not check_accept_headers(request)[1]:
+        if store is None or not last_event_id or not check_accept_headers(request)[1]:
+            return False
+        stream_id = store.stream_of(last_event_id)
+        if stream_id is None or stream_id == GET_STREAM_KEY:
             return False
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_SSE_HEADERS, (b"mcp-session-id", session_id.encode())]})
         async with anyio.create_task_group() as watchers:
-            watchers.start_soon(_cancel_on_disconnect, receive, watchers.cancel_scope)
+            watchers.start_soon(_on_disconnect, receive, watchers.cancel_scope.cancel)
             async for event_id, message in store.follow(last_event_id, stream_id):
                 plain = _plain_message(message)
                 final = "method" not in plain
@@ -521,15 +522,11 @@ async def _answer(send: Send, events: MemoryObjectReceiveStream[dict[str, Any]],
 async def _on_disconnect(receive: Receive, hang_up: Callable[[], None]) -> None:
     """Stop waiting for an answer the client can no longer receive. Runs beside the handler (the server's
     task group, no cancel scope: that costs more than the rest of a request); uvicorn's ``receive`` returns
-    ``http.disconnect`` once the response is complete too, so this ends with every request."""
-    await receive()
-    hang_up()
-
-
-async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    ``http.disconnect`` once the response is complete too, so this ends with every request. A body not
+    read yet (a GET's empty one) comes first and is skipped."""
     while (await receive())["type"] != "http.disconnect":
         continue
-    scope.cancel()
+    hang_up()
 
 
 def _plain_message(message: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from toolhive_py.clients.catalog import CLIENTS, OS, Client, Location, expand
-from toolhive_py.clients.documents import load_text, parse_text, servers_in
+from toolhive_py.clients.documents import load_text, parse_text, servers_of
 from toolhive_py.errors import ConfigError
 from toolhive_py.scan.model import ScanError
 
@@ -82,7 +82,7 @@ class _Collector:
         except (OSError, RuntimeError) as exc:  # permission denied, symlink loop (ELOOP / RuntimeError)
             self.errors.append(ScanError(str(path), str(getattr(exc, "strerror", None) or exc)))
             return None
-        servers = servers_in(data, location.servers_path(data), location.servers_kind)
+        servers = servers_of(data, location)
         for name, entry in servers.items():
             self.servers.append(ConfiguredServer(client, scope, path, name, entry, line_of(text, name, location.format)))
         self.texts[path] = text

@@ -164,7 +164,7 @@ def _location(step: FixStep) -> Location:
 
 def _live_entry(step: FixStep) -> Mapping[str, Any]:
     """The server's entry as the file holds it now (Claude Code's per-project sections included)."""
-    from toolhive_py.clients.documents import load_text, parse_text, servers_in
+    from toolhive_py.clients.documents import load_text, parse_text, servers_of
 
     path = Path(step.config_path)
     location = _location(step)
@@ -174,7 +174,7 @@ def _live_entry(step: FixStep) -> Mapping[str, Any]:
         section = (data.get("projects") or {}).get(step.scope.removeprefix("local (").removesuffix(")")) or {}
         servers = section.get("mcpServers") if isinstance(section, dict) else None
     else:
-        servers = servers_in(data, location.servers_path(data), location.servers_kind) if data is not None else None
+        servers = servers_of(data, location) if data is not None else None
     entry = (servers or {}).get(step.server)
     if not isinstance(entry, Mapping):
         raise MCPCTLError(f"{step.server} is no longer in {path}.", code="fix-stale",
