@@ -40,11 +40,10 @@ def _failure(area: str, name: str, error: MCPCTLError) -> Check:
 
 
 def check_engine(paths: Paths, socket_flag: str | None) -> tuple[list[Check], Engine | None]:
-    from toolhive_py.config import Settings
-    from toolhive_py.runtime.engine import connect
+    from toolhive_py.runtime.engine import open_engine
 
     try:
-        engine = connect(flag=socket_flag, setting=Settings(paths.settings_file).get("runtime.socket"))
+        engine = open_engine(paths, socket_flag)
     except MCPCTLError as error:
         return [_failure("engine", "container engine", error)], None
     info = engine.describe()

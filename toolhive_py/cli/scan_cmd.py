@@ -69,7 +69,7 @@ def register(root: typer.Typer) -> None:
         if fix:
             from toolhive_py.scan.fix import apply_plan, plan_fixes, render_plan
 
-            plan = plan_fixes(report, socket)
+            plan = plan_fixes(paths, report, socket)
             if apply:
                 apply_plan(paths, plan)
             if json_output:

@@ -18,9 +18,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from toolhive_py.errors import ConflictError, EngineError, NotFoundError
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     import docker
 
-__all__ = ["ENV_SOCKET", "Engine", "SocketCandidate", "candidate_sockets", "connect", "engine_errors"]
+    from toolhive_py.config import Paths
+
+__all__ = ["ENV_SOCKET", "Engine", "SocketCandidate", "candidate_sockets", "configured_socket", "connect",
+           "engine_errors", "open_engine"]
 
 ENV_SOCKET: Final = "MCPCTL_RUNTIME_SOCKET"
 _ROOTFUL_PODMAN: Final = "/run/podman/podman.sock"
@@ -79,6 +84,13 @@ class Engine:
     def close(self) -> None:
         self.client.close()
 
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
     def describe(self) -> dict[str, Any]:
         return {"engine": self.kind, "version": self.version, "socket": self.url, "source": self.source,
                 "rootless": self.kind == "podman" and "/run/user/" in self.url}
@@ -136,6 +148,25 @@ def connect(*, flag: str | None = None, setting: str | None = None,
         code="engine-unavailable",
         tried=tried,
     )
+
+
+def configured_socket(paths: Paths) -> str | None:
+    """The user's ``runtime.socket`` setting, if any."""
+    from toolhive_py.config import Settings
+
+    return Settings(paths.settings_file).get("runtime.socket")
+
+
+def open_engine(paths: Paths, flag: str | None = None) -> Engine:
+    """The engine a command uses: ``flag``, else the ``runtime.socket`` setting, else env and auto-detection.
+
+    Every caller (CLI, doctor, scan, ``scan --fix``) opens its engine here, so a setting is never ignored.
+    Use it as a context manager to close it::
+
+        with open_engine(paths, socket) as engine:
+            ...
+    """
+    return connect(flag=flag, setting=configured_socket(paths))
 
 
 @contextmanager

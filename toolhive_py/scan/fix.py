@@ -87,13 +87,13 @@ def _secret_names(findings: Sequence[ServerFinding]) -> dict[tuple[str, str], st
     return names
 
 
-def _workload_urls(socket: str | None) -> dict[str, str]:
+def _workload_urls(paths: Paths, socket: str | None) -> dict[str, str]:
     """Registry server (both NAME and REGISTRY/NAME) → proxy URL of a running managed workload."""
-    from toolhive_py.runtime.engine import connect
+    from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import list_workloads
 
     try:
-        engine = connect(flag=socket)
+        engine = open_engine(paths, socket)
     except MCPCTLError:
         return {}
     try:
@@ -148,9 +148,9 @@ def build_plan(report: ScanReport, workloads: Mapping[str, str]) -> list[FixStep
     return [step for finding in candidates for step in _plan_one(finding, workloads, names)]
 
 
-def plan_fixes(report: ScanReport, socket: str | None) -> list[FixStep]:
+def plan_fixes(paths: Paths, report: ScanReport, socket: str | None) -> list[FixStep]:
     vetted = any(f.status == "vetted" for f in _candidates(report))
-    return build_plan(report, _workload_urls(socket) if vetted else {})
+    return build_plan(report, _workload_urls(paths, socket) if vetted else {})
 
 
 def _location(step: FixStep) -> Location:

@@ -114,12 +114,13 @@ def _running_processes(context: Context, configured: _Configured, home: str) -> 
     return findings
 
 
-def _engine_urls(socket_flag: str | None) -> list[str]:
-    """Every engine to inventory: the one named (flag, MCPCTL_RUNTIME_SOCKET, DOCKER_HOST), else every usual
-    socket that exists. Unlike `mcpctl run`, which needs one engine, an inventory wants Docker *and* Podman."""
-    from toolhive_py.runtime.engine import candidate_sockets
+def _engine_urls(paths: Paths, socket_flag: str | None) -> list[str]:
+    """Every engine to inventory: the one named (flag, setting runtime.socket, MCPCTL_RUNTIME_SOCKET,
+    DOCKER_HOST), else every usual socket that exists. Unlike `mcpctl run`, which needs one engine, an
+    inventory wants Docker *and* Podman."""
+    from toolhive_py.runtime.engine import candidate_sockets, configured_socket
 
-    candidates = candidate_sockets(flag=socket_flag, setting=None, environ=os.environ)
+    candidates = candidate_sockets(flag=socket_flag, setting=configured_socket(paths), environ=os.environ)
     return [c.url for c in candidates
             if c.explicit or not c.url.startswith("unix://") or Path(c.url.removeprefix("unix://")).exists()]
 
@@ -164,11 +165,12 @@ def _one_engine(url: str, named: bool, context: Context) -> tuple[list[ServerFin
         engine.close()
 
 
-def _running_containers(options: ScanOptions, context: Context) -> tuple[list[ServerFinding], list[ScanError]]:
+def _running_containers(paths: Paths, options: ScanOptions,
+                        context: Context) -> tuple[list[ServerFinding], list[ScanError]]:
     """Engines are asked in parallel: each connect costs round trips (Podman's take ~0.2 s here)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    urls = _engine_urls(options.runtime_socket)
+    urls = _engine_urls(paths, options.runtime_socket)
     findings: list[ServerFinding] = []
     errors: list[ScanError] = []
     if not urls:
@@ -188,7 +190,7 @@ def run_scan(paths: Paths, options: ScanOptions) -> ScanReport:
     if options.processes:
         findings += _running_processes(context, configured, home)
     if options.containers:
-        found, container_errors = _running_containers(options, context)
+        found, container_errors = _running_containers(paths, options, context)
         findings += found
         errors += container_errors
     for finding in findings:
