@@ -39,8 +39,6 @@ from mcp_types import (
     CLIENT_CAPABILITIES_META_KEY,
     CLIENT_INFO_META_KEY,
     DEFAULT_NEGOTIATED_VERSION,
-    INVALID_REQUEST,
-    PARSE_ERROR,
     PROTOCOL_VERSION_META_KEY,
     SERVER_INFO_META_KEY,
     jsonrpc_message_adapter,
@@ -54,6 +52,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolhive_py.proxy.backends import BackendClosed
 from toolhive_py.proxy.events import MemoryEventStore
+from toolhive_py.proxy.jsonrpc import (
+    HEADER_MISMATCH,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    NOT_READY,
+    PARSE_ERROR,
+    error_message,
+)
 from toolhive_py.proxy.mux import ClientSession, Multiplexer, RequestContext
 
 __all__ = ["build_app", "security_settings"]
@@ -141,10 +147,7 @@ async def _respond(response: Response, scope: Scope, receive: Receive, send: Sen
 
 
 def _jsonrpc_error(request_id: Any, code: int, message: str, data: Any = None, status: int | None = None) -> Response:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return JSONResponse({"jsonrpc": "2.0", "id": request_id, "error": error},
+    return JSONResponse(error_message(request_id, code, message, data),
                         status_code=status or ERROR_CODE_HTTP_STATUS.get(code, 200))
 
 
@@ -340,7 +343,7 @@ class StreamableHttpEndpoint:
             return
         request_id = decoded["id"]
         duplicated = find_duplicated_routing_header(request.headers.items())
-        verdict = (InboundLadderRejection(code=-32020, message=f"{duplicated} header appears more than once")
+        verdict = (InboundLadderRejection(code=HEADER_MISMATCH, message=f"{duplicated} header appears more than once")
                    if duplicated is not None else classify_inbound_request(decoded, headers=dict(request.headers)))
         if isinstance(verdict, InboundLadderRejection):
             await _respond(_jsonrpc_error(request_id, verdict.code, verdict.message, verdict.data),
@@ -372,7 +375,7 @@ class StreamableHttpEndpoint:
                                           "stream: send Accept: text/event-stream."), scope, receive, send)
             return
         if not await self.mux.wait_ready(30):
-            await _respond(_jsonrpc_error(request_id, -32000, f"The MCP server is not ready: {self.mux.last_error}."),
+            await _respond(_jsonrpc_error(request_id, NOT_READY, f"The MCP server is not ready: {self.mux.last_error}."),
                            scope, receive, send)
             return
         filter_ = params.get("notifications")
@@ -405,7 +408,7 @@ class StreamableHttpEndpoint:
                 for uri in uris:
                     await self.mux.subscribe(session, uri)
             except BackendClosed as exc:
-                await _respond(_jsonrpc_error(request_id, -32000, f"Subscribing failed: {exc}"), scope, receive, send)
+                await _respond(_jsonrpc_error(request_id, NOT_READY, f"Subscribing failed: {exc}"), scope, receive, send)
                 return
             self.task_group().start_soon(_on_disconnect, receive, events_in.close)
             await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
@@ -426,7 +429,7 @@ class StreamableHttpEndpoint:
 
     async def _discover(self, request_id: Any, version: str) -> Response:
         if not await self.mux.wait_ready(30):
-            return _jsonrpc_error(request_id, -32000, f"The MCP server is not ready: {self.mux.last_error}.")
+            return _jsonrpc_error(request_id, NOT_READY, f"The MCP server is not ready: {self.mux.last_error}.")
         initialized = self.mux.initialize_result or {}
         result: dict[str, Any] = {
             "supportedVersions": [*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS],
@@ -478,7 +481,7 @@ class StreamableHttpEndpoint:
         """The stateless revision's response body for a relayed answer, and its HTTP status."""
         if "error" in answer:
             error = answer["error"]
-            code = int(error.get("code", -32603))
+            code = int(error.get("code", INTERNAL_ERROR))
             return {"jsonrpc": "2.0", "id": answer["id"], "error": error}, ERROR_CODE_HTTP_STATUS.get(code, 200)
         result = _modernize(method, version, dict(answer.get("result") or {}))
         server_info = (self.mux.initialize_result or {}).get("serverInfo", {})

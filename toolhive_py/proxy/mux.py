@@ -20,6 +20,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, target_of
 from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
+from toolhive_py.proxy.jsonrpc import DENIED, METHOD_NOT_FOUND, NOT_READY, RATE_LIMITED
 from toolhive_py.proxy.metrics import Metrics
 from toolhive_py.proxy.policy import RateLimiter, ToolPolicy
 from toolhive_py.proxy.subscriptions import SubscriptionTable
@@ -31,11 +32,6 @@ logger = logging.getLogger(__name__)
 BACKEND_PROTOCOL_VERSION = HANDSHAKE_PROTOCOL_VERSIONS[-1]
 PROXY_INFO = {"name": "mcpctl-proxy", "version": "1"}
 
-# JSON-RPC error codes the proxy itself answers with (server-error range, -32000 to -32099).
-NOT_READY = -32000
-DENIED = -32003
-RATE_LIMITED = -32029
-METHOD_NOT_FOUND = -32601
 
 # Queues (message, related client request id or None) for one session. It must not block: a slow client
 # must never hold up the server's output for the others, so fronts give each session its own outbox.

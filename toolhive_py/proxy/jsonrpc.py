@@ -1,0 +1,57 @@
+"""JSON-RPC error codes the proxy answers with, and the pure checks behind its "Invalid Request" answers.
+
+Every code is defined here once and imported by the front, the multiplexer and the policy. The values
+are the JSON-RPC 2.0 and MCP ones (a unit test pins them to the SDK's), written out rather than imported
+from ``mcp_types`` so that the CLI side, which imports the policy, does not load the SDK.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+__all__ = ["DENIED", "HEADER_MISMATCH", "INTERNAL_ERROR", "INVALID_PARAMS", "INVALID_REQUEST", "METHOD_NOT_FOUND",
+           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "error_message", "invalid_request_reason", "is_request_id"]
+
+# Standard JSON-RPC 2.0 codes.
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
+INVALID_PARAMS: Final = -32602
+INTERNAL_ERROR: Final = -32603
+
+# MCP's spec-defined code for HTTP headers that disagree with the body (2026-07-28).
+HEADER_MISMATCH: Final = -32020
+
+# The proxy's own answers (the server-error range). RATE_LIMITED predates MCP's reservation of
+# -32020..-32099 and stays, since clients and docs already know it.
+NOT_READY: Final = -32000
+DENIED: Final = -32003
+RATE_LIMITED: Final = -32029
+
+
+def is_request_id(value: Any) -> bool:
+    """JSON-RPC request ids are strings or integers; ``true`` is not 1 and ``1.5`` is not an id."""
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def invalid_request_reason(message: Any) -> str | None:
+    """Why a decoded client message (one object of a POST body) is not a JSON-RPC message the proxy can
+    relay, or None. A request whose id is null, a boolean, a float or an object would otherwise pass for a
+    notification and never be answered; the JSON-RPC answer for it is Invalid Request with id null."""
+    if not isinstance(message, dict):
+        return "a JSON-RPC message is an object"
+    if "method" not in message:
+        return None  # a response to a server request: an error response's id may be null
+    if not isinstance(message["method"], str):
+        return "method must be a string"
+    if "id" in message and not is_request_id(message["id"]):
+        return "id must be a string or an integer"
+    return None
+
+
+def error_message(request_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    """A JSON-RPC error response; ``request_id`` None for a request whose id could not be read."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
