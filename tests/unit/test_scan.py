@@ -348,3 +348,29 @@ def test_side_files_that_never_end_are_scan_errors(tmp_path: Path) -> None:
     assert "larger than" in messages["big.env"]
     assert "no such file" in messages["gone.env"]
     assert len(report["findings"]) == 4, "the entries themselves are still reported"
+
+
+def test_connection_string_passwords_are_found_in_args_env_headers_side_files_and_urls(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "db.env").write_text("REDIS_URL=redis://:Rd1spw@cache:6379\n")
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
+        "pg": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-postgres@0.6.2",
+                                          "postgresql://app:Pg1pass@db/app"]},
+        "env": {"command": "uvx", "args": ["mcp-db==1.0"], "envFile": "db.env",
+                "env": {"DATABASE_URL": "postgres://u:Env1pw@db/app", "MONGO_URI": "mongodb+srv://m:Mg1pw@c.net/x"}},
+        "remote": {"url": "https://bot:Url1pw@mcp.example.com/mcp",
+                   "headers": {"X-Upstream": "amqp://guest:Hd1pw@rabbit/"}},
+    }}))
+    result = run_cli("scan", "--home", str(home), "--format", "json")
+    for password in ("Pg1pass", "Env1pw", "Mg1pw", "Rd1spw", "Url1pw", "Hd1pw"):
+        assert password not in result.stdout, "passwords are redacted"
+    secrets = {f["name"]: sorted((s["provider"], s["location"]) for s in f["secrets"])
+               for f in json.loads(result.stdout)["findings"]}
+    side = home / ".cursor" / "db.env"
+    assert secrets == {
+        "pg": [("connection-string-password", "arg:2")],
+        "env": [("connection-string-password", "env:DATABASE_URL"), ("connection-string-password", "env:MONGO_URI"),
+                ("connection-string-password", f"file:{side}:REDIS_URL")],
+        "remote": [("connection-string-password", "header:X-Upstream"), ("connection-string-password", "url-userinfo")],
+    }

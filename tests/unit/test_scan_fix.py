@@ -217,3 +217,21 @@ def test_apply_never_overwrites_a_different_value_already_in_the_backend(
         again = [s for s in build_plan(_scan(home), {}) if s.server == "fetch" and s.action == "move-secret"]
         apply_plan(Paths.from_env(), again)
         assert again[0].status == "done", "the same value already there is fine"
+
+
+def test_a_connection_string_password_is_moved_alone_and_never_offered_as_the_whole_variable(tmp_path: Path) -> None:
+    from toolhive_py.scan.fix import _secret_value
+
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {"fetch": {
+        "command": "uvx", "args": ["mcp-server-fetch==2026.10.24"],
+        "env": {"DATABASE_URL": "postgres://app:Pg1pass@db/app"}}}}))
+    plan = build_plan(_scan(home), {})
+    assert [(s.action, s.location, s.env_name) for s in plan] == [
+        ("move-secret", "env:DATABASE_URL", None), ("start-first", None, None)]
+    assert _secret_value(plan[0]) == "Pg1pass", "the secret is the password"
+    assert "password of the connection string" in plan[0].detail
+    assert "give the managed server its connection string yourself" in plan[0].detail
+    assert ":DATABASE_URL" not in plan[1].detail, "a password alone must not become the whole variable"
+    assert all("Pg1pass" not in s.detail for s in plan)

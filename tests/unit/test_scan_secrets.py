@@ -97,3 +97,30 @@ def test_fingerprint_is_stable_and_distinguishes_secrets() -> None:
     assert fingerprint(a) != fingerprint(b)
     assert len(fingerprint(a)) == 12
     assert a not in fingerprint(a)
+
+
+@pytest.mark.parametrize(("name", "value", "password"), [
+    (None, "postgresql://app:s3cr3t@db/app", "s3cr3t"),
+    ("DATABASE_URL", "postgres://u:hunter2@db.internal:5432/app?sslmode=require", "hunter2"),
+    ("MONGO_URI", "mongodb://admin:Tr0ub4dor@mongo:27017", "Tr0ub4dor"),
+    ("MONGO_URI", "mongodb+srv://svc:p%40ss@cluster0.example.net/db", "p%40ss"),
+    ("REDIS_URL", "redis://:redispw@cache:6379/0", "redispw"),
+    ("BROKER", "amqp://guest:guest@rabbit//", "guest"),
+    ("--dsn", "mysql://root:p@ss@127.0.0.1/db", "p@ss"),  # a raw @ in the password: the last @ ends it
+    (None, "DATABASE_URL=postgres://u:pw@db/app", "pw"),
+])
+def test_the_password_of_a_connection_string_is_found_under_any_name(
+        name: str | None, value: str, password: str) -> None:
+    match = detect(value, name)
+    assert match is not None
+    assert (match.provider, match.value) == ("connection-string-password", password)
+    assert password not in match.redacted
+
+
+@pytest.mark.parametrize("value", [
+    "postgres://app@db/app", "postgres://app:${DB_PASSWORD}@db/app", "postgres://app:$DB_PASSWORD@db/app",
+    "mongodb://u:<password>@mongo", "https://example.com:8443/path@x", "redis://cache:6379", "git@github.com:o/r",
+    "postgres://app:@db/app",
+])
+def test_connection_strings_without_a_literal_password_are_not_findings(value: str) -> None:
+    assert detect(value, "DATABASE_URL") is None

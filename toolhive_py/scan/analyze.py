@@ -73,8 +73,10 @@ def _scan_url(url: str, found: Located) -> None:
     parts = urlsplit(url)
     for key, value in parse_qsl(parts.query):
         _check(found, value, key, f"url-query:{key}")
-    if parts.password:
-        _check(found, parts.password, "password", "url-userinfo")
+    password = secrets.userinfo_password(url)
+    if password is not None:
+        match = secrets.detect(password) or secrets.SecretMatch(secrets.CONNECTION_STRING, password)
+        found.append(("url-userinfo", match))
 
 
 _MAX_ENV_FILE = 1024 * 1024
@@ -244,7 +246,8 @@ def analyze_entry(finding: ServerFinding, entry: Mapping[str, Any], context: Con
         _identity_status(from_url(url), context, finding)
         parts = urlsplit(url)
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            finding.reasons.append(Reason("insecure-remote", "high", f"remote server over plain http: {parts.netloc}"))
+            finding.reasons.append(Reason("insecure-remote", "high", f"remote server over plain http: "
+                                          f"{parts.netloc.rpartition('@')[2]}"))
     else:
         command, args = _command_of(entry)
         if command:

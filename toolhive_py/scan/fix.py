@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from toolhive_py.config import Paths
 from toolhive_py.errors import ConflictError, MCPCTLError
 from toolhive_py.scan.model import ScanReport, ServerFinding
+from toolhive_py.scan.secrets import CONNECTION_STRING
 
 if TYPE_CHECKING:
     from toolhive_py.clients.catalog import Location
@@ -120,6 +121,13 @@ def _plan_one(finding: ServerFinding, workloads: Mapping[str, str],
         env = _secret_key(secret.location)[1]
         name = secret_names[(finding.id, secret.location)]
         detail = f"{secret.location} ({secret.redacted}) → secret {name}"
+        if secret.provider == CONNECTION_STRING:
+            # The backend holds the password alone, and mcpctl hands a secret to a server as a whole
+            # variable: it cannot rebuild the connection string, so no `--secret NAME:VAR` is offered.
+            detail = (f"password of the connection string in {secret.location} ({secret.redacted}) → secret "
+                      f"{name}; mcpctl passes secrets as whole variables, so give the managed server its "
+                      "connection string yourself")
+            env = None
         if secret.location.startswith("file:"):
             detail += f"; then delete it from {secret.location.removeprefix('file:').rpartition(':')[0]} by hand"
         steps.append(make("move-secret", detail=detail, secret_name=name, env_name=env, location=secret.location,

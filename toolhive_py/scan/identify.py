@@ -65,8 +65,10 @@ def from_image(reference: str) -> Identity:
 
 
 def from_url(url: str) -> Identity:
+    """The URL without its query string or userinfo: both can hold the credentials a report redacts."""
     parts = urlsplit(url)
-    return Identity("url", None, None, True, urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
+    host = parts.netloc.rpartition("@")[2]
+    return Identity("url", None, None, True, urlunsplit((parts.scheme, host, parts.path, "", "")))
 
 
 def _first_operand(args: list[str], value_flags: Collection[str] = ()) -> str | None:

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-__all__ = ["SecretMatch", "detect", "fingerprint", "is_reference", "redact"]
+__all__ = ["CONNECTION_STRING", "SecretMatch", "detect", "fingerprint", "is_reference", "redact", "userinfo_password"]
 
 # (provider, pattern): anchored inside the value, so "Bearer ghp_…" and URLs with tokens match too.
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
@@ -43,6 +43,10 @@ _REFERENCE = re.compile(
 # Claude Code's ${VAR:-default}: a reference, but its default is a literal and may itself be a secret.
 _DEFAULTED = re.compile(r"^\s*\$\{[A-Za-z_][A-Za-z0-9_]*:-(?P<default>[^}]*)\}\s*$")
 _BEARER = re.compile(r"(?i)^\s*(?:bearer|token|basic)\s+")
+# scheme://[user]:PASSWORD@host… anywhere in a value: postgresql://, mongodb+srv://, redis://, amqp://, https://…
+# The authority ends at the first / ? # or blank; its last @ ends the userinfo (a raw @ in a password is common).
+_AUTHORITY = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?P<authority>[^\s/?#]+)")
+CONNECTION_STRING = "connection-string-password"
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,20 @@ class SecretMatch:
 def is_reference(value: str) -> bool:
     """True for the ways to *refer* to a secret: ${input:x}, ${env:X}, $VAR, {{x}}, %VAR%, <PLACEHOLDER>…"""
     return bool(_REFERENCE.match(_BEARER.sub("", value)))
+
+
+def userinfo_password(value: str) -> str | None:
+    """The password in the userinfo of a URL inside ``value`` (``postgres://app:PASS@db/app`` → ``PASS``).
+
+    Any such password is a credential whatever its entropy or the field's name (``DATABASE_URL`` names a
+    setting, yet its value carries the password); only a reference (``${DB_PASSWORD}``) is not.
+    """
+    for match in _AUTHORITY.finditer(value):
+        userinfo, at, _ = match.group("authority").rpartition("@")
+        _, colon, password = userinfo.partition(":")
+        if at and colon and password and not is_reference(password):
+            return password
+    return None
 
 
 def _entropy(value: str) -> float:
@@ -85,6 +103,9 @@ def detect(value: str, name: str | None = None) -> SecretMatch | None:
         match = pattern.search(value)
         if match:
             return SecretMatch(provider, match.group())
+    password = userinfo_password(value)
+    if password is not None:
+        return SecretMatch(CONNECTION_STRING, password)
     candidate = _BEARER.sub("", value).strip()
     if (name and _is_secret_name(name) and len(candidate) >= 12 and " " not in candidate
             and not candidate.startswith(("http://", "https://", "/", "./", "~"))
