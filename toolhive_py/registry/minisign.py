@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Final
 from toolhive_py.errors import UsageError, VerificationError
 
 __all__ = [
+    "MAX_KEY_FILE_BYTES",
     "KeyPair",
     "PublicKey",
     "SecretKey",
@@ -31,8 +33,10 @@ __all__ = [
     "parse_public_key",
     "parse_secret_key",
     "parse_signature",
+    "read_bounded",
     "read_text",
     "sign",
+    "too_large",
     "verify",
 ]
 
@@ -42,6 +46,8 @@ _CHECKSUM_ALG: Final = b"B2"
 _KDF_NONE: Final = b"\x00\x00"
 _UNTRUSTED: Final = "untrusted comment: "
 _TRUSTED: Final = "trusted comment: "
+# Keys and signatures are four lines at most; minisign caps a trusted comment at 8 KiB.
+MAX_KEY_FILE_BYTES: Final = 16 * 1024
 
 
 def _key_id_hex(key_id: bytes) -> str:
@@ -233,10 +239,44 @@ def verify(data: bytes, signature: Signature, public_key: PublicKey) -> str:
     return signature.trusted_comment
 
 
-def read_text(path: Path, what: str) -> str:
+def too_large(what: str, origin: str, limit: int) -> VerificationError:
+    """The refusal of a file or download over its size cap, before any of it is verified."""
+    return VerificationError(
+        f"The {what} at {origin} is larger than {limit} bytes; it was refused before verification.",
+        hint="Check that the source really is a registry.json (or its .minisig) and ask its publisher; mcpctl "
+        "reads at most that much.",
+        code="too-large", origin=origin,
+    )
+
+
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """A regular file's bytes, at most ``limit`` of them: a device (/dev/zero), FIFO or directory is refused,
+    and so is a file over the cap, without reading more than one byte past it."""
     try:
-        return path.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below as not a regular file.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise VerificationError(f"Cannot read the {what} {path}: {exc.strerror or exc}.",
+                                hint="Check the file and its permissions.", code="unreadable",
+                                path=str(path)) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise VerificationError(f"The {what} {path} is not a regular file.",
+                                hint=f"Point mcpctl at the {what} file itself.", code="not-a-file", path=str(path))
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise too_large(what, str(path), limit)
+    return data
+
+
+def read_text(path: Path, what: str) -> str:
+    """A key or signature file's text; like every file of this format, it is a few hundred bytes."""
+    try:
+        return read_bounded(path, MAX_KEY_FILE_BYTES, what).decode("utf-8")
     except FileNotFoundError as exc:
         raise VerificationError(f"No {what} at {path}.", code=f"missing-{what.replace(' ', '-')}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise VerificationError(f"Cannot read {what} {path}: {exc}", code="unreadable") from exc
+    except UnicodeDecodeError as exc:
+        raise VerificationError(f"Cannot read {what} {path}: it is not UTF-8 text.", code="unreadable") from exc

@@ -1,7 +1,8 @@
 """The trusted registries: the built-in one plus the user's, each verified before use.
 
-Policy, in order, for every load: the minisign signature is checked against the registry's pinned key
-before a byte is parsed; then the document's ``version`` must not be lower than the highest seen for
+Policy, in order, for every load: the document and its signature are read with a size cap (a file, a
+device or an endless download is refused past it, so nothing is held whole before it is checked); the
+minisign signature is checked against the registry's pinned key before a byte is parsed; then the document's ``version`` must not be lower than the highest seen for
 that registry (rollback); then it must not have expired (freeze). Every refusal is a VerificationError.
 Name clashes between registries resolve by priority (higher wins); ``REGISTRY/NAME`` picks one.
 """
@@ -10,20 +11,27 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from toolhive_py.config import Paths, atomic_write
 from toolhive_py.errors import ConfigError, ConflictError, MCPCTLError, NotFoundError, UsageError, VerificationError
 from toolhive_py.registry import minisign
 from toolhive_py.registry.models import SERVER_NAME, ParsedRegistry, ServerEntry, parse_registry_lazily
 
+if TYPE_CHECKING:
+    import httpx
+
 __all__ = [
     "BUILTIN_PUBLIC_KEY",
     "BUILTIN_REGISTRY",
+    "MAX_REGISTRY_BYTES",
+    "MAX_SIGNATURE_BYTES",
     "FoundServer",
     "RegistryInfo",
     "RegistrySource",
@@ -36,6 +44,23 @@ BUILTIN_REGISTRY: Final = "default"
 # The public half of ../shared/keys/registry-signing.key; the secret half never enters this repo.
 BUILTIN_PUBLIC_KEY: Final = "RWTb+TypTyNL30zcww/dXdEKthNoxcnPry3AJzNxTcRPw5hyEtw/Vo3v"
 _SIG_SUFFIX: Final = ".minisig"
+# The built-in registry is ~40 KB; 32 MiB leaves room for large private catalogues while keeping a hostile
+# or endless source from exhausting memory before its signature is even checked.
+MAX_REGISTRY_BYTES: Final = 32 * 1024 * 1024
+MAX_SIGNATURE_BYTES: Final = minisign.MAX_KEY_FILE_BYTES
+# A download that keeps trickling bytes stops here even when each read beats the per-read timeout.
+_FETCH_DEADLINE_S: Final = 120.0
+
+
+def _decode_signature(raw: bytes, origin: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VerificationError(
+            f"The signature {origin} is not text (byte {exc.start} is not UTF-8), so not a minisign signature.",
+            hint="Get the .minisig from the registry's publisher, or re-sign with `mcpctl registry sign`.",
+            code="bad-signature-format", origin=origin,
+        ) from exc
 
 
 def builtin_registry_path() -> Path:
@@ -229,12 +254,18 @@ class RegistryStore:
     def _load(self, source: RegistrySource) -> RegistryInfo:
         data_path = self._cache_path(source) if source.is_url else Path(source.source)
         try:
-            data = data_path.read_bytes()
+            data = minisign.read_bounded(data_path, MAX_REGISTRY_BYTES, "registry document")
         except FileNotFoundError as exc:
             hint = f"`mcpctl registry update {source.name}`" if source.is_url else "Check the path, or remove it."
             raise NotFoundError(f"Registry {source.name!r}: no file at {data_path}.", hint=hint) from exc
         sig_path = data_path.with_name(data_path.name + _SIG_SUFFIX)
-        signature = None if source.insecure_skip_verify or not sig_path.exists() else sig_path.read_text("utf-8")
+        signature = None
+        if not source.insecure_skip_verify and os.path.lexists(sig_path):
+            try:
+                raw = minisign.read_bounded(sig_path, MAX_SIGNATURE_BYTES, "signature")
+            except FileNotFoundError:
+                raw = None  # a dangling symlink: no signature, refused as missing below
+            signature = None if raw is None else _decode_signature(raw, str(sig_path))
         return self._verify_bytes(source, data, signature, origin=str(sig_path.with_suffix("")))
 
     def _verify_bytes(self, source: RegistrySource, data: bytes, signature: str | None, *, origin: str) -> RegistryInfo:
@@ -305,12 +336,14 @@ class RegistryStore:
         import httpx
 
         target = self._cache_path(source)
+        deadline = time.monotonic() + _FETCH_DEADLINE_S
         try:
             with httpx.Client(timeout=30, follow_redirects=True) as client:
-                body = client.get(source.source).raise_for_status().content
+                body = _download(client, source.source, MAX_REGISTRY_BYTES, "registry document", deadline)
                 signature = b""
                 if not source.insecure_skip_verify:
-                    signature = client.get(source.source + _SIG_SUFFIX).raise_for_status().content
+                    signature = _download(client, source.source + _SIG_SUFFIX, MAX_SIGNATURE_BYTES, "signature",
+                                          deadline)
         except httpx.HTTPError as exc:
             raise MCPCTLError(
                 f"Cannot fetch registry {source.name!r} from {source.source}: {exc}",
@@ -318,7 +351,8 @@ class RegistryStore:
                 code="fetch-failed",
             ) from exc
         # Verify before touching the cache, so a bad or rolled-back download never replaces a good copy.
-        self._verify_bytes(source, body, signature.decode("utf-8", "replace") or None, origin=source.source)
+        signature_text = _decode_signature(signature, source.source + _SIG_SUFFIX) if signature else None
+        self._verify_bytes(source, body, signature_text, origin=source.source)
         atomic_write(target, body, mode=0o644)
         if signature:
             atomic_write(target.with_name(target.name + _SIG_SUFFIX), signature, mode=0o644)
@@ -358,3 +392,27 @@ class RegistryStore:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"Registry {name!r} in registries.toml is malformed: {exc}") from exc
+
+
+def _download(client: httpx.Client, url: str, limit: int, what: str, deadline: float) -> bytes:
+    """GET ``url`` streamed, refusing a body over ``limit`` bytes (declared or counted) or past ``deadline``.
+
+    Bytes are counted after content decoding, so a compressed body cannot inflate past the cap either.
+    """
+    with client.stream("GET", url) as response:
+        response.raise_for_status()
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise minisign.too_large(what, url, limit)
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise minisign.too_large(what, url, limit)
+            if time.monotonic() > deadline:
+                raise VerificationError(
+                    f"Fetching the {what} from {url} took longer than {_FETCH_DEADLINE_S:.0f} s; it was refused.",
+                    hint="Check the URL and your network, then `mcpctl registry update`.",
+                    code="fetch-timeout", origin=url,
+                )
+    return bytes(body)
