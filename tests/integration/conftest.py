@@ -17,14 +17,16 @@ from toolhive_py.proxy.supervisor import free_port
 ROUTING_SERVER = Path(__file__).parents[1] / "fixtures" / "servers" / "routing_server.py"
 
 
-@pytest.fixture
-def proxy(tmp_path: Path) -> Iterator[str]:
-    """Base URL of a proxy (``http://127.0.0.1:PORT``) in front of the routing test server."""
+def start_proxy(tmp_path: Path, *options: str) -> Iterator[str]:
+    """Run a proxy with ``options`` (policy flags) in front of the routing test server; yields its base URL
+    (``http://127.0.0.1:PORT``) once it is ready, and stops it afterwards. Its audit log is
+    ``tmp_path / "audit.jsonl"``."""
     port = free_port()
     log = (tmp_path / "proxy.log").open("wb")
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "toolhive_py.proxy", "--port", str(port), "--name", "routing",
-         "--audit-log", str(tmp_path / "audit.jsonl"), "--stdio", "--", sys.executable, str(ROUTING_SERVER)],
+         "--audit-log", str(tmp_path / "audit.jsonl"), *options,
+         "--stdio", "--", sys.executable, str(ROUTING_SERVER)],
         stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -44,3 +46,16 @@ def proxy(tmp_path: Path) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[str]:
+    """Base URL of a proxy (``http://127.0.0.1:PORT``) in front of the routing test server."""
+    yield from start_proxy(tmp_path)
+
+
+@pytest.fixture
+def guarded_proxy(tmp_path: Path) -> Iterator[str]:
+    """Like ``proxy``, with a policy: ``crash`` denied, ``echo`` limited to 2 calls a minute."""
+    yield from start_proxy(tmp_path, "--deny-tools", "crash", "--rate-limit", "2/m")
+

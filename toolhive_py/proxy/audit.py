@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 __all__ = ["AuditLog", "AuditRecord", "Outcome", "target_of"]
 
-Outcome = Literal["ok", "error", "denied", "rate_limited"]
+# invalid: the proxy refused a malformed request itself (a JSON-RPC -32600/-32602 answer).
+Outcome = Literal["ok", "error", "denied", "rate_limited", "invalid"]
 
 # The params key that names what a request acts on, per method.
 _TARGET_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri",

@@ -20,9 +20,9 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, target_of
 from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
-from toolhive_py.proxy.jsonrpc import DENIED, METHOD_NOT_FOUND, NOT_READY, RATE_LIMITED
+from toolhive_py.proxy.jsonrpc import METHOD_NOT_FOUND, NOT_READY
 from toolhive_py.proxy.metrics import Metrics
-from toolhive_py.proxy.policy import RateLimiter, ToolPolicy
+from toolhive_py.proxy.policy import RateLimiter, ToolPolicy, check_tool_call
 from toolhive_py.proxy.subscriptions import SubscriptionTable
 
 __all__ = ["BACKEND_PROTOCOL_VERSION", "ClientSession", "Deliver", "Multiplexer", "RequestContext"]
@@ -310,14 +310,10 @@ class Multiplexer:
         if method == "ping":
             self._reply(pending, {"jsonrpc": "2.0", "id": pending.client_id, "result": {}}, "ok")
             return
-        if method == "tools/call" and pending.target is not None:
-            if not self.policy.permits(pending.target):
-                self._reply_error(pending, DENIED, f"Tool {pending.target!r} is not allowed by this "
-                                              "server's mcpctl policy.", outcome="denied")
-                return
-            if self.limiter is not None and not self.limiter.allow(pending.target):
-                self._reply_error(pending, RATE_LIMITED, f"Rate limit for tool {pending.target!r} "
-                                              f"exceeded ({self.policy.rate_limit}).", outcome="rate_limited")
+        if method == "tools/call":
+            refusal = check_tool_call(self.policy, self.limiter, params)
+            if refusal is not None:
+                self._reply_error(pending, refusal.code, refusal.message, outcome=refusal.outcome)
                 return
         if not self.ready:
             self._reply_error(pending, NOT_READY, "The MCP server is not ready (starting or "

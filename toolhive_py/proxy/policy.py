@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolhive_py.errors import UsageError
+from toolhive_py.proxy.audit import Outcome
+from toolhive_py.proxy.jsonrpc import DENIED, INVALID_PARAMS, RATE_LIMITED
 
-__all__ = ["RateLimit", "RateLimiter", "ToolPolicy", "parse_rate_limit"]
+__all__ = ["RateLimit", "RateLimiter", "Refusal", "ToolPolicy", "check_tool_call", "parse_rate_limit"]
 
 _PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smh])\s*$")
@@ -93,3 +95,28 @@ class RateLimiter:
             return False
         self._buckets[tool] = (tokens - 1.0, now)
         return True
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the proxy answers a request itself with a JSON-RPC error instead of relaying it."""
+
+    code: int
+    message: str
+    outcome: Outcome
+
+
+def check_tool_call(policy: ToolPolicy, limiter: RateLimiter | None, params: Any) -> Refusal | None:
+    """The proxy's verdict on a ``tools/call``: None relays it.
+
+    A call whose ``name`` is not a string is refused whatever the policy: the server might read a list
+    or a number as a tool name the policy never saw, so letting it through would fail open.
+    """
+    name = params.get("name") if isinstance(params, dict) else None
+    if not isinstance(name, str):
+        return Refusal(INVALID_PARAMS, "tools/call needs params.name, a string naming the tool.", "invalid")
+    if not policy.permits(name):
+        return Refusal(DENIED, f"Tool {name!r} is not allowed by this server's mcpctl policy.", "denied")
+    if limiter is not None and not limiter.allow(name):
+        return Refusal(RATE_LIMITED, f"Rate limit for tool {name!r} exceeded ({limiter.limit}).", "rate_limited")
+    return None
