@@ -23,6 +23,11 @@ def test_foreign_origins_and_hosts_are_refused(proxy: str) -> None:
         assert httpx.get(proxy + path, headers={"Host": "evil.example"}).status_code == 421
     port = proxy.rsplit(":", 1)[1]
     assert httpx.get(proxy + "/health/live", headers={"Origin": f"http://localhost:{port}"}).status_code == 200
+    for page in ("http://localhost", "http://127.0.0.1", "http://localhost:80", f"http://localhost:{int(port) + 1}"):
+        for path in ("/mcp", "/sse", "/metrics"):
+            assert httpx.get(proxy + path, headers={"Origin": page}).status_code == 403, (page, path)
+        posted = httpx.post(proxy + "/mcp", json=INIT, headers={**JSON_AND_SSE, "Origin": page})
+        assert posted.status_code == 403, "a page on another local port cannot open a session"
 
 
 def test_oversized_and_malformed_bodies_get_errors_not_crashes(proxy: str) -> None:

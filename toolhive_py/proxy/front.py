@@ -70,12 +70,19 @@ _MODERN_META_KEYS = (PROTOCOL_VERSION_META_KEY, CLIENT_INFO_META_KEY, CLIENT_CAP
 
 
 def security_settings(port: int) -> TransportSecuritySettings:
-    """Only loopback names may reach the proxy: a web page cannot, even through DNS rebinding."""
+    """Only loopback names may reach the proxy: a web page cannot, even through DNS rebinding.
+
+    An ``Origin`` is trusted only when it is the proxy's own (a loopback name with the proxy's port):
+    a page served by anything else on this machine, a port-80 server included, is another origin.
+    """
     hosts = ["127.0.0.1", "localhost", "[::1]"]
+    origins = [f"http://{h}:{port}" for h in hosts]
+    if port == 80:  # the default port is left out of an origin
+        origins += [f"http://{h}" for h in hosts]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=[f"{h}:{port}" for h in hosts] + hosts,
-        allowed_origins=[f"http://{h}:{port}" for h in hosts] + [f"http://{h}" for h in hosts],
+        allowed_origins=origins,
     )
 
 
