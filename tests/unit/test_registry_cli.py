@@ -177,15 +177,20 @@ def test_schema_violation_names_server_and_field(tmp_path: Path, keypair: tuple[
     assert "server 'widget': transport" in result.stderr
 
 
-def test_name_clash_resolves_by_priority(tmp_path: Path, keypair: tuple[minisign.KeyPair, Path]) -> None:
+def test_name_clash_keeps_the_builtin_entry_whatever_the_priority(
+    tmp_path: Path, keypair: tuple[minisign.KeyPair, Path]
+) -> None:
     pair, pub = keypair
     doc = write_signed(tmp_path / "acme.json", {"github": server(description="ACME's fork")}, pair.secret)
     assert run_cli("registry", "add", "acme", str(doc), "--pubkey", str(pub), "--priority", "-5").exit_code == 0
     assert run_cli("info", "github", "--json").json()["data"]["registry"] == "default"
     assert run_cli("info", "acme/github", "--json").json()["data"]["description"] == "ACME's fork"
     assert run_cli("registry", "remove", "acme").exit_code == 0
+    # A higher priority alone no longer shadows a built-in name (issue 13, item 2): that takes an explicit
+    # choice (`shadow_builtin`, tested in test_registry_store.py); REGISTRY/NAME still picks acme's entry.
     assert run_cli("registry", "add", "acme", str(doc), "--pubkey", str(pub), "--priority", "5").exit_code == 0
-    assert run_cli("info", "github", "--json").json()["data"]["registry"] == "acme"
+    assert run_cli("info", "github", "--json").json()["data"]["registry"] == "default"
+    assert run_cli("info", "acme/github", "--json").json()["data"]["registry"] == "acme"
 
 
 def test_unsigned_registry_needs_the_loud_override(tmp_path: Path) -> None:

@@ -18,7 +18,13 @@ from tests.unit.registry_fixtures import server, write_signed
 from toolhive_py.config import Paths
 from toolhive_py.errors import ExitCode, VerificationError
 from toolhive_py.registry import RegistryStore, minisign
-from toolhive_py.registry.store import MAX_REGISTRY_BYTES, MAX_SIGNATURE_BYTES
+from toolhive_py.registry.store import (
+    BUILTIN_REGISTRY,
+    MAX_REGISTRY_BYTES,
+    MAX_SIGNATURE_BYTES,
+    RegistrySource,
+    rank_candidates,
+)
 
 _CHUNK = b"x" * 65536
 
@@ -194,3 +200,99 @@ def test_a_key_file_linked_to_dev_zero_is_refused(tmp_path: Path) -> None:
     key.symlink_to("/dev/zero")
     with pytest.raises(VerificationError, match="not a regular file"):
         minisign.read_text(key, "secret key")
+
+
+# ----- name clashes --------------------------------------------------------------------------------
+
+def _add(store: RegistryStore, tmp_path: Path, pair: minisign.KeyPair, name: str, servers: dict[str, object],
+         **options: object) -> None:
+    doc = write_signed(tmp_path / f"{name}.json", servers, pair.secret)
+    store.add(name, str(doc), public_key=pair.public.to_base64(), **options)  # type: ignore[arg-type]
+
+
+def _source(name: str, priority: int = 10, *, shadow: bool = False) -> RegistrySource:
+    return RegistrySource(name, f"/{name}.json", None, priority, shadow_builtin=shadow)
+
+
+@pytest.mark.parametrize(
+    ("candidates", "expected"),
+    [
+        # An added registry with a higher priority still ranks below the built-in one ...
+        ([_source("acme"), _source(BUILTIN_REGISTRY, 0)], [BUILTIN_REGISTRY, "acme"]),
+        # ... unless it was added to shadow it; then priority decides again.
+        ([_source("acme", shadow=True), _source(BUILTIN_REGISTRY, 0)], ["acme", BUILTIN_REGISTRY]),
+        ([_source("acme", -1, shadow=True), _source(BUILTIN_REGISTRY, 0)], [BUILTIN_REGISTRY, "acme"]),
+        ([_source("a", 5), _source("b", 20, shadow=True), _source("c", 30), _source(BUILTIN_REGISTRY, 0)],
+         ["b", BUILTIN_REGISTRY, "c", "a"]),
+        # Without the built-in one in the running, priority alone orders added registries.
+        ([_source("low", 5), _source("high", 20)], ["high", "low"]),
+    ],
+)
+def test_rank_candidates_keeps_the_builtin_ahead_of_registries_that_did_not_choose_to_shadow(
+    candidates: list[RegistrySource], expected: list[str]
+) -> None:
+    assert [c.name for c in rank_candidates(candidates)] == expected
+
+
+def test_an_added_registry_does_not_shadow_a_builtin_name_by_default(
+    tmp_path: Path, store: RegistryStore, pair: minisign.KeyPair
+) -> None:
+    _add(store, tmp_path, pair, "acme", {"github": server(description="ACME's github")})
+    found = store.find("github")
+    assert (found.registry, found.preferred, found.also_in, found.shadows_builtin) == (
+        BUILTIN_REGISTRY, True, ("acme",), False)
+    qualified = store.find("acme/github")
+    assert (qualified.registry, qualified.entry.description) == ("acme", "ACME's github")
+    assert (qualified.preferred, qualified.also_in) == (False, (BUILTIN_REGISTRY,))
+    assert store.names_shared_with_builtin("acme") == ["github"]
+
+
+def test_shadow_builtin_is_an_explicit_choice_that_is_saved(
+    tmp_path: Path, store: RegistryStore, pair: minisign.KeyPair
+) -> None:
+    _add(store, tmp_path, pair, "acme", {"github": server()}, shadow_builtin=True)
+    found = RegistryStore(store.paths).find("github")  # a fresh store reads registries.toml
+    assert (found.registry, found.also_in, found.shadows_builtin) == ("acme", (BUILTIN_REGISTRY,), True)
+    assert RegistryStore(store.paths).find(f"{BUILTIN_REGISTRY}/github").registry == BUILTIN_REGISTRY
+
+
+def test_a_registry_saved_before_the_shadow_setting_existed_does_not_shadow(
+    tmp_path: Path, store: RegistryStore, pair: minisign.KeyPair
+) -> None:
+    doc = write_signed(tmp_path / "acme.json", {"github": server()}, pair.secret)
+    store.paths.registries_file.parent.mkdir(parents=True, exist_ok=True)
+    store.paths.registries_file.write_text(
+        f'[registries.acme]\nsource = "{doc}"\npubkey = "{pair.public.to_base64()}"\npriority = 10\n'
+    )
+    assert store.find("github").registry == BUILTIN_REGISTRY
+
+
+def test_priority_still_decides_between_added_registries(
+    tmp_path: Path, store: RegistryStore, pair: minisign.KeyPair
+) -> None:
+    _add(store, tmp_path, pair, "low", {"widget": server(description="low")}, priority=5)
+    _add(store, tmp_path, pair, "high", {"widget": server(description="high")}, priority=20)
+    found = store.find("widget")
+    assert (found.registry, found.also_in) == ("high", ("low",))
+
+
+def test_search_and_all_servers_show_each_registry_with_the_one_a_bare_name_picks_first(
+    tmp_path: Path, store: RegistryStore, pair: minisign.KeyPair
+) -> None:
+    _add(store, tmp_path, pair, "acme", {"github": server(description="github, by acme")})
+    hits = [(f.registry, f.preferred) for f in store.search("github") if f.name == "github"]
+    assert hits == [(BUILTIN_REGISTRY, True), ("acme", False)]
+    listed = [(f.registry, f.preferred) for f in store.all_servers() if f.name == "github"]
+    assert listed == [(BUILTIN_REGISTRY, True), ("acme", False)]
+
+
+def test_a_qualified_name_works_while_another_registry_cannot_load(
+    tmp_path: Path, store: RegistryStore, pair: minisign.KeyPair
+) -> None:
+    _add(store, tmp_path, pair, "acme", {"widget": server()})
+    _add(store, tmp_path, pair, "broken", {"widget": server()})
+    (tmp_path / "broken.json").write_text("{}")  # no longer matches its signature
+    fresh = RegistryStore(store.paths)
+    assert fresh.find("acme/widget").also_in == ()
+    with pytest.raises(VerificationError):
+        fresh.find("widget")

@@ -2,17 +2,24 @@
 
 Policy, in order, for every load: the document and its signature are read with a size cap (a file, a
 device or an endless download is refused past it, so nothing is held whole before it is checked); the
-minisign signature is checked against the registry's pinned key before a byte is parsed; then the document's ``version`` must not be lower than the highest seen for
-that registry (rollback); then it must not have expired (freeze). Every refusal is a VerificationError.
-Name clashes between registries resolve by priority (higher wins); ``REGISTRY/NAME`` picks one.
+minisign signature is checked against the registry's pinned key before a byte is parsed; then the
+document's ``version`` must not be lower than the highest seen for that registry (rollback); then it
+must not have expired (freeze). Every refusal is a VerificationError.
+
+Name clashes: ``REGISTRY/NAME`` always picks that registry. A bare name picks by priority (higher wins),
+except that an added registry never shadows a name the built-in registry has unless it was added with
+``shadow_builtin=True``: a private registry listing ``github`` must not silently take over
+``mcpctl run github``. Every lookup says which other registries also list the name, so callers can warn.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -38,6 +45,7 @@ __all__ = [
     "RegistryStore",
     "VerifyResult",
     "builtin_registry_path",
+    "rank_candidates",
 ]
 
 BUILTIN_REGISTRY: Final = "default"
@@ -78,22 +86,56 @@ class RegistrySource:
     public_key: str | None
     priority: int = 0
     insecure_skip_verify: bool = False
+    shadow_builtin: bool = False  # the user chose to let this registry's names win over the built-in ones
 
     @property
     def is_url(self) -> bool:
         return self.source.startswith(("https://", "http://"))
 
+    @property
+    def is_builtin(self) -> bool:
+        return self.name == BUILTIN_REGISTRY
+
 
 @dataclass(frozen=True)
 class FoundServer:
+    """One registry's entry for a server name, with what a caller needs to warn about name clashes."""
+
     registry: str
     name: str
     entry: ServerEntry
     verified: bool
+    # Other registries listing the same name, in the order a bare name would pick them after this one.
+    also_in: tuple[str, ...] = ()
+    # A bare NAME resolves to this entry (False: only REGISTRY/NAME reaches it).
+    preferred: bool = True
 
     @property
     def qualified_name(self) -> str:
         return f"{self.registry}/{self.name}"
+
+    @property
+    def shadows_builtin(self) -> bool:
+        """This entry wins a bare name that the built-in registry also has (its registry chose to)."""
+        return self.preferred and BUILTIN_REGISTRY in self.also_in
+
+
+def _priority_key(source: RegistrySource) -> tuple[int, bool, str]:
+    return (-source.priority, not source.is_builtin, source.name)
+
+
+def rank_candidates(candidates: Sequence[RegistrySource]) -> list[RegistrySource]:
+    """The registries that list one name, in the order a bare name picks them (the first wins).
+
+    Priority decides, except that the built-in registry stays ahead of every registry that was not added
+    with ``shadow_builtin``; REGISTRY/NAME bypasses this order altogether.
+    """
+    ordered = sorted(candidates, key=_priority_key)
+    builtin = next((c for c in ordered if c.is_builtin), None)
+    if builtin is None:
+        return ordered
+    ahead = [c for c in ordered[: ordered.index(builtin)] if c.shadow_builtin]
+    return [*ahead, builtin, *(c for c in ordered if c is not builtin and c not in ahead)]
 
 
 @dataclass(frozen=True)
@@ -127,7 +169,7 @@ class RegistryStore:
         """All registries, highest priority first (the built-in one has priority 0)."""
         builtin = RegistrySource(BUILTIN_REGISTRY, str(builtin_registry_path()), BUILTIN_PUBLIC_KEY, 0)
         user = [self._source_from_config(name, table) for name, table in self._read_config().items()]
-        return sorted([builtin, *user], key=lambda s: (-s.priority, s.name != BUILTIN_REGISTRY, s.name))
+        return sorted([builtin, *user], key=_priority_key)
 
     def source(self, name: str) -> RegistrySource:
         for source in self.sources():
@@ -142,35 +184,52 @@ class RegistryStore:
         return self._loaded[name]
 
     def all_servers(self) -> list[FoundServer]:
-        """Every server of every registry, highest-priority registry first."""
-        found: list[FoundServer] = []
-        for source in self.sources():
-            info = self.load(source.name)
-            found += [FoundServer(source.name, n, info.document.entry(n), info.verified)
-                      for n in info.document.server_names]
-        return found
+        """Every server of every registry; of entries sharing a name, the one a bare name picks comes first."""
+        infos = [self.load(source.name) for source in self.sources()]
+        return [found for name in dict.fromkeys(n for info in infos for n in info.document.server_names)
+                for found in _listings(infos, name)]
 
     def find(self, name: str) -> FoundServer:
+        """The entry NAME resolves to (see the module's clash policy), or REGISTRY/NAME's entry."""
         registry, _, server = name.rpartition("/")
-        candidates = [self.load(registry)] if registry else [self.load(s.name) for s in self.sources()]
-        for info in candidates:
-            if server in info.document.raw_servers:
-                return FoundServer(info.source.name, server, info.document.entry(server), info.verified)
+        if registry:
+            # That registry must load; the others only say whether they list the name too, so one that
+            # cannot load right now (expired, offline cache) does not stand in the way of REGISTRY/NAME.
+            self.load(registry)
+            infos = [*self._loaded_quietly()]
+        else:
+            infos = [self.load(s.name) for s in self.sources()]
+        listings = [f for f in _listings(infos, server) if not registry or f.registry == registry]
+        if listings:
+            return listings[0]
+        candidates = [self.load(registry)] if registry else infos
         names = sorted({n for info in candidates for n in info.document.server_names})
         close = difflib.get_close_matches(server, names, n=3)
         hint = f"Did you mean: {', '.join(close)}?" if close else "`mcpctl search QUERY` lists servers."
         raise NotFoundError(f"No server named {name!r} in any trusted registry.", hint=hint, code="unknown-server")
 
     def search(self, query: str) -> list[FoundServer]:
-        """Case-insensitive match on name, description, tags and tools; exact-name hits first."""
+        """Case-insensitive match on name, description, tags and tools; exact-name hits first, and of entries
+        sharing a name, the one a bare name picks first."""
         needle = query.lower().strip()
-        hits = []
+        infos = [self.load(source.name) for source in self.sources()]
+        matching = {(info.source.name, n) for info in infos for n in info.document.server_names
+                    if info.document.matches(n, needle)}
+        names = sorted({n for _, n in matching}, key=lambda n: (n != needle, not n.startswith(needle), n))
+        return [found for name in names for found in _listings(infos, name) if (found.registry, name) in matching]
+
+    def _loaded_quietly(self) -> Iterator[RegistryInfo]:
         for source in self.sources():
-            info = self.load(source.name)
-            document = info.document
-            hits += [FoundServer(source.name, n, document.entry(n), info.verified)
-                     for n in document.server_names if document.matches(n, needle)]
-        return sorted(hits, key=lambda f: (f.name != needle, not f.name.startswith(needle), f.name))
+            with contextlib.suppress(MCPCTLError):
+                yield self.load(source.name)
+
+    def names_shared_with_builtin(self, name: str) -> list[str]:
+        """Server names registry ``name`` lists that the built-in registry lists too: a bare name keeps
+        picking the built-in entry for these unless the registry was added with ``shadow_builtin``."""
+        if name == BUILTIN_REGISTRY:
+            return []
+        builtin = self.load(BUILTIN_REGISTRY).document.raw_servers
+        return [n for n in self.load(name).document.server_names if n in builtin]
 
     def verify(self, name: str | None = None) -> list[VerifyResult]:
         names = [name] if name else [s.name for s in self.sources()]
@@ -197,9 +256,14 @@ class RegistryStore:
         return results
 
     def add(
-        self, name: str, source: str, *, public_key: str | None, priority: int = 10, insecure_skip_verify: bool = False
+        self, name: str, source: str, *, public_key: str | None, priority: int = 10, insecure_skip_verify: bool = False,
+        shadow_builtin: bool = False,
     ) -> RegistryInfo:
-        """Pin a registry's key and source; it must verify before it is saved."""
+        """Pin a registry's key and source; it must verify before it is saved.
+
+        ``shadow_builtin`` lets this registry's entries win bare names the built-in registry also has
+        (by priority); without it, those names keep resolving to the built-in entries.
+        """
         if not SERVER_NAME.match(name) or "/" in name:
             raise UsageError(f"Invalid registry name {name!r}.", hint="Use lower-case letters, digits, '-', '.', '_'.")
         if any(s.name == name for s in self.sources()):
@@ -213,7 +277,7 @@ class RegistryStore:
             public_key = minisign.parse_public_key(public_key).to_base64()
         if not source.startswith(("https://", "http://")):
             source = str(Path(source).expanduser().resolve())
-        candidate = RegistrySource(name, source, public_key, priority, insecure_skip_verify)
+        candidate = RegistrySource(name, source, public_key, priority, insecure_skip_verify, shadow_builtin)
         if candidate.is_url:
             self._fetch(candidate)
         info = self._load(candidate)
@@ -224,6 +288,7 @@ class RegistryStore:
             "pubkey": public_key or "",
             "priority": priority,
             "insecure_skip_verify": insecure_skip_verify,
+            "shadow_builtin": shadow_builtin,
         }
         self._write_config(config)
         self._loaded[name] = info
@@ -389,9 +454,20 @@ class RegistryStore:
                 public_key=str(table.get("pubkey") or "") or None,
                 priority=int(table.get("priority", 10)),
                 insecure_skip_verify=bool(table.get("insecure_skip_verify", False)),
+                # Registries added before this setting existed do not shadow: that needs an explicit choice.
+                shadow_builtin=bool(table.get("shadow_builtin", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"Registry {name!r} in registries.toml is malformed: {exc}") from exc
+
+
+def _listings(infos: Sequence[RegistryInfo], server: str) -> list[FoundServer]:
+    """Every registry's entry for ``server``, in the order a bare name picks them."""
+    by_name = {info.source.name: info for info in infos if server in info.document.raw_servers}
+    ranked = [source.name for source in rank_candidates([info.source for info in by_name.values()])]
+    return [FoundServer(registry, server, by_name[registry].document.entry(server), by_name[registry].verified,
+                        also_in=tuple(r for r in ranked if r != registry), preferred=index == 0)
+            for index, registry in enumerate(ranked)]
 
 
 def _download(client: httpx.Client, url: str, limit: int, what: str, deadline: float) -> bytes:
