@@ -3,6 +3,7 @@ and containment, lifecycle, and the errors users hit."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,3 +233,44 @@ def test_an_interactive_run_prompts_hidden_for_a_missing_secret_and_stores_it(en
     assert os.waitstatus_to_exitcode(status) == 0, transcript.decode(errors="replace")
     assert b"typed-at-the-prompt" not in transcript, "the prompt must not echo the value"
     assert run_cli("secret", "get", "TEST_TOKEN", "--reveal").stdout.strip() == "typed-at-the-prompt"
+
+
+_ACCOUNTS_IMAGE = "mcpctl-test/user-accounts:latest"
+
+
+def _build(client: docker.DockerClient, tag: str, dockerfile: str) -> str:
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, network_mode="none")
+    return tag
+
+
+@pytest.fixture
+def user_images(engine_client: docker.DockerClient) -> dict[str, str]:
+    """The test server under several USER lines, on an image whose passwd has a second uid-0 name and an app user."""
+    _build(engine_client, _ACCOUNTS_IMAGE, f"FROM {MCP_SERVER_IMAGE}\nUSER root\n"
+           "RUN echo 'toor:x:0:0:another root:/root:/bin/sh' >> /etc/passwd "
+           "&& echo 'app:x:1234:1235::/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1235:' >> /etc/group\n")
+    users = {"00": "00", "0-0": "0:0", "toor": "toor", "ghost": "ghost", "big": "4294967296", "app": "app"}
+    return {key: _build(engine_client, f"mcpctl-test/user-{key}:latest", f"FROM {_ACCOUNTS_IMAGE}\nUSER {user}\n")
+            for key, user in users.items()}
+
+
+def test_an_image_user_that_means_root_runs_as_nobody(engine: Engine, engine_client: docker.DockerClient,
+                                                     user_images: dict[str, str]) -> None:
+    """USER 00, 0:0, a second uid-0 name, an unknown name and a uid that wraps to 0 never run as uid 0."""
+    expected = {"00": "65534", "0-0": "65534", "toor": "65534", "ghost": "65534", "big": "65534", "app": "1234"}
+    seen = {}
+    for key, image in user_images.items():
+        name = f"u-{engine.name}-{key}-{uuid.uuid4().hex[:4]}"
+        try:
+            result = mcpctl(engine, "run", image, "--unvetted", "--name", name)
+            assert result.exit_code == 0, result.stderr
+            code, uid = exec_in(engine_client, name, "id", "-u")
+            assert code == 0, uid
+            _, gid = exec_in(engine_client, name, "id", "-g")
+            configured = engine_client.containers.get(f"mcpctl-{name}").attrs["Config"]["User"]
+            seen[key] = (uid.strip(), gid.strip(), configured)
+        finally:
+            run_cli("rm", name, "--runtime-socket", engine.base_url)
+    assert {key: uid for key, (uid, _, _) in seen.items()} == expected
+    assert seen["app"][1:] == ("1235", "1234:1235"), "a name resolves to its numbers from the image's own accounts"
+    assert all(gid != "0" for _, gid, _ in seen.values())

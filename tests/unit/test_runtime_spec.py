@@ -16,6 +16,8 @@ from toolhive_py.runtime.spec import (
     parse_memory,
     parse_permission_profile,
     parse_volume,
+    resolve_user,
+    user_needs_accounts,
 )
 
 
@@ -120,3 +122,50 @@ def test_dry_run_prints_the_hardened_spec_without_an_engine() -> None:
     spec = result.json()["data"]
     assert spec["cap_drop"] == ["ALL"]
     assert spec["network_mode"] == "none"
+
+
+_PASSWD = """root:x:0:0:root:/root:/bin/bash
+nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+toor:x:0:0:a second root:/root:/bin/sh
+app:x:1000:1001::/home/app:/bin/sh
+rootgroup:x:1200:0::/:/bin/sh
+broken:x:abc:1000::/:/bin/sh
+"""
+_GROUP = "root:x:0:\nstaff:x:50:\napps:x:1001:app\n"
+
+
+@pytest.mark.parametrize("user", ["", "0", "00", "0000", "0:0", "00:1000", "root", "root:root", "toor", "toor:staff",
+                                  "ghost", "ghost:staff", "app:ghosts", "broken", " 0", "+0", "-1", "0x0", "1e3",
+                                  "2147483648", "4294967296", "99999999999", "٠", "app:", ":1000"])
+def test_root_and_whatever_does_not_resolve_runs_as_nobody(user: str) -> None:
+    assert resolve_user(user, _PASSWD, _GROUP) == "65534:65534"
+
+
+@pytest.mark.parametrize(("user", "expected"), [
+    ("1000:1000", "1000:1000"),
+    ("app", "1000:1001"),            # a name: its uid and primary group from the image's passwd
+    ("1000", "1000:1001"),           # a uid: the primary group of its passwd line
+    ("4242", "4242:65534"),          # a uid with no passwd line: nobody's group, never the engine's default 0
+    ("app:staff", "1000:50"),
+    ("app:50", "1000:50"),
+    ("1000:0", "1000:65534"),        # never the root group either
+    ("rootgroup", "1200:65534"),
+    ("2147483647:7", "2147483647:7"),
+])
+def test_a_non_root_user_resolves_to_numbers(user: str, expected: str) -> None:
+    assert resolve_user(user, _PASSWD, _GROUP) == expected
+
+
+def test_the_spec_never_hands_the_engine_a_name_or_root() -> None:
+    assert _spec(image_user="00")["user"] == "65534:65534"
+    assert _spec(image_user="0:0")["user"] == "65534:65534"
+    assert _spec(image_user="app")["user"] == "65534:65534", "an unresolved name is unsafe"
+    assert _spec(image_user="1000:1001")["user"] == "1000:1001"
+
+
+def test_accounts_are_read_only_when_a_name_or_a_missing_group_needs_them() -> None:
+    assert not user_needs_accounts("")
+    assert not user_needs_accounts("1000:1000")
+    assert user_needs_accounts("1000")
+    assert user_needs_accounts("app")
+    assert user_needs_accounts("1000:staff")

@@ -1,6 +1,6 @@
 """The hardened container spec: one pure function from (what to run, options) to engine kwargs.
 
-Hardening is the default, not an option: non-root user, read-only root filesystem, a small noexec
+Hardening is the default, not an option: a numeric non-root user (never uid 0, see ``resolve_user``), read-only root filesystem, a small noexec
 tmpfs at /tmp, every capability dropped, no-new-privileges, the engine's default seccomp profile,
 pids/memory/CPU limits, explicit nofile/nproc ulimits (Podman here needs them), no host mounts unless
 granted (read-only unless ``:rw``), and network ``none`` unless the permission profile grants egress.
@@ -24,6 +24,9 @@ from toolhive_py.registry.models import OutboundPermissions, Permissions
 from toolhive_py.runtime import labels
 
 __all__ = [
+    "DEFAULT_CPUS",
+    "DEFAULT_MEMORY",
+    "NOBODY",
     "ContainerSpec",
     "Mount",
     "RunRequest",
@@ -32,9 +35,16 @@ __all__ = [
     "parse_memory",
     "parse_permission_profile",
     "parse_volume",
+    "resolve_user",
+    "user_needs_accounts",
 ]
 
-NOBODY: Final = "65534:65534"
+NOBODY_ID: Final = 65534
+NOBODY: Final = f"{NOBODY_ID}:{NOBODY_ID}"
+# Docker refuses ids above 2**31 - 1 ("uids and gids must be in range"), and a larger number an engine parsed into
+# a 32-bit id would wrap (2**32 is root): only ids in range are taken as they are.
+_MAX_ID: Final = 2**31 - 1
+_NUMERIC: Final = re.compile(r"^[0-9]{1,10}$")
 DEFAULT_MEMORY: Final = "512m"
 DEFAULT_CPUS: Final = 1.0
 PIDS_LIMIT: Final = 256
@@ -57,6 +67,8 @@ class RunRequest:
 
     name: str
     image: str
+    # The image's USER, best already resolved to ``uid:gid`` against the image's own accounts
+    # (``images.ensure_image`` does); a name left unresolved runs as nobody.
     image_user: str = ""
     # The ID ``image`` resolved to when it was checked (digest pin, local build): the container is created from
     # exactly that image, so a tag moved or rebuilt in between cannot swap it. Empty in a dry run.
@@ -151,8 +163,70 @@ def _network_mode(permissions: Permissions, workload: str) -> str:
     return "none"
 
 
-def _user(image_user: str) -> str:
-    return NOBODY if image_user.split(":")[0] in ("", "root", "0") else image_user
+def _numeric(value: str) -> int | None:
+    number = int(value) if _NUMERIC.match(value) else None
+    return number if number is not None and number <= _MAX_ID else None
+
+
+def _lookup(table: str, name: str, fields: int) -> list[str] | None:
+    """The first ``name:...`` line of an /etc/passwd or /etc/group text, as libc's getpwnam/getgrnam finds it."""
+    for line in table.splitlines():
+        parts = line.split(":")
+        if len(parts) >= fields and parts[0] == name:
+            return parts
+    return None
+
+
+def _primary_gid(passwd: str, uid: int) -> int | None:
+    for line in passwd.splitlines():
+        parts = line.split(":")
+        if len(parts) >= 4 and _numeric(parts[2]) == uid:
+            return _numeric(parts[3])
+    return None
+
+
+def user_needs_accounts(image_user: str) -> bool:
+    """True when resolving ``image_user`` needs the image's /etc/passwd or /etc/group (a name, or no group)."""
+    user, _, group = image_user.partition(":")
+    return bool(user) and (_numeric(user) is None or not group or _numeric(group) is None)
+
+
+def resolve_user(image_user: str, passwd: str = "", group: str = "") -> str:
+    """The numeric ``uid:gid`` a workload runs as, from the image's USER and its /etc/passwd and /etc/group texts.
+
+    The engine resolves USER inside the image, so ``00``, ``0000``, ``0:0`` and any name that is uid 0 in the
+    image's own passwd all mean root. Resolved here, numerically, and handed to the engine as numbers, nothing is
+    left for the image to decide. Never uid 0 nor gid 0: root, an empty USER, and anything that does not resolve
+    (an unknown name or group, a malformed or out-of-range id) run as nobody, 65534:65534. With no group given, the
+    gid is the user's primary group from passwd, as the engine would pick it (nobody's when none is found or it is 0).
+
+        >>> resolve_user("0000"), resolve_user("app", "app:x:1000:1000::/home/app:/bin/sh")
+        ('65534:65534', '1000:1000')
+    """
+    user_part, has_group, group_part = image_user.partition(":")
+    uid = _numeric(user_part)
+    primary: int | None = None
+    if uid is None:
+        entry = _lookup(passwd, user_part, 4) if user_part else None
+        if entry is None:
+            return NOBODY
+        uid, primary = _numeric(entry[2]), _numeric(entry[3])
+    else:
+        primary = _primary_gid(passwd, uid)
+    if uid is None or uid == 0:
+        return NOBODY
+    if has_group:
+        gid = _numeric(group_part)
+        if gid is None:
+            entry = _lookup(group, group_part, 3) if group_part else None
+            if entry is None:
+                return NOBODY
+            gid = _numeric(entry[2])
+            if gid is None:
+                return NOBODY
+    else:
+        gid = primary if primary is not None else NOBODY_ID
+    return f"{uid}:{gid or NOBODY_ID}"
 
 
 def build_container_spec(request: RunRequest, *, now: datetime | None = None) -> ContainerSpec:
@@ -196,7 +270,7 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
         "command": list(request.args) or None,
         "environment": dict(request.env),
         "labels": workload_labels,
-        "user": _user(request.image_user),
+        "user": resolve_user(request.image_user),
         "read_only": True,
         "tmpfs": dict(TMPFS),
         "cap_drop": ["ALL"],
