@@ -1,20 +1,44 @@
-"""Prometheus text-format metrics for the proxy, kept in process (no client library needed for five series)."""
+"""Prometheus text-format metrics for the proxy, kept in process (no client library needed for five series).
+
+Every label value comes from a closed set, so a client cannot grow the series (a name a client made up is
+a new series for the life of the proxy) or forge samples: methods are the protocol's own (else
+``other``), tools are those the server listed (else ``other``), outcomes are the audit log's. Values are
+escaped as the text format says all the same.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Final
 
-__all__ = ["Metrics"]
+__all__ = ["METHODS", "OTHER", "Metrics", "escape_label_value"]
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# The client→server requests of every protocol revision the proxy speaks.
+METHODS: Final = frozenset({
+    "initialize", "ping", "server/discover", "subscriptions/listen", "completion/complete", "logging/setLevel",
+    "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list", "resources/templates/list",
+    "resources/read", "resources/subscribe", "resources/unsubscribe", "tasks/get", "tasks/result", "tasks/list",
+    "tasks/cancel",
+})
+OTHER: Final = "other"
+# A server listing more tools than this gets the rest counted as ``other``; a name this long is not a label.
+_MAX_TOOLS = 1024
+_MAX_TOOL_NAME = 128
+
+
+def escape_label_value(value: str) -> str:
+    """A label value as the text format quotes it: backslash, double quote and line feed escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _labels(pairs: tuple[tuple[str, str], ...]) -> str:
     if not pairs:
         return ""
-    escaped = (f'{k}="{v.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in pairs)
-    return "{" + ",".join(escaped) + "}"
+    return "{" + ",".join(f'{k}="{escape_label_value(v)}"' for k, v in pairs) + "}"
 
 
 @dataclass
@@ -28,11 +52,21 @@ class Metrics:
     active_sessions: int = 0
     backend_ready: bool = False
     backend_restarts: int = 0
+    listed_tools: set[str] = field(default_factory=set)
+
+    def tools_listed(self, names: Iterable[object]) -> None:
+        """Tools the server named in a ``tools/list`` result: these get a series of their own."""
+        for name in names:
+            if len(self.listed_tools) >= _MAX_TOOLS:
+                return
+            if isinstance(name, str) and len(name) <= _MAX_TOOL_NAME:
+                self.listed_tools.add(name)
 
     def observe(self, method: str, outcome: str, seconds: float, tool: str | None) -> None:
+        method = method if method in METHODS else OTHER
         self.requests[(("method", method), ("outcome", outcome))] += 1
         if tool is not None:
-            self.tool_calls[(("tool", tool), ("outcome", outcome))] += 1
+            self.tool_calls[(("tool", tool if tool in self.listed_tools else OTHER), ("outcome", outcome))] += 1
         if outcome != "ok":
             self.errors[(("kind", outcome),)] += 1
         counts = self.duration_counts[method]

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 BACKEND_PROTOCOL_VERSION = HANDSHAKE_PROTOCOL_VERSIONS[-1]
 PROXY_INFO = {"name": "mcpctl-proxy", "version": "1"}
+_TOOL_PAGES = 20  # pages of tools/list the proxy reads for itself
 
 
 # Queues (message, related client request id or None) for one session. It must not block: a slow client
@@ -145,6 +146,7 @@ class Multiplexer:
                 try:
                     await self._initialize_backend()
                     await self._resubscribe()
+                    await self._learn_tools()
                 except BackendClosed as exc:
                     self.last_error = str(exc)
                     tg.cancel_scope.cancel()
@@ -207,6 +209,25 @@ class Multiplexer:
                 await self.request("resources/subscribe", {"uri": uri}, timeout=10)
             except RequestRefused as exc:
                 logger.warning("the restarted server refused a subscription to %s: %s", uri, exc)
+
+    async def _learn_tools(self) -> None:
+        """List the server's tools once per connection, so /metrics has a series for each of them (and one
+        ``other`` for any name a client makes up); clients' own ``tools/list`` answers add later changes."""
+        if "tools" not in (self.initialize_result or {}).get("capabilities", {}):
+            return
+        cursor: Any = None
+        for _ in range(_TOOL_PAGES):
+            try:
+                result = await self.request("tools/list", {"cursor": cursor} if cursor else None, timeout=10)
+            except BackendClosed as exc:
+                logger.info("could not list the server's tools for metrics: %s", exc)
+                return
+            tools = result.get("tools")
+            if isinstance(tools, list):
+                self.metrics.tools_listed(t.get("name") for t in tools if isinstance(t, dict))
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
+                return
 
     async def subscribe(self, session: ClientSession, uri: str) -> None:
         """Subscribe a session of the proxy's own (a `subscriptions/listen` stream) to a resource."""
@@ -399,9 +420,13 @@ class Multiplexer:
         if pending.method == "resources/subscribe" and "error" in message and isinstance(pending.target, str):
             self.subscriptions.remove(pending.target, pending.session.id)
         reply = {**message, "id": pending.client_id}
-        if pending.method == "tools/list" and not self.policy.is_open and isinstance(message.get("result"), dict):
+        if pending.method == "tools/list" and isinstance(message.get("result"), dict):
             result = message["result"]
-            reply["result"] = {**result, "tools": self.policy.filter_tools(result.get("tools") or [])}
+            tools = result.get("tools")
+            if isinstance(tools, list):
+                self.metrics.tools_listed(t.get("name") for t in tools if isinstance(t, dict))
+            if not self.policy.is_open:
+                reply["result"] = {**result, "tools": self.policy.filter_tools(tools or [])}
         self._reply(pending, reply, "error" if "error" in message else "ok")
 
     async def _server_notification(self, message: dict[str, Any], method: str) -> None:
