@@ -139,6 +139,28 @@ def test_env_backend_secret_is_injected(
     assert value.strip() == "from-env-backend"
 
 
+def test_the_detached_proxy_does_not_inherit_the_clis_secrets(
+    engine: Engine, engine_client: docker.DockerClient, workload_name: str, private_registry: None
+) -> None:
+    env = {"MCPCTL_SECRET_TEST_TOKEN": "from-env-backend", "VAULT_TOKEN": "hvs.not-for-the-proxy",
+           "OPENAI_API_KEY": "sk-not-for-the-proxy", "LC_ALL": "C.UTF-8"}
+    result = mcpctl(engine, "run", "t/testsrv", "--name", workload_name, "--secret-backend", "env", env=env)
+    assert result.exit_code == 0, result.stderr
+    from toolhive_py.config import Paths
+    from toolhive_py.proxy.supervisor import running_proxy
+
+    state = running_proxy(Paths.from_env(), workload_name)
+    assert state is not None
+    environ = dict(entry.split("=", 1) for entry in
+                   Path(f"/proc/{state.pid}/environ").read_text().split("\0") if "=" in entry)
+    assert not {"MCPCTL_SECRET_TEST_TOKEN", "VAULT_TOKEN", "OPENAI_API_KEY"} & set(environ)
+    assert not [value for value in environ.values() if "not-for-the-proxy" in value or value == "from-env-backend"]
+    assert environ["LC_ALL"] == "C.UTF-8"
+    assert "PATH" in environ
+    _, value = exec_in(engine_client, workload_name, "printenv", "TEST_TOKEN")
+    assert value.strip() == "from-env-backend", "the workload still gets its secret"
+
+
 def test_digest_mismatch_is_refused(engine: Engine, workload_name: str, private_registry: None) -> None:
     result = mcpctl(engine, "run", "t/pinned", "--name", workload_name)
     assert result.exit_code == ExitCode.VERIFICATION

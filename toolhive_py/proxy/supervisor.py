@@ -13,17 +13,31 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Final
 
-from toolhive_py.config import Paths, atomic_write
+from toolhive_py.config import ENV_HOME, Paths, atomic_write
 from toolhive_py.errors import ConflictError, MCPCTLError
 from toolhive_py.proxy import HOST
+from toolhive_py.runtime.engine import ENV_SOCKET
 
-__all__ = ["ProxyState", "audit_path", "free_port", "proxy_dir", "proxy_log_path", "read_state", "running_proxy",
-           "start_proxy", "stop_proxy"]
+__all__ = ["ProxyState", "audit_path", "free_port", "proxy_dir", "proxy_environment", "proxy_log_path", "read_state",
+           "running_proxy", "start_proxy", "stop_proxy"]
 
 _MODULE = "toolhive_py.proxy"
+
+# What a detached proxy keeps of the CLI's environment: the process basics, locale, where its files live, and how
+# to reach the engine. Named one by one (an allowlist, never "all but"), so MCPCTL_SECRET_*, VAULT_TOKEN, a
+# client's API keys and proxy URLs with credentials never live on in a long-running process.
+_PROXY_ENV: Final = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+    "PYTHONPATH",  # the proxy is this same interpreter importing this same package, also when run from a checkout
+    ENV_HOME, ENV_SOCKET, "MCPCTL_DEBUG",
+    "DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH",
+})
+_PROXY_ENV_PREFIXES: Final = ("LC_", "XDG_")
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,12 @@ def proxy_log_path(paths: Paths, name: str) -> Path:
 
 def _state_file(paths: Paths, name: str) -> Path:
     return proxy_dir(paths, name) / "proxy.json"
+
+
+def proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment a detached proxy starts with: the allowlisted part of ``environ``, nothing secret."""
+    return {key: value for key, value in environ.items()
+            if key in _PROXY_ENV or key.startswith(_PROXY_ENV_PREFIXES)}
 
 
 def free_port(requested: int | None = None) -> int:
@@ -121,7 +141,7 @@ def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: s
     log_fd = os.open(proxy_log_path(paths, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         # posix_spawn rather than Popen: the proxy is not our child to wait for, it must outlive this call.
-        pid = os.posix_spawn(sys.executable, argv, dict(os.environ), setsid=True, file_actions=[
+        pid = os.posix_spawn(sys.executable, argv, proxy_environment(os.environ), setsid=True, file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)])
     finally:
