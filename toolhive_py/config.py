@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from toolhive_py.errors import ConfigError, UsageError
+from toolhive_py.secrets.base import BACKENDS
 
 if TYPE_CHECKING:
     import tomlkit
@@ -114,7 +115,7 @@ SETTINGS: Final[dict[str, Setting]] = {
     s.key: s
     for s in (
         Setting("runtime.socket", "Container engine socket or URL (unix:///run/podman/podman.sock, tcp://…)."),
-        Setting("secrets.backend", "Default secret backend.", ("keyring", "vault", "env")),
+        Setting("secrets.backend", "Default secret backend.", BACKENDS),
         Setting("vault.address", "Vault server address, e.g. https://vault.example:8200."),
         Setting("vault.mount", "KV v2 mount point (default: secret)."),
         Setting("vault.path_prefix", "Path prefix under the mount (default: mcpctl)."),

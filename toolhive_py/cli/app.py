@@ -26,23 +26,14 @@ from toolhive_py.cli import (
     secret_cmd,
     workload_cmd,
 )
-from toolhive_py.cli._state import CLIState
+from toolhive_py.cli._state import CLIState, invocation
 from toolhive_py.errors import ExitCode, MCPCTLError
 
 __all__ = ["app"]
 
-_ARGV_KEY = "mcpctl.argv"
-
 
 class _RootGroup(TyperGroup):
     """Turns :class:`MCPCTLError` into one message, a hint and a documented exit code."""
-
-    def make_context(
-        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
-    ) -> click.Context:
-        ctx = super().make_context(info_name, list(args), parent=parent, **extra)
-        ctx.meta[_ARGV_KEY] = list(args)
-        return ctx
 
     def invoke(self, ctx: click.Context) -> Any:
         from toolhive_py.cli.output import print_error, print_json
@@ -54,10 +45,9 @@ class _RootGroup(TyperGroup):
             if isinstance(state, CLIState) and state.debug:
                 raise
             logging.getLogger("toolhive_py").debug("command failed", exc_info=True)
-            argv = ctx.meta.get(_ARGV_KEY, [])
-            if "--json" in argv:
-                command = " ".join(a for a in argv if not a.startswith("-"))[:80]
-                print_json(command, None, status="error", errors=[error.to_dict()])
+            record = invocation(ctx)
+            if record.json_output:
+                print_json(record.command, None, status="error", errors=[error.to_dict()])
             print_error(error)
             raise typer.Exit(int(error.exit_code)) from None
         except KeyboardInterrupt:

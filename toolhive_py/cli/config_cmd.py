@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from toolhive_py.cli import options
 from toolhive_py.cli._state import get_state
-from toolhive_py.cli.output import console, print_json, print_table
+from toolhive_py.cli.output import print_json, print_table, say
 
 __all__ = ["app"]
 
@@ -13,7 +14,7 @@ app = typer.Typer(help="Read and change user settings (config.toml).", no_args_i
 
 
 @app.command("get")
-def get(ctx: typer.Context, key: str, json_output: bool = typer.Option(False, "--json")) -> None:
+def get(ctx: typer.Context, key: str, json_output: bool = options.JSON) -> None:
     """Print one setting."""
     from toolhive_py.config import Settings
 
@@ -21,7 +22,7 @@ def get(ctx: typer.Context, key: str, json_output: bool = typer.Option(False, "-
     if json_output:
         print_json("config get", {"key": key, "value": value})
     elif value is not None:
-        console().print(value, highlight=False)
+        say(value)
 
 
 @app.command("set")
@@ -30,7 +31,7 @@ def set_(ctx: typer.Context, key: str, value: str) -> None:
     from toolhive_py.config import Settings
 
     Settings(get_state(ctx).paths.settings_file).set(key, value)
-    console().print(f"{key} = {value}", highlight=False)
+    say(f"{key} = {value}")
 
 
 @app.command("unset")
@@ -39,11 +40,11 @@ def unset(ctx: typer.Context, key: str) -> None:
     from toolhive_py.config import Settings
 
     removed = Settings(get_state(ctx).paths.settings_file).unset(key)
-    console().print(f"{key} unset" if removed else f"{key} was not set", highlight=False)
+    say(f"{key} unset" if removed else f"{key} was not set")
 
 
 @app.command("list")
-def list_(ctx: typer.Context, json_output: bool = typer.Option(False, "--json")) -> None:
+def list_(ctx: typer.Context, json_output: bool = options.JSON) -> None:
     """Show every known setting, its value and what it does."""
     from toolhive_py.config import SETTINGS, Settings
 

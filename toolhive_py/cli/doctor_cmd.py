@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import typer
 
+from toolhive_py.cli import options
 from toolhive_py.cli._state import get_state
-from toolhive_py.cli.output import console, print_json
+from toolhive_py.cli.output import print_json, say
 
 __all__ = ["register"]
-
-_MARKS = {"ok": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]"}
 
 
 def register(root: typer.Typer) -> None:
     @root.command("doctor")
-    def doctor(ctx: typer.Context,
-               socket: str | None = typer.Option(None, "--runtime-socket", envvar="MCPCTL_RUNTIME_SOCKET",
-                                                 help="Engine socket/URL (overrides setting and env)."),
-               json_output: bool = typer.Option(False, "--json", help="Print a JSON envelope.")) -> None:
+    def doctor(ctx: typer.Context, socket: str | None = options.RUNTIME_SOCKET,
+               json_output: bool = options.JSON) -> None:
         """Check engine, keyring, registries and proxies; exit 1 when something needs fixing."""
         from toolhive_py.doctor import run_checks
 
@@ -26,11 +23,10 @@ def register(root: typer.Typer) -> None:
         if json_output:
             print_json("doctor", {"checks": [c.to_dict() for c in checks]}, status="error" if failed else "ok")
         else:
-            out = console()
             for check in checks:
-                out.print(f"{_MARKS[check.status]} {check.area:9} {check.name}: {check.detail}", highlight=False)
+                say(f"{check.area:9} {check.name}: {check.detail}", mark=check.status)
                 if check.fix and check.status != "ok":
-                    out.print(f"    fix: {check.fix}", highlight=False)
-            out.print("All good." if not failed else f"{len(failed)} problem(s) found.", highlight=False)
+                    say(f"    fix: {check.fix}")
+            say("All good." if not failed else f"{len(failed)} problem(s) found.")
         if failed:
             raise typer.Exit(1)

@@ -2,82 +2,42 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import typer
 
+from toolhive_py.cli import options
 from toolhive_py.cli._state import get_state
-from toolhive_py.cli.completion import workload_names
 from toolhive_py.cli.output import print_json, print_table
 
-__all__ = ["follow_lines", "register"]
-
-_SOCKET = typer.Option(None, "--runtime-socket", help="Engine socket/URL (overrides setting and env).",
-                       envvar="MCPCTL_RUNTIME_SOCKET")
-
-
-def follow_lines(path: Path, *, follow: bool, poll: float = 0.2) -> Iterator[str]:
-    """The file's lines, then (with ``follow``) new ones as they are appended, like ``tail -f``."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        while True:
-            line = handle.readline()
-            if line:
-                yield line
-            elif not follow:
-                return
-            else:
-                time.sleep(poll)
+__all__ = ["register"]
 
 
 def register(root: typer.Typer) -> None:
     @root.command("connect")
-    def connect(ctx: typer.Context, name: str = typer.Argument(..., help="Workload name.", autocompletion=workload_names),
-                socket: str | None = _SOCKET) -> None:
+    def connect(ctx: typer.Context, name: str = options.WORKLOAD, socket: str | None = options.RUNTIME_SOCKET) -> None:
         """Bridge stdio to a workload's proxy, for clients that can only start a command."""
         import anyio
 
+        from toolhive_py import workloads
         from toolhive_py.proxy.bridge import bridge
-        from toolhive_py.proxy.supervisor import running_proxy
 
-        paths = get_state(ctx).paths
-        state = running_proxy(paths, name)
-        if state is not None:
-            url = state.url
-        else:
-            from toolhive_py.cli.workload_cmd import _engine, _ensure_proxy
-            from toolhive_py.errors import MCPCTLError
-            from toolhive_py.runtime.workloads import get_workload
-
-            with _engine(ctx, socket) as engine:
-                workload = get_workload(engine, name)
-                if _ensure_proxy(paths, engine, workload) is None or workload.url is None:
-                    raise MCPCTLError(f"Workload {name} has no proxy.", hint=f"Recreate it: mcpctl rm {name} && "
-                                      "mcpctl run …", code="no-proxy")
-                url = workload.url
-        anyio.run(bridge, url)
+        anyio.run(bridge, workloads.proxy_url(get_state(ctx).paths, name, socket=socket))
 
     @root.command("audit")
-    def audit(ctx: typer.Context, name: str = typer.Argument(..., help="Workload name.", autocompletion=workload_names),
+    def audit(ctx: typer.Context, name: str = options.WORKLOAD,
               follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new records."),
-              json_output: bool = typer.Option(False, "--json", help="Print records as JSON.")) -> None:
+              json_output: bool = options.JSON) -> None:
         """Show the proxy's audit log: one record per MCP request, never argument or result values."""
-        from toolhive_py.errors import NotFoundError
-        from toolhive_py.proxy.supervisor import audit_path
+        from toolhive_py import workloads
 
-        path = audit_path(get_state(ctx).paths, name)
-        if not path.exists():
-            raise NotFoundError(f"No audit log for {name}.", hint="It appears once a client sends a request "
-                                "through the workload's proxy.", path=str(path))
+        paths = get_state(ctx).paths
         if follow:
-            for line in follow_lines(path, follow=True):
+            for line in workloads.audit_lines(paths, name, follow=True):
                 sys.stdout.write(line)
                 sys.stdout.flush()
             return
-        records = [json.loads(line) for line in follow_lines(path, follow=False) if line.strip()]
+        records = workloads.audit_records(paths, name)
         if json_output:
             print_json("audit", records)
             return

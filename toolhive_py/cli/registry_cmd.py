@@ -7,19 +7,19 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from toolhive_py.cli import options
 from toolhive_py.cli._state import get_state
 from toolhive_py.cli.completion import server_names
-from toolhive_py.cli.output import console, err_console, print_json, print_table
+from toolhive_py.cli.output import print_json, print_table, say
 
 if TYPE_CHECKING:
     from toolhive_py.registry import FoundServer, RegistryStore
 
 __all__ = ["app", "register"]
 
+_QUERY = typer.Argument("", help="Words to look for; every server when left out.")
+
 app = typer.Typer(help="Signed server registries: list, search, verify, add, sign.", no_args_is_help=True)
-
-_JSON = typer.Option(False, "--json", help="Print a JSON envelope.")
-
 
 def _store(ctx: typer.Context) -> RegistryStore:
     from toolhive_py.registry import RegistryStore
@@ -46,7 +46,7 @@ def _render_servers(command: str, servers: list[FoundServer], json_output: bool)
         print_json(command, [_server_summary(f) for f in servers])
         return
     if not servers:
-        err_console().print("No servers match.")
+        say("No servers match.", err=True)
         return
     print_table(
         None,
@@ -66,11 +66,11 @@ def _show(ctx: typer.Context, name: str, json_output: bool, command: str) -> Non
         print_json(command, {"name": found.name, "registry": found.registry, "verified": found.verified,
                              **entry.model_dump(mode="json")})
         return
-    out = console()
-    out.print(f"[bold]{found.name}[/]  ({found.registry}{'' if found.verified else ', unverified'})", highlight=False)
-    out.print(entry.description, highlight=False)
+    say(f"{found.name}  ({found.registry}{'' if found.verified else ', unverified'})", bold=True)
+    say(entry.description)
     rows = [
-        ("image" if entry.image else "package", entry.source),
+        *((("image", entry.image),) if entry.image else ()),
+        *((("package", entry.package),) if entry.package else ()),
         ("digest", entry.digest or "-"),
         ("transport", entry.transport + (f" (port {entry.target_port})" if entry.target_port else "")),
         ("tier / status", f"{entry.tier} / {entry.status}"),
@@ -92,7 +92,7 @@ def _show(ctx: typer.Context, name: str, json_output: bool, command: str) -> Non
 
 
 @app.command("list")
-def list_(ctx: typer.Context, json_output: bool = _JSON) -> None:
+def list_(ctx: typer.Context, json_output: bool = options.JSON) -> None:
     """List trusted registries with their version, expiry and verification state."""
     store = _store(ctx)
     rows: list[dict[str, Any]] = []
@@ -121,21 +121,21 @@ def list_(ctx: typer.Context, json_output: bool = _JSON) -> None:
 
 
 @app.command("search")
-def search(ctx: typer.Context, query: str, json_output: bool = _JSON) -> None:
+def search(ctx: typer.Context, query: str = _QUERY, json_output: bool = options.JSON) -> None:
     """Search servers of all trusted registries by name, description, tag or tool."""
     _render_servers("registry search", _store(ctx).search(query), json_output)
 
 
 @app.command("show")
 def show(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME", autocompletion=server_names),
-         json_output: bool = _JSON) -> None:
+         json_output: bool = options.JSON) -> None:
     """Show one server: source, digest, transport, env vars, permissions, tools."""
     _show(ctx, name, json_output, "registry show")
 
 
 @app.command("verify")
 def verify(ctx: typer.Context, name: str | None = typer.Argument(None, help="One registry; all when omitted."),
-           json_output: bool = _JSON) -> None:
+           json_output: bool = options.JSON) -> None:
     """Verify signatures, rollback state and expiry; exits 3 on any failure."""
     from toolhive_py.errors import ExitCode
 
@@ -147,13 +147,13 @@ def verify(ctx: typer.Context, name: str | None = typer.Argument(None, help="One
     else:
         for r in results:
             if r.ok:
-                console().print(f"[green]✓[/] {r.name}: signature OK (key {r.key_id}), version {r.version}, "
-                                f"{r.servers} servers, expires {r.expires}", highlight=False)
+                say(f"{r.name}: signature OK (key {r.key_id}), version {r.version}, {r.servers} servers, "
+                    f"expires {r.expires}", mark="ok")
             else:
                 err = r.error or {}
-                err_console().print(f"[red]✗[/] {r.name}: {err.get('message')}", highlight=False)
+                say(f"{r.name}: {err.get('message')}", mark="fail", err=True)
                 if err.get("hint"):
-                    err_console().print(f"  Hint: {err['hint']}", highlight=False)
+                    say(f"  Hint: {err['hint']}", err=True)
     if failed:
         raise typer.Exit(int(ExitCode.VERIFICATION))
 
@@ -174,27 +174,26 @@ def add(
         key_path = Path(pubkey).expanduser()
         key_text = key_path.read_text(encoding="utf-8") if key_path.is_file() else pubkey
     if insecure_skip_verify:
-        err_console().print("[bold red]WARNING:[/] adding an UNSIGNED registry; anyone who can change its file "
-                            "controls what mcpctl runs.", highlight=False)
+        say("adding an UNSIGNED registry; anyone who can change its file controls what mcpctl runs.",
+            mark="warning", err=True)
     info = _store(ctx).add(name, source, public_key=key_text, priority=priority,
                            insecure_skip_verify=insecure_skip_verify)
-    console().print(f"Added registry {name}: version {info.document.version}, {len(info.document.server_names)} servers"
-                    f"{', verified' if info.verified else ', UNVERIFIED'}.", highlight=False)
+    say(f"Added registry {name}: version {info.document.version}, {len(info.document.server_names)} servers"
+        f"{', verified' if info.verified else ', UNVERIFIED'}.")
 
 
 @app.command("remove")
 def remove(ctx: typer.Context, name: str) -> None:
     """Forget a user registry (its highest seen version is kept, so an old copy stays refused)."""
     _store(ctx).remove(name)
-    console().print(f"Removed registry {name}.", highlight=False)
+    say(f"Removed registry {name}.")
 
 
 @app.command("update")
 def update(ctx: typer.Context, name: str | None = typer.Argument(None)) -> None:
     """Re-fetch URL registries and verify every registry again."""
     for info in _store(ctx).update(name):
-        console().print(f"{info.source.name}: version {info.document.version}, "
-                        f"{len(info.document.server_names)} servers", highlight=False)
+        say(f"{info.source.name}: version {info.document.version}, {len(info.document.server_names)} servers")
 
 
 @app.command("keygen")
@@ -214,8 +213,7 @@ def keygen(
     pair = minisign.generate_keypair()
     atomic_write(key_path, pair.secret.to_file_text().encode(), mode=0o600)
     atomic_write(pub_path, pair.public.to_file_text().encode(), mode=0o644)
-    console().print(f"Wrote {key_path} (keep it secret) and {pub_path} (key id {pair.public.key_id_hex}).",
-                    highlight=False)
+    say(f"Wrote {key_path} (keep it secret) and {pub_path} (key id {pair.public.key_id_hex}).")
 
 
 @app.command("sign")
@@ -235,8 +233,7 @@ def sign(
     signature = minisign.sign(data, secret, trusted_comment=trusted_comment)
     target = file.with_name(file.name + ".minisig")
     atomic_write(target, signature.to_file_text().encode(), mode=0o644)
-    console().print(f"Signed {file} (version {document.version}, {len(document.servers)} servers) → {target}",
-                    highlight=False)
+    say(f"Signed {file} (version {document.version}, {len(document.servers)} servers) → {target}")
 
 
 @app.command("import")
@@ -258,8 +255,8 @@ def import_(
         typer.echo(text, nl=False)
         return
     atomic_write(out, text.encode(), mode=0o644)
-    err_console().print(f"Wrote {out} with {len(document.servers)} servers; sign it with "
-                        f"`mcpctl registry sign {out} --key KEY`.", highlight=False)
+    say(f"Wrote {out} with {len(document.servers)} servers; sign it with `mcpctl registry sign {out} --key KEY`.",
+        err=True)
 
 
 def register(root: typer.Typer) -> None:
@@ -267,12 +264,12 @@ def register(root: typer.Typer) -> None:
     root.add_typer(app, name="registry")
 
     @root.command("search")
-    def search_alias(ctx: typer.Context, query: str, json_output: bool = _JSON) -> None:
+    def search_alias(ctx: typer.Context, query: str = _QUERY, json_output: bool = options.JSON) -> None:
         """Search servers in all trusted registries (alias of `registry search`)."""
         _render_servers("search", _store(ctx).search(query), json_output)
 
     @root.command("info")
     def info_alias(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME", autocompletion=server_names),
-                   json_output: bool = _JSON) -> None:
+                   json_output: bool = options.JSON) -> None:
         """Show one server (alias of `registry show`)."""
         _show(ctx, name, json_output, "info")

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from toolhive_py.cli import options
 from toolhive_py.cli._state import get_state
-from toolhive_py.cli.output import console, err_console, print_json
+from toolhive_py.cli.output import as_text, console, print_json, say
 
 if TYPE_CHECKING:
     from toolhive_py.scan.model import ScanReport
@@ -41,9 +42,8 @@ def register(root: typer.Typer) -> None:
         fix: bool = typer.Option(False, "--fix", help="Show how to migrate what was found (dry run)."),
         apply: bool = typer.Option(False, "--apply", help="With --fix: do it (secrets to the backend, vetted "
                                    "servers re-pointed at managed ones; backups first)."),
-        socket: str | None = typer.Option(None, "--runtime-socket", envvar="MCPCTL_RUNTIME_SOCKET",
-                                          help="Engine socket/URL for container discovery."),
-        json_output: bool = typer.Option(False, "--json", help="Print a JSON envelope (the report as data)."),
+        socket: str | None = options.RUNTIME_SOCKET,
+        json_output: bool = options.JSON,
     ) -> None:
         """Inventory every MCP server configured or running here: secrets, vetting, pinning, risk."""
         from toolhive_py.errors import UsageError
@@ -75,7 +75,7 @@ def register(root: typer.Typer) -> None:
             if json_output:
                 print_json("scan --fix", [step.to_dict() for step in plan])
             else:
-                console().print(render_plan(plan, applied=apply), highlight=False)
+                say(render_plan(plan, applied=apply))
             return
         if json_output:
             print_json("scan", report.to_dict())
@@ -85,7 +85,7 @@ def register(root: typer.Typer) -> None:
             text = render(report, "markdown" if output_format == "table" else output_format)
             if output is not None:
                 output.write_text(text, encoding="utf-8")
-                err_console().print(f"wrote {output}", highlight=False)
+                say(f"wrote {output}", err=True)
             else:
                 typer.echo(text, nl=False)  # machine formats: no rich rendering (it costs ~0.4 s on 200 servers)
         if fail_on is not None and any(level_at_least(f.level, fail_on) for f in report.findings):
@@ -104,7 +104,6 @@ def _group(finding: ScanFinding, home: str) -> str:
 
 
 def _print_table(report: ScanReport) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     out = console()
@@ -113,15 +112,15 @@ def _print_table(report: ScanReport) -> None:
         groups.setdefault(_group(finding, report.home), []).append(finding)
     for title, findings in groups.items():
         # Names, targets and reasons come from the scanned files: escaped so they cannot inject rich markup.
-        table = Table(title=escape(title), title_justify="left", show_edge=False, header_style="bold")
+        table = Table(title=as_text(title), title_justify="left", show_edge=False, header_style="bold")
         for column in ("LEVEL", "SERVER", "STATUS", "RUNS", "WHY"):
             table.add_column(column)
         for f in findings:
-            table.add_row(f"[{_LEVEL_STYLE[f.level]}]{f.level}[/]", escape(f.name), f.status, escape(f.target),
-                          escape("\n".join(r.message for r in f.reasons if r.code != "managed")) or "-")
+            table.add_row(f"[{_LEVEL_STYLE[f.level]}]{f.level}[/]", as_text(f.name), f.status, as_text(f.target),
+                          as_text("\n".join(r.message for r in f.reasons if r.code != "managed")) or "-")
         out.print(table)
     summary = report.summary()
     out.print(f"{summary['servers']} servers, {summary['secrets']} plaintext secrets, {summary['unvetted']} "
               f"unvetted, {summary['errors']} could not be read.", highlight=False)
     for error in report.errors:
-        err_console().print(f"[yellow]![/] {escape(error.path)}: {escape(error.message)}", highlight=False)
+        say(f"{error.path}: {error.message}", mark="warn", err=True)

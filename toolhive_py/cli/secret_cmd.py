@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from toolhive_py.cli import options
 from toolhive_py.cli._state import get_state
 from toolhive_py.cli.completion import secret_names
-from toolhive_py.cli.output import console, err_console, print_json, print_table
+from toolhive_py.cli.output import print_json, print_table, say
+from toolhive_py.secrets.base import BACKENDS
 
 if TYPE_CHECKING:
     from toolhive_py.secrets import SecretProvider
@@ -22,8 +24,6 @@ __all__ = ["app", "register"]
 
 app = typer.Typer(help="Store secrets for servers; values never touch argv, logs or configs.", no_args_is_help=True)
 
-_BACKEND = typer.Option(None, "--backend", help="keyring | vault | env (default: setting secrets.backend).")
-_JSON = typer.Option(False, "--json", help="Print a JSON envelope.")
 
 
 def _provider(ctx: typer.Context, backend: str | None) -> SecretProvider:
@@ -37,7 +37,7 @@ def _mask(value: str) -> str:
 
 
 @app.command("set")
-def set_(ctx: typer.Context, name: str, backend: str | None = _BACKEND) -> None:
+def set_(ctx: typer.Context, name: str, backend: str | None = options.BACKEND) -> None:
     """Store a secret, read from a hidden prompt or from stdin (`printf %s "$TOKEN" | mcpctl secret set NAME`)."""
     from toolhive_py.errors import UsageError
     from toolhive_py.secrets import check_secret_name
@@ -53,12 +53,12 @@ def set_(ctx: typer.Context, name: str, backend: str | None = _BACKEND) -> None:
     if not value:
         raise UsageError("Refusing to store an empty secret.", hint="Pipe the value on stdin or type it at the prompt.")
     provider.set(name, value)
-    console().print(f"Stored {name} in the {provider.name} backend.", highlight=False)
+    say(f"Stored {name} in the {provider.name} backend.")
 
 
 @app.command("get")
 def get(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=secret_names), reveal: bool = typer.Option(False, "--reveal", help="Print the value."),
-        backend: str | None = _BACKEND, json_output: bool = _JSON) -> None:
+        backend: str | None = options.BACKEND, json_output: bool = options.JSON) -> None:
     """Show a secret, masked unless --reveal."""
     from toolhive_py.errors import NotFoundError
 
@@ -75,7 +75,7 @@ def get(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=secre
 
 
 @app.command("list")
-def list_(ctx: typer.Context, backend: str | None = _BACKEND, json_output: bool = _JSON) -> None:
+def list_(ctx: typer.Context, backend: str | None = options.BACKEND, json_output: bool = options.JSON) -> None:
     """List secret names (never values)."""
     provider = _provider(ctx, backend)
     names = provider.list_names()
@@ -84,31 +84,32 @@ def list_(ctx: typer.Context, backend: str | None = _BACKEND, json_output: bool 
     elif names:
         print_table(None, ["NAME", "BACKEND"], [(n, provider.name) for n in names])
     else:
-        err_console().print(f"No secrets in the {provider.name} backend.")
+        say(f"No secrets in the {provider.name} backend.", err=True)
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=secret_names), backend: str | None = _BACKEND) -> None:
+def delete(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=secret_names), backend: str | None = options.BACKEND) -> None:
     """Delete a secret."""
     from toolhive_py.errors import NotFoundError
 
     provider = _provider(ctx, backend)
     if not provider.delete(name):
         raise NotFoundError(f"No secret named {name!r} in the {provider.name} backend.", code="secret-missing")
-    console().print(f"Deleted {name}.", highlight=False)
+    say(f"Deleted {name}.")
 
 
 @app.command("backend")
-def backend_(ctx: typer.Context, choice: str | None = typer.Argument(None, help="keyring | vault | env")) -> None:
+def backend_(ctx: typer.Context, choice: str | None = typer.Argument(None, help=" | ".join(BACKENDS))) -> None:
     """Show or set the default secret backend."""
     from toolhive_py.config import Settings
+    from toolhive_py.secrets import DEFAULT_BACKEND
 
     settings = Settings(get_state(ctx).paths.settings_file)
     if choice is None:
-        console().print(settings.get("secrets.backend") or "keyring", highlight=False)
+        say(settings.get("secrets.backend") or DEFAULT_BACKEND)
         return
     settings.set("secrets.backend", choice)
-    console().print(f"Default secret backend: {choice}", highlight=False)
+    say(f"Default secret backend: {choice}")
 
 
 def register(root: typer.Typer) -> None:

@@ -8,9 +8,11 @@ package source, a server from a registry added with ``--insecure-skip-verify`` �
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 from toolhive_py.errors import EngineError, NotFoundError, UnvettedError, UsageError
 from toolhive_py.registry.models import Permissions, ServerEntry
@@ -26,15 +28,17 @@ from toolhive_py.runtime.spec import (
     parse_permission_profile,
 )
 from toolhive_py.runtime.workloads import Workload, create_workload
+from toolhive_py.secrets.resolve import SecretRequest
 
 if TYPE_CHECKING:
     from toolhive_py.registry import RegistryStore
     from toolhive_py.runtime.engine import Engine
 
-__all__ = ["RunOptions", "RunTarget", "SecretResolver", "launch", "plan", "resolve_target", "secret_pairs"]
+__all__ = ["LaunchPlan", "Launched", "RunOptions", "RunTarget", "SecretResolver", "launch", "parse_env_lines",
+           "parse_run_options", "plan", "refuse_plain_secrets", "resolve_target", "secret_requests"]
 
-SecretResolver = Callable[[Sequence[tuple[str, str]]], Mapping[str, str]]
-"""Given (secret name, env var) pairs, return env var → value; raise when a secret is missing."""
+SecretResolver = Callable[[Sequence[SecretRequest]], Mapping[str, str]]
+"""Given the secrets a workload needs, return env var → value; raise when a secret is missing."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class RunTarget:
 class RunOptions:
     name: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
-    secrets: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[SecretRequest, ...] = ()
     mounts: tuple[Mount, ...] = ()
     permission_profile: str = "default"
     memory: str = DEFAULT_MEMORY
@@ -60,6 +64,74 @@ class RunOptions:
     pull: PullPolicy = PullPolicy.MISSING
     proxy_port: int | None = None
     policy_json: str | None = None
+
+
+_DOUBLE_QUOTED_ESCAPES: Final = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
+
+
+def _unquote(value: str) -> str:
+    """A dotenv value: 'single' is literal, "double" takes backslash escapes, bare text loses a `` # comment``."""
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        return re.sub(r"\\(.)", lambda m: _DOUBLE_QUOTED_ESCAPES.get(m.group(1), m.group(0)), value[1:-1])
+    return re.sub(r"\s+#.*$", "", value)
+
+
+def parse_env_lines(lines: Iterable[str], *, dotenv: bool) -> dict[str, str]:
+    """``KEY=VALUE`` entries; with ``dotenv`` (an ``--env-file``), ``export KEY=…``, quotes and comments too."""
+    env: dict[str, str] = {}
+    for raw in lines:
+        line = raw.strip() if dotenv else raw
+        if dotenv and (not line or line.startswith("#")):
+            continue
+        if dotenv and line.startswith("export "):
+            line = line.removeprefix("export ").lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise UsageError(f"Invalid environment entry {key or line!r}.", hint="Use KEY=VALUE, KEY a variable name.")
+        env[key] = _unquote(value.strip()) if dotenv else value
+    return env
+
+
+def refuse_plain_secrets(env: Mapping[str, str]) -> None:
+    """``-e``/``--env-file`` values are visible in argv, shell history and the container's labels: a value
+    that scan's detectors call a secret is refused, with the ``--secret`` way to pass it."""
+    from toolhive_py.scan.secrets import detect
+
+    for key, value in env.items():
+        if detect(value, key) is not None:
+            raise UsageError(f"{key} looks like a secret; it is not passed as a plain environment variable.",
+                             hint=f"Store it (`mcpctl secret set {key}`, reading a hidden prompt or stdin) and pass "
+                                  f"`--secret {key}` instead.", code="secret-in-env", env=key)
+
+
+def parse_run_options(*, name: str | None, secrets: Sequence[str], env: Sequence[str], env_file: Path | None,
+                      volumes: Sequence[str], permission_profile: str, pull: str, memory: str, cpus: float,
+                      args: Sequence[str], port: int | None, tools: str | None, deny_tools: str | None,
+                      rate_limit: str | None) -> RunOptions:
+    """``run``'s command-line values, checked and typed; every mistake is a UsageError naming the fix."""
+    from toolhive_py.proxy.policy import ToolPolicy
+    from toolhive_py.runtime.spec import parse_volume
+    from toolhive_py.secrets import parse_secret_flag
+
+    try:
+        pull_policy = PullPolicy(pull)
+    except ValueError:
+        raise UsageError(f"Invalid --pull {pull!r}.", hint="Use always, missing or never.") from None
+    try:
+        file_lines = env_file.read_text(encoding="utf-8").splitlines() if env_file else []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"Cannot read --env-file {env_file}: {exc}", hint="Name a readable UTF-8 file.") from exc
+    environment = {**parse_env_lines(file_lines, dotenv=True), **parse_env_lines(env, dotenv=False)}
+    refuse_plain_secrets(environment)
+    return RunOptions(
+        name=name, env=environment, secrets=tuple(parse_secret_flag(flag) for flag in secrets),
+        mounts=tuple(parse_volume(v) for v in volumes), permission_profile=permission_profile,
+        memory=memory, cpus=cpus, args=tuple(args), pull=pull_policy, proxy_port=port,
+        policy_json=ToolPolicy.from_options(tools, deny_tools, rate_limit).to_json(),
+    )
 
 
 def _looks_like_image(reference: str) -> bool:
@@ -93,25 +165,42 @@ def resolve_target(store: RegistryStore, server: str, *, unvetted: bool) -> RunT
     return RunTarget(found.name, image, found.verified, found.registry, found.entry, package)
 
 
-def secret_pairs(target: RunTarget, options: RunOptions) -> list[tuple[str, str]]:
-    """(secret name, env var) for every ``--secret`` plus every env var the entry flags secret.
+def secret_requests(target: RunTarget, options: RunOptions) -> list[SecretRequest]:
+    """Every ``--secret`` plus every env var the entry flags secret.
 
     A registry-declared secret is looked up under its env var name unless ``--secret NAME:ENV`` maps it.
     """
-    given = {env_name for _, env_name in options.secrets}
-    declared = [(var.name, var.name) for var in (target.entry.secret_env_vars if target.entry else [])]
-    return [*options.secrets, *((s, e) for s, e in declared if e not in given)]
+    given = {request.env_name for request in options.secrets}
+    declared = [SecretRequest(var.name, var.name, declared=True)
+                for var in (target.entry.secret_env_vars if target.entry else [])]
+    return [*options.secrets, *(request for request in declared if request.env_name not in given)]
 
 
-def plan(target: RunTarget, options: RunOptions, *, image_user: str = "",
-         image_id: str = "") -> tuple[RunRequest, ContainerSpec]:
+@dataclass(frozen=True)
+class Launched:
+    """A started workload and the secrets (names only) that went into it."""
+
+    workload: Workload
+    secrets: tuple[SecretRequest, ...]
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What ``run`` will start: the request, its hardened spec and the secrets it needs (names only)."""
+
+    request: RunRequest
+    spec: ContainerSpec
+    secrets: tuple[SecretRequest, ...]
+
+
+def plan(target: RunTarget, options: RunOptions, *, image_user: str = "", image_id: str = "") -> LaunchPlan:
     """The request and the hardened spec for ``target``: pure, so `--dry-run` shows exactly what runs."""
     entry = target.entry
     default_permissions = entry.permissions if entry else Permissions()
     permissions = parse_permission_profile(options.permission_profile, default_permissions)
     env = {var.name: var.default for var in (entry.env_vars if entry else []) if var.default and not var.secret}
     env.update(options.env)
-    secrets = secret_pairs(target, options)
+    secrets = secret_requests(target, options)
     request = RunRequest(
         name=options.name or target.server.rsplit("/", 1)[-1].split(":")[0].split("@")[0],
         image=target.image,
@@ -121,7 +210,7 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "",
         target_port=entry.target_port if entry else None,
         args=options.args or tuple(entry.args if entry else ()),
         env=env,
-        secret_env_names=tuple(e for _, e in secrets),
+        secret_env_names=tuple(s.env_name for s in secrets),
         mounts=options.mounts,
         permissions=permissions,
         memory=options.memory,
@@ -132,7 +221,7 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "",
         proxy_port=options.proxy_port,
         policy_json=options.policy_json,
     )
-    return request, build_container_spec(request)
+    return LaunchPlan(request, build_container_spec(request), tuple(secrets))
 
 
 def _obtain_image(engine: Engine, target: RunTarget, options: RunOptions, *, build: BuildConfig | None,
@@ -161,15 +250,15 @@ def launch(
     progress: Callable[[PullProgress], None] | None = None,
     build: BuildConfig | None = None,
     notify: Callable[[str], None] = lambda _: None,
-) -> Workload:
+) -> Launched:
     target, image = _obtain_image(engine, target, options, build=build, progress=progress, notify=notify)
-    _, spec = plan(target, options, image_user=image.user, image_id=image.id)
-    pairs = secret_pairs(target, options)
-    values = dict(resolve_secrets(pairs)) if pairs else {}
+    launch_plan = plan(target, options, image_user=image.user, image_id=image.id)
+    spec = launch_plan.spec
+    values = dict(resolve_secrets(launch_plan.secrets)) if launch_plan.secrets else {}
     filter_image = None
     if spec.egress is not None:
         from toolhive_py.runtime.egress import ensure_filter_image
 
         notify(f"egress limited to {', '.join(spec.egress.allow_host)}: adding mcpctl's egress filter")
         filter_image = ensure_filter_image(engine, build.python_image if build else DEFAULT_PYTHON_IMAGE)
-    return create_workload(engine, spec, values, egress_image=filter_image)
+    return Launched(create_workload(engine, spec, values, egress_image=filter_image), launch_plan.secrets)

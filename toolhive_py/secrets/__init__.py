@@ -8,9 +8,15 @@ translated here into SecretBackendError.
 
 from __future__ import annotations
 
-from toolhive_py.secrets.base import ENV_PREFIX, Capabilities, SecretProvider, check_secret_name
-from toolhive_py.secrets.resolve import (
+from toolhive_py.secrets.base import (
     BACKENDS,
+    DEFAULT_BACKEND,
+    ENV_PREFIX,
+    Capabilities,
+    SecretProvider,
+    check_secret_name,
+)
+from toolhive_py.secrets.resolve import (
     SecretRequest,
     open_provider,
     parse_secret_flag,
@@ -19,6 +25,7 @@ from toolhive_py.secrets.resolve import (
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_BACKEND",
     "ENV_PREFIX",
     "Capabilities",
     "SecretProvider",

@@ -1,4 +1,4 @@
-"""The secret-provider interface, secret-name rules and the env-var prefix, each defined once."""
+"""The secret-provider interface, secret-name rules, the env-var prefix and the backend names, each defined once."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from typing import Final, Protocol
 
 from toolhive_py.errors import UsageError
 
-__all__ = ["ENV_PREFIX", "Capabilities", "SecretProvider", "check_secret_name", "env_var_for"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "ENV_PREFIX", "Capabilities", "SecretProvider", "check_secret_name",
+           "env_var_for"]
 
 ENV_PREFIX: Final = "MCPCTL_SECRET_"
+BACKENDS: Final = ("keyring", "vault", "env")
+DEFAULT_BACKEND: Final = "keyring"
 _NAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 
 

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING
 
-from toolhive_py.config import Paths, Settings
 from toolhive_py.errors import NotFoundError, UsageError
-from toolhive_py.secrets.base import SecretProvider, check_secret_name, env_var_for
+from toolhive_py.secrets.base import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    ENV_PREFIX,
+    SecretProvider,
+    check_secret_name,
+    env_var_for,
+)
 
-__all__ = ["BACKENDS", "SecretRequest", "open_provider", "parse_secret_flag", "resolve_secret_env"]
+if TYPE_CHECKING:
+    from toolhive_py.config import Paths
 
-BACKENDS: Final = ("keyring", "vault", "env")
+__all__ = ["SecretRequest", "open_provider", "parse_secret_flag", "resolve_secret_env"]
 
 
 @dataclass(frozen=True)
 class SecretRequest:
+    """One secret a workload needs: its name in the backend and the env var it becomes in the container.
+
+    ``declared`` marks a secret the registry entry asked for (looked up under its env var name), as
+    opposed to one the user named with ``--secret``.
+    """
+
     secret_name: str
     env_name: str
+    declared: bool = False
 
 
 def parse_secret_flag(flag: str) -> SecretRequest:
@@ -33,7 +47,9 @@ def parse_secret_flag(flag: str) -> SecretRequest:
 
 def open_provider(paths: Paths, backend: str | None = None) -> SecretProvider:
     """The backend from the argument, else setting ``secrets.backend``, else the OS keyring."""
-    chosen = backend or Settings(paths.settings_file).get("secrets.backend") or "keyring"
+    from toolhive_py.config import Settings
+
+    chosen = backend or Settings(paths.settings_file).get("secrets.backend") or DEFAULT_BACKEND
     if chosen == "env":
         from toolhive_py.secrets.env import EnvProvider
 
@@ -61,11 +77,11 @@ def resolve_secret_env(
             if value:
                 provider.set(request.secret_name, value)
         if not value:
-            how = (f"export MCPCTL_SECRET_{env_var_for(request.secret_name)}=…" if provider.name == "env"
-                   else f"mcpctl secret set {request.secret_name}` (it reads a hidden prompt or stdin")
+            how = (f"`export {ENV_PREFIX}{env_var_for(request.secret_name)}=…`" if provider.name == "env"
+                   else f"`mcpctl secret set {request.secret_name}` (it reads a hidden prompt or stdin)")
             raise NotFoundError(
                 f"Secret {request.secret_name!r} (for {request.env_name}) is not in the {provider.name} backend.",
-                hint=f"Store it first: `{how}`, then run again.",
+                hint=f"Store it first: {how}, then run again.",
                 code="secret-missing",
             )
         values[request.env_name] = value

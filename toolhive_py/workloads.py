@@ -1,0 +1,440 @@
+"""A workload's whole lifecycle, as ToolHive's workloads manager owns it: run, stop, start, restart, remove,
+its proxy, the clients pointed at it, and what `list`, `status`, `logs` and `audit` show.
+
+Each operation opens the engine it needs (``runtime.engine.open_engine``, so the ``runtime.socket`` setting is
+always honoured), does every step in order, and returns a typed result whose status and exit code are
+decided here; the CLI renders it. Policy: a step that fails after the container started (a client config
+that cannot be written) makes the result partial, it never hides the running workload.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from toolhive_py.errors import ExitCode, MCPCTLError, NotFoundError, UsageError
+from toolhive_py.results import Failure, Status, overall
+
+if TYPE_CHECKING:
+    from toolhive_py.clients.api import ManagedServer, Target
+    from toolhive_py.config import Paths
+    from toolhive_py.proxy.supervisor import ProxyState
+    from toolhive_py.runtime.builds import BuildConfig
+    from toolhive_py.runtime.engine import Engine
+    from toolhive_py.runtime.images import PullProgress
+    from toolhive_py.runtime.launch import RunOptions
+    from toolhive_py.runtime.workloads import Workload
+    from toolhive_py.secrets import SecretRequest
+
+__all__ = [
+    "ClientsResult",
+    "ConnectedClient",
+    "RemoveResult",
+    "RunPlan",
+    "RunResult",
+    "WorkloadResult",
+    "WorkloadView",
+    "audit_lines",
+    "audit_records",
+    "connect_clients",
+    "ensure_proxy",
+    "list_workloads",
+    "logs",
+    "managed_servers",
+    "plan_run",
+    "proxy_log_lines",
+    "proxy_url",
+    "remove",
+    "restart",
+    "run",
+    "runtime_status",
+    "start",
+    "status",
+    "stop",
+]
+
+Prompt = Callable[[str, str], str]
+"""Asks the user for a missing secret: (secret name, backend name) → value."""
+
+
+@dataclass(frozen=True)
+class WorkloadView:
+    """A workload as `list` and `status` show it: the engine's view plus its proxy's state."""
+
+    workload: Workload
+    proxy: str  # "up", "DOWN", or "-" for a workload created without a proxy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.workload.to_dict(), "proxy": self.proxy}
+
+
+@dataclass(frozen=True)
+class ConnectedClient:
+    client_id: str
+    client_name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class RunResult:
+    workload: Workload
+    engine_kind: str
+    secrets: tuple[SecretRequest, ...] = ()
+    connected: tuple[ConnectedClient, ...] = ()
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def status(self) -> Status:
+        return Status.PARTIAL if self.failures else Status.OK
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.PARTIAL if self.failures else ExitCode.OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.workload.to_dict()
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """`run --dry-run`: the hardened container spec, exactly as `run` would create it."""
+
+    display: dict[str, Any]
+    status: Status = Status.OK
+    exit_code: ExitCode = ExitCode.OK
+    failures: tuple[Failure, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.display
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    """One workload after stop, start or restart."""
+
+    workload: Workload
+    status: Status = Status.OK
+    exit_code: ExitCode = ExitCode.OK
+    failures: tuple[Failure, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.workload.to_dict()
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    removed: tuple[str, ...]
+    disconnected: Mapping[str, tuple[str, ...]]  # workload → client ids it was taken out of
+    failures: tuple[Failure, ...]
+
+    @property
+    def status(self) -> Status:
+        return overall(len(self.removed), self.failures)[0]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return overall(len(self.removed), self.failures)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"removed": list(self.removed)}
+
+
+@dataclass(frozen=True)
+class ClientsResult:
+    """`client connect`: which servers went into which file, and the backup that undoes it."""
+
+    client_id: str
+    client_name: str
+    path: Path
+    servers: tuple[str, ...]
+    backup: Path
+    status: Status = Status.OK
+    exit_code: ExitCode = ExitCode.OK
+    failures: tuple[Failure, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"client": self.client_id, "path": str(self.path), "servers": list(self.servers),
+                "backup": str(self.backup)}
+
+
+# ----- helpers -----------------------------------------------------------------------------------------
+
+def _build_config(paths: Paths) -> BuildConfig:
+    """Where local package builds start from (settings build.python_image, build.node_image, build.ca_bundle)."""
+    from toolhive_py.config import Settings
+    from toolhive_py.runtime.builds import DEFAULT_NODE_IMAGE, DEFAULT_PYTHON_IMAGE, BuildConfig
+
+    settings = Settings(paths.settings_file)
+    ca_bundle = settings.get("build.ca_bundle")
+    return BuildConfig(python_image=settings.get("build.python_image") or DEFAULT_PYTHON_IMAGE,
+                       ca_bundle=Path(ca_bundle).expanduser() if ca_bundle else None, cache_dir=paths.cache_dir,
+                       node_image=settings.get("build.node_image") or DEFAULT_NODE_IMAGE)
+
+
+def _proxy_state(paths: Paths, workload: Workload) -> str:
+    from toolhive_py.proxy.supervisor import running_proxy
+
+    if workload.proxy_port is None:
+        return "-"
+    return "up" if running_proxy(paths, workload.name) else "DOWN"
+
+
+def ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyState | None:
+    """The workload's proxy, started on its recorded port when it is not running (after a crash or kill -9)."""
+    from toolhive_py.proxy.supervisor import running_proxy, start_proxy
+    from toolhive_py.runtime.spec import container_name
+
+    if workload.proxy_port is None:
+        return None
+    return running_proxy(paths, workload.name) or start_proxy(
+        paths, name=workload.name, port=workload.proxy_port, engine=engine.url,
+        container=container_name(workload.name), policy_json=workload.policy_json,
+        upstream=workload.transport, target_port=workload.target_port)
+
+
+def _secret_resolver(paths: Paths, backend: str | None,
+                     prompt: Prompt | None) -> Callable[[Sequence[SecretRequest]], Mapping[str, str]]:
+    from toolhive_py.secrets import open_provider, resolve_secret_env
+
+    def resolve(requests: Sequence[SecretRequest]) -> Mapping[str, str]:
+        provider = open_provider(paths, backend)
+        ask = (lambda name: prompt(name, provider.name)) if prompt is not None else None
+        return resolve_secret_env(provider, requests, prompt=ask)
+
+    return resolve
+
+
+# ----- operations --------------------------------------------------------------------------------------
+
+def plan_run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool) -> RunPlan:
+    """What `run` would start, with no engine: for `--dry-run`."""
+    from toolhive_py.registry import RegistryStore
+    from toolhive_py.runtime.launch import plan, resolve_target
+
+    target = resolve_target(RegistryStore(paths), server, unvetted=unvetted)
+    return RunPlan(plan(target, options).spec.to_display())
+
+
+def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socket: str | None = None,
+        clients: Sequence[str] = (), secret_backend: str | None = None, prompt: Prompt | None = None,
+        progress: Callable[[PullProgress], None] | None = None,
+        notify: Callable[[str], None] = lambda _: None, warn: Callable[[str], None] = lambda _: None) -> RunResult:
+    """Start ``server`` hardened, its proxy in front, and point ``clients`` at it.
+
+    ``notify`` hears each step as it happens (the image build, the egress filter) and ``warn`` what the user
+    must not miss (an unvetted server); ``prompt`` asks for a missing secret on a terminal (None: fail with
+    the fix instead).
+    """
+    from toolhive_py.clients.api import ManagedServer
+    from toolhive_py.clients.api import connect as connect_client
+    from toolhive_py.clients.api import resolve_target as resolve_client
+    from toolhive_py.proxy.supervisor import free_port
+    from toolhive_py.registry import RegistryStore
+    from toolhive_py.runtime.engine import open_engine
+    from toolhive_py.runtime.launch import launch, resolve_target
+
+    target = resolve_target(RegistryStore(paths), server, unvetted=unvetted)
+    if not target.vetted:
+        warn(f"{target.server} is UNVETTED: it is not from a verified registry.")
+    options = replace(options, proxy_port=free_port(options.proxy_port))
+    client_targets = [resolve_client(c) for c in clients]
+    with open_engine(paths, socket) as engine:
+        launched = launch(engine, target, options, resolve_secrets=_secret_resolver(paths, secret_backend, prompt),
+                          build=_build_config(paths), progress=progress, notify=notify)
+        ensure_proxy(paths, engine, launched.workload)
+    workload = launched.workload
+    connected, failures = [], []
+    for client_target in client_targets:
+        try:
+            connect_client(paths, client_target, [ManagedServer(workload.name, workload.url or "")])
+        except MCPCTLError as error:
+            failures.append(Failure(client_target.client.id, error))
+            continue
+        connected.append(ConnectedClient(client_target.client.id, client_target.client.name, client_target.path))
+    return RunResult(workload, engine.kind, launched.secrets, tuple(connected), tuple(failures))
+
+
+def stop(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadResult:
+    """Stop the proxy, then the container (which keeps its port and configuration)."""
+    from toolhive_py.proxy.supervisor import stop_proxy
+    from toolhive_py.runtime.engine import open_engine
+    from toolhive_py.runtime.workloads import stop_workload
+
+    with open_engine(paths, socket) as engine:
+        stop_proxy(paths, name)
+        return WorkloadResult(stop_workload(engine, name))
+
+
+def start(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadResult:
+    """Start a stopped workload, and its proxy if that is not running."""
+    from toolhive_py.runtime.engine import open_engine
+    from toolhive_py.runtime.workloads import start_workload
+
+    with open_engine(paths, socket) as engine:
+        workload = start_workload(engine, name)
+        ensure_proxy(paths, engine, workload)
+        return WorkloadResult(workload)
+
+
+def restart(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadResult:
+    """Restart the container; its proxy re-attaches, or is started again if it died."""
+    from toolhive_py.runtime.engine import open_engine
+    from toolhive_py.runtime.workloads import restart_workload
+
+    with open_engine(paths, socket) as engine:
+        workload = restart_workload(engine, name)
+        ensure_proxy(paths, engine, workload)
+        return WorkloadResult(workload)
+
+
+def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
+           socket: str | None = None) -> RemoveResult:
+    """Remove each workload, stop its proxy and take it out of every client config mcpctl wrote it to."""
+    from toolhive_py.clients.api import disconnect_everywhere
+    from toolhive_py.proxy.supervisor import stop_proxy
+    from toolhive_py.runtime import workloads
+    from toolhive_py.runtime.engine import open_engine
+
+    if not names and not all_workloads:
+        raise UsageError("Name a workload or pass --all.")
+    removed: list[str] = []
+    disconnected: dict[str, tuple[str, ...]] = {}
+    failures: list[Failure] = []
+    with open_engine(paths, socket) as engine:
+        targets = ([w.name for w in workloads.list_workloads(engine, include_stopped=True)] if all_workloads
+                   else list(names))
+        for target in targets:
+            try:
+                workloads.remove_workload(engine, target)
+                stop_proxy(paths, target)
+                disconnected[target] = tuple(disconnect_everywhere(paths, target))
+                removed.append(target)
+            except MCPCTLError as error:
+                failures.append(Failure(target, error))
+    return RemoveResult(tuple(removed), disconnected, tuple(failures))
+
+
+def list_workloads(paths: Paths, *, include_stopped: bool = False, socket: str | None = None) -> list[WorkloadView]:
+    from toolhive_py.runtime import workloads
+    from toolhive_py.runtime.engine import open_engine
+
+    with open_engine(paths, socket) as engine:
+        found = workloads.list_workloads(engine, include_stopped=include_stopped)
+    return [WorkloadView(w, _proxy_state(paths, w)) for w in found]
+
+
+def status(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadView:
+    from toolhive_py.runtime.engine import open_engine
+    from toolhive_py.runtime.workloads import get_workload
+
+    with open_engine(paths, socket) as engine:
+        workload = get_workload(engine, name)
+    return WorkloadView(workload, _proxy_state(paths, workload))
+
+
+def runtime_status(paths: Paths, *, socket: str | None = None) -> dict[str, Any]:
+    """Which engine and socket mcpctl uses, and why."""
+    from toolhive_py.runtime.engine import open_engine
+
+    with open_engine(paths, socket) as engine:
+        return engine.describe()
+
+
+def managed_servers(paths: Paths, names: Sequence[str] | None, *, socket: str | None = None) -> list[ManagedServer]:
+    """Workloads as (name, proxy URL), all of them when ``names`` is None; every name must exist and have a proxy."""
+    from toolhive_py.clients.api import ManagedServer
+    from toolhive_py.runtime import workloads
+    from toolhive_py.runtime.engine import open_engine
+
+    with open_engine(paths, socket) as engine:
+        found = {w.name: w for w in workloads.list_workloads(engine, include_stopped=True)}
+    servers: list[ManagedServer] = []
+    for name in found if names is None else names:
+        workload = found.get(name)
+        if workload is None or workload.url is None:
+            raise NotFoundError(f"No managed server named {name!r}.", hint="Start it with `mcpctl run NAME`; "
+                                "`mcpctl list --all` shows what exists.")
+        servers.append(ManagedServer(name, workload.url))
+    return servers
+
+
+def connect_clients(paths: Paths, target: Target, names: Sequence[str] | None, *, replace_foreign: bool = False,
+                    socket: str | None = None) -> ClientsResult:
+    """Point one client's config at managed servers (``names``, or every one when None)."""
+    from toolhive_py.clients.api import connect
+
+    if names is not None and not names:
+        raise UsageError("Name servers to connect, or pass --all.")
+    chosen = managed_servers(paths, names, socket=socket)
+    backup = connect(paths, target, chosen, replace=replace_foreign)
+    return ClientsResult(target.client.id, target.client.name, target.path, tuple(s.name for s in chosen), backup)
+
+
+def proxy_url(paths: Paths, name: str, *, socket: str | None = None) -> str:
+    """Where `mcpctl connect NAME` sends its requests: the running proxy, restarted first when it is down."""
+    from toolhive_py.proxy.supervisor import running_proxy
+    from toolhive_py.runtime.engine import open_engine
+    from toolhive_py.runtime.workloads import get_workload
+
+    state = running_proxy(paths, name)
+    if state is not None:
+        return state.url
+    with open_engine(paths, socket) as engine:
+        workload = get_workload(engine, name)
+        if ensure_proxy(paths, engine, workload) is None or workload.url is None:
+            raise MCPCTLError(f"Workload {name} has no proxy.", hint=f"Recreate it: mcpctl rm {name} && mcpctl run …",
+                              code="no-proxy")
+        return workload.url
+
+
+def logs(paths: Paths, name: str, *, follow: bool = False, tail: int | None = None,
+         socket: str | None = None) -> Iterator[bytes]:
+    """The server's log (stderr; stdout too for HTTP servers), the last ``tail`` lines or all of it."""
+    from toolhive_py.runtime.engine import open_engine
+    from toolhive_py.runtime.workloads import workload_logs
+
+    with open_engine(paths, socket) as engine:
+        yield from workload_logs(engine, name, follow=follow, tail="all" if tail is None else tail)
+
+
+def _follow_lines(path: Path, *, follow: bool, poll: float = 0.2) -> Iterator[str]:
+    """The file's lines, then (with ``follow``) new ones as they are appended, like ``tail -f``."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        while True:
+            line = handle.readline()
+            if line:
+                yield line
+            elif not follow:
+                return
+            else:
+                time.sleep(poll)
+
+
+def proxy_log_lines(paths: Paths, name: str, *, follow: bool = False) -> Iterator[str]:
+    from toolhive_py.proxy.supervisor import proxy_log_path
+
+    path = proxy_log_path(paths, name)
+    if not path.exists():
+        raise NotFoundError(f"No proxy log for {name}.", hint="Is it a workload started with `mcpctl run`?")
+    return _follow_lines(path, follow=follow)
+
+
+def audit_lines(paths: Paths, name: str, *, follow: bool = False) -> Iterator[str]:
+    """The proxy's audit log, one JSON record per line."""
+    from toolhive_py.proxy.supervisor import audit_path
+
+    path = audit_path(paths, name)
+    if not path.exists():
+        raise NotFoundError(f"No audit log for {name}.", hint="It appears once a client sends a request "
+                            "through the workload's proxy.", path=str(path))
+    return _follow_lines(path, follow=follow)
+
+
+def audit_records(paths: Paths, name: str) -> list[dict[str, Any]]:
+    """Every audit record so far, parsed."""
+    return [json.loads(line) for line in audit_lines(paths, name) if line.strip()]
+
