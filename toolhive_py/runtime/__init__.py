@@ -6,3 +6,5 @@ package; state lives in engine labels, so losing local files loses nothing.
 """
 
 from __future__ import annotations
+
+__all__: list[str] = []
