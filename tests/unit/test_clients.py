@@ -3,11 +3,15 @@ exact bytes), corrupt files left untouched, concurrent writers, a crash before t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import random
 import shutil
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,7 @@ import pytest
 import tomlkit
 import yaml
 
-from toolhive_py.clients import api
+from toolhive_py.clients import api, documents
 from toolhive_py.clients.catalog import CLIENTS, Client, get_client
 from toolhive_py.clients.documents import Edit, load_text, parse_text, remove_server, replace_server, servers_in
 from toolhive_py.config import Paths
@@ -530,3 +534,141 @@ def test_backup_names_sort_in_the_order_the_backups_were_made() -> None:
     names = [api._backup_name(ns) for ns in made]
     assert sorted(names) == names
     assert len(set(names)) == len(names)
+
+
+# ----- files mcpctl may not or cannot change (issue 13, item 15) ------------------------------------
+
+def _backups(paths: Paths, client_id: str) -> list[Path]:
+    return sorted((paths.state_dir / "clients" / "backups" / client_id).glob("*.json"))
+
+
+@contextlib.contextmanager
+def _immutable(path: Path) -> Iterator[None]:
+    """chattr +i: the one lock root cannot write through (root ignores mode bits)."""
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("chattr +i is not available here (needs CAP_LINUX_IMMUTABLE on ext4/xfs/btrfs)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_is_read_only_means_no_write_bit_or_not_writable_by_us() -> None:
+    assert api.is_read_only(0o100444, writable=True)
+    assert api.is_read_only(0o100400, writable=True)
+    assert api.is_read_only(0o100644, writable=False)
+    assert not api.is_read_only(0o100644, writable=True)
+    assert not api.is_read_only(0o100600, writable=True)
+
+
+def test_a_read_only_config_is_refused_unless_forced(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    target = target_in(isolated_home, get_client("zed"))
+    target.path.parent.mkdir(parents=True)
+    shutil.copy(fixture_for(target.client), target.path)
+    original = target.path.read_bytes()
+    target.path.chmod(0o444)
+    with pytest.raises(ConfigError) as caught:
+        api.connect(paths, target, [SERVER])
+    assert caught.value.code == "read-only"
+    assert str(target.path) in caught.value.message
+    assert "--force" in (caught.value.hint or "")
+    assert target.path.read_bytes() == original
+    assert _backups(paths, "zed") == []
+
+    api.connect(paths, target, [SERVER], force=True)
+    assert SERVER.name in servers(target)
+    assert target.path.stat().st_mode & 0o777 == 0o444, "a forced write keeps the user's mode"
+    assert len(_backups(paths, "zed")) == 1
+    with pytest.raises(ConfigError, match="read-only"):
+        api.disconnect(paths, target)
+    assert api.disconnect(paths, target, force=True) == [SERVER.name]
+    assert target.path.read_bytes() == original
+
+
+def test_a_write_that_fails_names_the_file_and_leaves_no_backup(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    target = target_in(isolated_home, get_client("zed"))
+    target.path.parent.mkdir(parents=True)
+    shutil.copy(fixture_for(target.client), target.path)
+    original = target.path.read_bytes()
+    target.path.parent.chmod(0o555)
+    try:
+        with _immutable(target.path.parent) if os.geteuid() == 0 else contextlib.nullcontext():
+            for _ in range(2):  # a retry must not add a backup either
+                with pytest.raises(ConfigError) as caught:
+                    api.connect(paths, target, [SERVER])
+                assert caught.value.code == "write-failed"
+                assert str(target.path) in caught.value.message
+            assert target.path.read_bytes() == original
+    finally:
+        target.path.parent.chmod(0o755)
+    assert _backups(paths, "zed") == []
+    listed = api.status(paths, target)["servers"]
+    assert listed
+    assert not any(s["managed"] for s in listed), "no ledger record for a write that failed"
+
+
+def test_an_immutable_config_is_refused_and_forcing_it_fails_cleanly(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    target = target_in(isolated_home, get_client("zed"))
+    target.path.parent.mkdir(parents=True)
+    shutil.copy(fixture_for(target.client), target.path)
+    with _immutable(target.path):
+        with pytest.raises(ConfigError) as refused:
+            api.connect(paths, target, [SERVER])
+        assert refused.value.code == "read-only"
+        with pytest.raises(ConfigError) as failed:
+            api.connect(paths, target, [SERVER], force=True)
+        assert failed.value.code == "write-failed"
+    assert _backups(paths, "zed") == []
+    assert [p.name for p in target.path.parent.iterdir()] == [target.path.name], "no temp file left behind"
+
+
+def test_disconnect_everywhere_goes_on_past_a_read_only_config(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    locked, other = target_in(isolated_home, get_client("zed")), target_in(isolated_home, get_client("codex"))
+    for target in (locked, other):
+        api.connect(paths, target, [SERVER])
+    locked.path.chmod(0o444)
+    with pytest.raises(ConfigError, match="read-only"):
+        api.disconnect_everywhere(paths, SERVER.name)
+    assert SERVER.name not in servers(other)
+    assert SERVER.name in servers(locked)
+
+
+def _alias_bomb(levels: int = 9, width: int = 9) -> str:
+    lines = ["a0: &a0 [" + ", ".join(["lol"] * width) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * width) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + f"\nextensions:\n  fetch:\n    cmd: uvx\n    args: [mcp-server-fetch]\n    x: *a{levels - 1}\n"
+
+
+@pytest.mark.timeout(30)
+def test_a_yaml_alias_bomb_is_refused_quickly(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    target = target_in(isolated_home, get_client("goose"))
+    target.path.parent.mkdir(parents=True)
+    target.path.write_text(_alias_bomb())
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="alias"):
+        api.connect(paths, target, [SERVER.__class__("fetch", SERVER.url)], replace=True)
+    assert time.monotonic() - started < 1.0
+    assert _backups(paths, "goose") == []
+
+
+def test_yaml_sizes_counts_expansions_without_walking_them_and_finds_cycles() -> None:
+    shared = yaml.compose("x: &x [1, 2]\ny: [*x, *x, *x]\n", Loader=yaml.SafeLoader)
+    # 7 nodes written (map, 2 keys, 2 lists, 2 scalars); each of the 3 aliases counts the 3-node list again
+    assert documents.yaml_sizes(shared) == (7, 16)
+    bomb = yaml.compose(_alias_bomb(levels=20, width=10), Loader=yaml.SafeLoader)
+    written, expanded = documents.yaml_sizes(bomb)
+    assert written < 500
+    assert expanded is not None
+    assert expanded > 10**19
+    assert documents.yaml_sizes(yaml.compose("a: &a [*a]\n", Loader=yaml.SafeLoader))[1] is None
+    assert parse_text(Path("c.yaml"), "base: &b {k: 1}\nz: {<<: *b, j: 2}\n", "yaml")["z"] == {"k": 1, "j": 2}
+
+
+def test_deep_yaml_is_an_error_naming_the_file_not_a_crash() -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_text(Path("deep.yaml"), "[" * 20000 + "]" * 20000, "yaml")

@@ -5,6 +5,10 @@ Which entries are mcpctl's is recorded in a ledger in mcpctl's state directory r
 marker inside the entry: strict-schema clients (VS Code, Zed) flag unknown keys, and a JSON file has no
 comments to carry a marker. An entry is removed only while it still matches what the ledger says was
 written, so a user's later edit is never deleted silently.
+
+A file the user made read-only (no write bit, or one this process may not write, such as an immutable
+file) is refused unless the caller passes ``force``. A write that fails leaves the file, the ledger
+and the backups as they were: the backup made for it is deleted again, and the error names the file.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ from toolhive_py.clients.documents import (
     servers_of,
 )
 from toolhive_py.config import Paths, atomic_write
-from toolhive_py.errors import ConflictError, NotFoundError, UsageError
+from toolhive_py.errors import ConfigError, ConflictError, MCPCTLError, NotFoundError, UsageError
 
 __all__ = ["ClientStatus", "ManagedServer", "Target", "connect", "detect", "disconnect", "entry_for",
-           "describe_entry", "disconnect_everywhere", "mcpctl_command", "resolve_target", "restore", "status"]
+           "describe_entry", "disconnect_everywhere", "is_read_only", "mcpctl_command", "resolve_target",
+           "restore", "status"]
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,30 @@ def _missing_dirs(path: Path) -> list[Path]:
     return missing
 
 
+def is_read_only(mode: int, *, writable: bool) -> bool:
+    """A config the user locked: no write bit for anyone (0444), or one this process may not write
+    (another user's file, an immutable one). Replacing it by rename would work, and silently undo that."""
+    return not mode & 0o222 or not writable
+
+
+def _check_writable(path: Path, *, force: bool) -> None:
+    real = path.resolve()
+    try:
+        mode = real.stat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror or exc}.", path=str(path)) from exc
+    if not force and is_read_only(mode, writable=os.access(real, os.W_OK)):
+        why = ("is read-only" if not mode & 0o222 else "is not writable by this user (another user's file, "
+               "or immutable)")
+        raise ConfigError(
+            f"{path} {why} (mode {mode & 0o7777:04o}): mcpctl will not replace it.",
+            hint=f"Make it writable (`chmod u+w {path}`) and run the command again, or pass --force to replace "
+            "it anyway (it keeps its mode).",
+            code="read-only", path=str(path))
+
+
 def _write(path: Path, text: str | None) -> None:
     """Atomically replace ``path`` (through symlinks), keeping mode and ownership; None deletes it."""
     real = path.resolve()
@@ -184,10 +213,44 @@ def _write(path: Path, text: str | None) -> None:
         os.chown(real, existing.st_uid, existing.st_gid)
 
 
+def _write_error(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"Cannot write {path}: {exc.strerror or exc}.",
+        hint="Check that the file and its directory are writable (and not immutable: `lsattr`); nothing was "
+        "changed and no backup was kept.",
+        code="write-failed", path=str(path))
+
+
+def _replace_file(paths: Paths, target: Target, original: str | None, text: str | None, *, force: bool,
+                  created_dirs: Sequence[Path] = ()) -> Path:
+    """Back up, then write: a refused or failed write changes nothing and leaves no backup behind, so
+    retrying a write that cannot succeed does not pile up backups."""
+    _check_writable(target.path, force=force)
+    try:
+        backup = _backup(paths, target, original)
+    except OSError as exc:
+        raise ConfigError(f"Cannot back up {target.path} before changing it: {exc.strerror or exc}.",
+                          hint=f"Check that {_backup_dir(paths, target.client.id)} is writable.",
+                          code="write-failed", path=str(target.path)) from exc
+    try:
+        _write(target.path, text)
+    except OSError as exc:
+        backup.unlink(missing_ok=True)
+        for directory in created_dirs:  # deepest first: only the ones this write created, if still empty
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise _write_error(target.path, exc) from exc
+    return backup
+
+
 # ----- operations ----------------------------------------------------------------------------------
 
-def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, replace: bool = False) -> Path:
-    """Write one entry per server into the target's config; returns the backup of the previous file."""
+def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, replace: bool = False,
+            force: bool = False) -> Path:
+    """Write one entry per server into the target's config; returns the backup of the previous file.
+
+    ``force`` writes a config the user made read-only (see :func:`is_read_only`); without it, that is refused.
+    """
     location, path = target.location, target.path
     with _locked(paths, path):
         original = load_text(path)
@@ -223,15 +286,15 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
                                                                              else "present"),
                             "original_text": original if original is not None and not original.strip() else None,
                             "created_dirs": [str(d) for d in created_dirs]})
-        backup = _backup(paths, target, original)
-        _write(path, text)
+        backup = _replace_file(paths, target, original, text, force=force, created_dirs=created_dirs)
         for record in records:
             _update_ledger(paths, path, record["name"], record)
     return backup
 
 
-def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None) -> list[str]:
-    """Remove the entries mcpctl wrote (all of them, or ``names``); others are never touched."""
+def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None, *, force: bool = False) -> list[str]:
+    """Remove the entries mcpctl wrote (all of them, or ``names``); others are never touched. A read-only
+    config is refused unless ``force``."""
     location, path = target.location, target.path
     with _locked(paths, path):
         ours = [r for r in _read_ledger(paths) if r["path"] == str(path) and (names is None or r["name"] in names)]
@@ -258,8 +321,7 @@ def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None)
         else:
             final = text
         if final != original:
-            _backup(paths, target, original)
-            _write(path, final)
+            _replace_file(paths, target, original, final, force=force)
         if final is None and first:
             for directory in first.get("created_dirs", []):
                 with contextlib.suppress(OSError):  # not empty any more: someone else's files live there now
@@ -275,8 +337,9 @@ def _has_content(data: Any) -> bool:
     return data not in (None, [], "")
 
 
-def restore(paths: Paths, client_id: str) -> Path:
-    """Put back the file as it was before mcpctl's last change to this client's config."""
+def restore(paths: Paths, client_id: str, *, force: bool = False) -> Path:
+    """Put back the file as it was before mcpctl's last change to this client's config (a read-only
+    config is refused unless ``force``)."""
     client = get_client(client_id)
     backups = sorted(_backup_dir(paths, client.id).glob("*.json"))
     if not backups:
@@ -286,7 +349,11 @@ def restore(paths: Paths, client_id: str) -> Path:
     saved = json.loads(latest.read_text())
     path = Path(saved["path"])
     with _locked(paths, path):
-        _write(path, saved["text"] if saved["existed"] else None)
+        _check_writable(path, force=force)
+        try:
+            _write(path, saved["text"] if saved["existed"] else None)
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
         for record in [r for r in _read_ledger(paths) if r["path"] == str(path)]:
             _update_ledger(paths, path, record["name"], None)
     latest.unlink()
@@ -353,11 +420,21 @@ def describe_entry(entry: Any) -> str:
 
 
 def disconnect_everywhere(paths: Paths, name: str) -> list[str]:
-    """Remove ``name`` from every client config mcpctl wrote it to (on `mcpctl rm`); returns client ids."""
+    """Remove ``name`` from every client config mcpctl wrote it to (on `mcpctl rm`); returns client ids.
+
+    One config that cannot be changed (read-only, unparsable) does not stop the others; its error is
+    raised once they are done.
+    """
     done = []
+    first_error: MCPCTLError | None = None
     for record in [r for r in _read_ledger(paths) if r["name"] == name]:
         client = get_client(record["client"])
         location = client.location(record["scope"]) or client.locations[0]
-        if disconnect(paths, Target(client, location, Path(record["path"])), [name]):
-            done.append(client.id)
+        try:
+            if disconnect(paths, Target(client, location, Path(record["path"])), [name]):
+                done.append(client.id)
+        except MCPCTLError as error:
+            first_error = first_error or error
+    if first_error is not None:
+        raise first_error
     return done

@@ -6,6 +6,10 @@ append or remove one text block and are validated by re-parsing, so comments els
 `Edit` that records exactly what was added, so removing it restores the original bytes. An entry the
 user wrote is replaced where it stands (`replace_server`: `jsonc` or `inplace` positions), and the
 result must parse to the old data with only that entry changed.
+
+YAML aliases are expanded only when the document stays close to its written size (an alias bomb, or an
+alias that contains itself, is refused before anything walks it), and nesting too deep to parse is an
+error naming the file, not a crash.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from toolhive_py.clients.catalog import Format, Location
 from toolhive_py.errors import ConfigError, ConflictError
 
 __all__ = ["Edit", "add_server", "load_text", "parse_text", "remove_server", "replace_server",
-           "servers_in", "servers_of"]
+           "servers_in", "servers_of", "yaml_sizes"]
 
 _MAX_BYTES = 16 * 1024 * 1024
+# How many nodes YAML aliases may add to a document: plenty for anchors reused in a config, far below the
+# billions a few nested aliases expand to ("billion laughs"), which every later walk and compare would pay.
+_MAX_ALIAS_EXPANSION = 100_000
 
 
 @dataclass(frozen=True)
@@ -81,11 +88,67 @@ def parse_text(path: Path, text: str, fmt: Format) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(body) or {}
+        return _load_yaml(path, body) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise _error(path, str(getattr(exc, "problem", None) or exc),
                      mark.line + 1 if mark else None, mark.column + 1 if mark else None) from exc
+
+
+def _load_yaml(path: Path, body: str) -> Any:
+    """``yaml.safe_load``, with the alias expansion checked on the composed nodes before any value is built."""
+    import yaml
+
+    loader = yaml.SafeLoader(body)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError as exc:
+            raise _error(path, "the document is nested too deeply", None, None) from exc
+        if node is None:
+            return None
+        written, expanded = yaml_sizes(node)
+        if expanded is None:
+            raise _error(path, "an alias refers to a node that contains it", None, None)
+        if expanded - written > _MAX_ALIAS_EXPANSION:
+            raise _error(path, f"its aliases expand it from {written} to more than {written + _MAX_ALIAS_EXPANSION}"
+                         " nodes (a YAML alias bomb?)", None, None)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def yaml_sizes(root: Any) -> tuple[int, int | None]:
+    """(distinct nodes, nodes once every alias is expanded) of a composed YAML node; None for a cycle.
+
+    One pass over the distinct nodes (iterative, so depth costs no stack): aliases share nodes, so the
+    expanded size is summed from each child's, never walked.
+    """
+    import yaml
+
+    def children(node: Any) -> list[Any]:
+        if isinstance(node, yaml.MappingNode):
+            return [part for pair in node.value for part in pair]
+        return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # started, not finished: the ancestors of whatever is popped next
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in children(node))
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return len(sizes), None
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children(node) if id(child) not in sizes)
+    return len(sizes), sizes[id(root)]
 
 
 def servers_in(data: Any, key_path: tuple[str, ...], kind: str) -> dict[str, Any]:
