@@ -18,8 +18,8 @@ import anyio
 import anyio.abc
 import httpx
 
-__all__ = ["Backend", "BackendClosed", "BackendFactory", "ContainerBackendFactory", "ProcessBackendFactory",
-           "lost_its_stdin"]
+__all__ = ["Backend", "BackendClosed", "BackendFactory", "ContainerBackendFactory", "HttpBackendFactory",
+           "ProcessBackendFactory", "lost_its_stdin", "reinitialized_by_attach"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,26 +61,72 @@ def _encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-async def _json_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
-    """Split a byte stream into JSON objects; stray non-JSON lines (banners, logs on stdout) are skipped."""
-    buffer = b""
+async def _json_lines(chunks: AsyncIterator[bytes], *, max_line: int = _MAX_LINE) -> AsyncIterator[dict[str, Any]]:
+    """Split a byte stream into JSON objects; stray non-JSON lines (banners, logs on stdout) are skipped.
+
+    Linear in the stream's length: only newly read bytes are searched for a newline, and a partial line
+    is kept in one growing buffer, never copied again per chunk. A line over the cap is refused as soon
+    as the bytes read cross it, without waiting for its end.
+    """
+    buffer = bytearray()
     async for chunk in chunks:
+        begin, start = 0, len(buffer)
         buffer += chunk
-        if len(buffer) > _MAX_LINE:
-            raise BackendClosed(f"server sent a line longer than {_MAX_LINE} bytes")
-        *lines, buffer = buffer.split(b"\n")
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
-                logger.warning("server wrote a non-JSON line on stdout: %.200r", line)
-                continue
-            if isinstance(message, dict):
+        end = buffer.find(b"\n", start)
+        while end >= 0:
+            if end - begin > max_line:
+                raise BackendClosed(f"server sent a line longer than {max_line} bytes")
+            message = _parse_line(buffer[begin:end])
+            if message is not None:
                 yield message
-            else:
-                logger.warning("server wrote a JSON value that is not a message: %.200r", line)
+            begin = end + 1
+            end = buffer.find(b"\n", begin)
+        if begin:
+            del buffer[:begin]
+        if len(buffer) > max_line:
+            raise BackendClosed(f"server sent a line longer than {max_line} bytes")
+
+
+def _parse_line(line: bytes | bytearray) -> dict[str, Any] | None:
+    if not line.strip():
+        return None
+    try:
+        message = json.loads(line)
+    except ValueError:
+        logger.warning("server wrote a non-JSON line on stdout: %.200r", bytes(line[:200]))
+        return None
+    if not isinstance(message, dict):
+        logger.warning("server wrote a JSON value that is not a message: %.200r", bytes(line[:200]))
+        return None
+    return message
+
+
+async def _demux(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Docker's attach framing: an 8-byte header (stream, 0, 0, 0, big-endian length), then the payload.
+
+    Yields stdout payloads piece by piece as they arrive (a frame may be far bigger than a read), so a
+    large frame is neither buffered whole nor copied again on every read; stderr goes to the log.
+    """
+    header = bytearray()
+    kind, remaining = 0, 0
+    async for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            if remaining == 0:
+                need = 8 - len(header)
+                header += view[:need]
+                view = view[need:]
+                if len(header) < 8:
+                    break
+                kind, remaining = struct.unpack(">BxxxL", header)
+                header.clear()
+                continue
+            piece, view = view[:remaining], view[remaining:]
+            remaining -= len(piece)
+            if kind == 1:
+                yield bytes(piece)
+            elif kind == 2:
+                logger.info("server stderr: %.500s", bytes(piece).decode(errors="replace").rstrip())
 
 
 class _StreamBackend:
@@ -111,24 +157,8 @@ class _StreamBackend:
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 return
 
-    async def _stdout(self) -> AsyncIterator[bytes]:
-        """Docker's attach framing: 8-byte header (stream, 0, 0, 0, big-endian length), then the payload."""
-        if not self._framed:
-            async for chunk in self._raw():
-                yield chunk
-            return
-        pending = b""
-        async for chunk in self._raw():
-            pending += chunk
-            while len(pending) >= 8:
-                kind, size = struct.unpack(">BxxxL", pending[:8])
-                if len(pending) < 8 + size:
-                    break
-                payload, pending = pending[8:8 + size], pending[8 + size:]
-                if kind == 1:
-                    yield payload
-                elif kind == 2:
-                    logger.info("server stderr: %.500s", payload.decode(errors="replace").rstrip())
+    def _stdout(self) -> AsyncIterator[bytes]:
+        return _demux(self._raw()) if self._framed else self._raw()
 
     async def messages(self) -> AsyncIterator[dict[str, Any]]:
         async for message in _json_lines(self._stdout()):
