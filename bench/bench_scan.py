@@ -2,11 +2,13 @@
 user config with two servers each, plus 13 project configs inside a tree of 200 repositories with
 node_modules to skip). Target: ≤ 0.5 s for the whole CLI.
 
-    .venv/bin/python bench/bench_scan.py [--runs 10]
+    .venv/bin/python bench/bench_scan.py [--runs 10] [--one-file 100000]
 
 Measures the whole CLI (process start-up included) with processes and containers off, then the
 in-process scan, then the same with process discovery on, then the CLI as a user runs it on this machine
-(its own home, the process table and the containers of every engine that answers).
+(its own home, the process table and the containers of every engine that answers). ``--one-file N``
+instead times one config holding N servers (in-process, once): linear up to the per-file cap, which
+stops reading there and reports the file as truncated.
 """
 
 from __future__ import annotations
@@ -54,10 +56,28 @@ def project_tree(root: Path, servers: int) -> Path:
     return root / "src"
 
 
+def one_file(root: Path, servers: int) -> int:
+    home = root / "one-file"
+    (home / ".cursor").mkdir(parents=True)
+    entries = {f"srv-{n}": {"command": "npx", "args": ["-y", f"mcp-tool-{n}@1.0.{n}"]} for n in range(servers)}
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": entries}, indent=2))
+    os.environ["MCPCTL_HOME"] = str(root / "mcpctl")
+    start = time.perf_counter()
+    report = run_scan(Paths.from_env(), ScanOptions(home=home, processes=False, containers=False, managed_root=None))
+    elapsed = time.perf_counter() - start
+    print(f"one file of {servers} servers: {len(report.findings)} scanned in {elapsed:.2f} s; "  # noqa: T201
+          f"errors: {[e.message for e in report.errors]}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--one-file", type=int, default=0, metavar="N", help="time one config of N servers")
     args = parser.parse_args()
+    if args.one_file:
+        with tempfile.TemporaryDirectory() as tmp:
+            return one_file(Path(tmp), args.one_file)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         home, _ = build_home(root, "linux")

@@ -3,11 +3,16 @@ project trees (excludes, symlinked directories), lenient formats, and each kind 
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import run_cli
-from toolhive_py.scan.discovery import discover
+from toolhive_py.scan.discovery import MAX_SERVERS_PER_FILE, LineIndex, discover
+from toolhive_py.scan.model import ScanError
 
 
 def _found(home: Path, *projects: Path) -> set[tuple[str, str, str]]:
@@ -192,3 +197,60 @@ def test_continue_mcp_server_folders_are_read_file_by_file(tmp_path: Path) -> No
         ("continue", "user", "in-config"), ("continue", "user", "global-block"),
         ("continue", f"project ({src / 'app'})", "project-block"),
         ("continue", f"project ({src / 'app'})", "copied")}
+
+
+def _many(home: Path, count: int) -> Path:
+    config = home / ".cursor" / "mcp.json"
+    config.parent.mkdir(parents=True)
+    entries = {f"srv-{n}": {"command": "npx", "args": ["-y", f"mcp-tool-{n}@1.0.0"]} for n in range(count)}
+    config.write_text(json.dumps({"mcpServers": entries}, indent=2))
+    return config
+
+
+def test_discovery_is_linear_in_the_servers_of_one_file(tmp_path: Path) -> None:
+    """Each server's line was found by a search from the top of the file: 20,000 servers took ~40 s."""
+    home = tmp_path / "scanned"
+    _many(home, 20_000)
+    start = time.perf_counter()
+    servers, errors = discover(home, (), managed_root=None, systems=("linux",), max_per_file=20_000)
+    elapsed = time.perf_counter() - start
+    assert (len(servers), errors) == (20_000, [])
+    assert {s.name: s.line for s in servers[:3]} == {"srv-0": 3, "srv-1": 10, "srv-2": 17}
+    assert servers[-1].line == 3 + 7 * 19_999
+    assert elapsed < 10, f"{elapsed:.1f} s for 20,000 servers"
+
+
+def test_a_file_past_the_server_cap_is_read_that_far_and_reported_truncated(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    config = _many(home, 8)
+    servers, errors = discover(home, (), managed_root=None, systems=("linux",), max_per_file=5)
+    assert [s.name for s in servers] == [f"srv-{n}" for n in range(5)]
+    assert errors == [ScanError(str(config), "truncated: more than 5 servers in one file; only the first 5 were "
+                                "scanned")]
+    assert MAX_SERVERS_PER_FILE == 10_000
+
+
+@pytest.mark.parametrize(("fmt", "text", "expected"), [
+    ("json", '{"a": {"b": 1},\n "s": {\n  "x": {}, "y": {}}}', {"x": 3, "y": 3, "s": 2, "zz": None}),
+    ("toml", '[mcp_servers.x]\ncommand = "a"\n\n[mcp_servers."y z".env]\nK = "v"\n', {"x": 1, "y z": 4}),
+    ("yaml", 'extensions:\n  x:\n    cmd: a\n  "y": {cmd: b}\nmcpServers:\n  - name: z\n', {"x": 2, "y": 4, "z": 6}),
+])
+def test_line_index_finds_each_declaration(fmt: str, text: str, expected: dict[str, int | None]) -> None:
+    index = LineIndex(text, fmt)
+    assert {name: index.line_of(name) for name in expected} == expected
+    assert index.line_of("x", text.index("\n") + 1) == (None if fmt == "toml" else expected["x"])
+
+
+def test_the_server_cap_counts_claude_code_project_sections_of_the_same_file(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    home.mkdir()
+    projects = {f"/work/p{n}": {"mcpServers": {f"s{n}a": {"command": "x"}, f"s{n}b": {"command": "x"}}}
+                for n in range(50)}
+    (home / ".claude.json").write_text(json.dumps({"mcpServers": {"g": {"command": "x"}}, "projects": projects},
+                                                  indent=1))
+    servers, errors = discover(home, (), managed_root=None, systems=("linux",), max_per_file=4)
+    assert [(s.scope, s.name) for s in servers] == [
+        ("user", "g"), ("local (/work/p0)", "s0a"), ("local (/work/p0)", "s0b"), ("local (/work/p1)", "s1a")]
+    assert [e.message for e in errors] == ["truncated: more than 4 servers in one file; only the first 4 were scanned"]
+    lines = (home / ".claude.json").read_text().splitlines()
+    assert all(f'"{s.name}"' in lines[s.line - 1] for s in servers if s.line), "lines found after each section"
