@@ -22,7 +22,7 @@ def allowed(host: str, port: int, hosts: list[str], ports: set[int]) -> bool:
     if port not in (ports or {80, 443}):
         return False
     for pattern in hosts:
-        pattern = pattern.lower()
+        pattern = pattern.lower().rstrip(".")
         if host == pattern.lstrip(".") or (pattern.startswith(".") and host.endswith(pattern)):
             return True
     return False
