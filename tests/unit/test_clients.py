@@ -20,7 +20,7 @@ import tomlkit
 import yaml
 
 from toolhive_py.clients import api, documents
-from toolhive_py.clients.catalog import CLIENTS, Client, get_client
+from toolhive_py.clients.catalog import CLIENTS, URL_KEYS, Client, get_client
 from toolhive_py.clients.documents import Edit, load_text, parse_text, remove_server, replace_server, servers_in
 from toolhive_py.config import Paths
 from toolhive_py.errors import ConfigError, ConflictError
@@ -672,3 +672,56 @@ def test_yaml_sizes_counts_expansions_without_walking_them_and_finds_cycles() ->
 def test_deep_yaml_is_an_error_naming_the_file_not_a_crash() -> None:
     with pytest.raises(ConfigError, match="nested too deeply"):
         parse_text(Path("deep.yaml"), "[" * 20000 + "]" * 20000, "yaml")
+
+
+# ----- the ledger's typed record, URL keys, what scan asks of the ledger (issue 12) --------------------
+
+def test_every_clients_url_key_is_one_of_url_keys() -> None:
+    assert {client.entry_key for client in CLIENTS} <= set(URL_KEYS)
+    for client in CLIENTS:
+        if client.remote is not None:
+            assert client.entry_key in client.remote("x", SERVER.url), client.id
+
+
+def test_a_ledger_written_before_the_typed_record_keeps_working(isolated_home: Path) -> None:
+    """The on-disk format is the one the dict-based ledger wrote: an existing ledger reads unchanged."""
+    paths = Paths.from_env()
+    target = target_in(isolated_home, get_client("cursor"))
+    target.path.parent.mkdir(parents=True)
+    entry = api.entry_for(target.client, SERVER)
+    target.path.write_text(json.dumps({"mcpServers": {SERVER.name: entry}}, indent=2) + "\n")
+    ledger = paths.state_dir / "clients" / "ledger.json"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_text(json.dumps([
+        {"client": "cursor", "scope": "user", "path": str(target.path), "name": SERVER.name, "entry": entry,
+         "edit": {"inserted": "", "replaced_line": None, "created_keys": 2, "in_place": False},
+         "original": "missing", "original_text": None, "created_dirs": []},
+        {"client": "cursor", "scope": "nowhere", "path": "damaged"},  # a broken record is skipped, not fatal
+    ]))
+    assert api.status(paths, target)["servers"] == [
+        {"name": SERVER.name, "managed": True, "target": SERVER.url}]
+    assert api.written_urls(paths) == {SERVER.url}
+    assert api.disconnect(paths, target) == [SERVER.name]
+    assert not target.path.exists(), "original 'missing' came back as OriginalState.MISSING"
+
+
+def test_ledger_records_round_trip_through_their_json() -> None:
+    record = api.LedgerRecord("zed", "user", "/x/settings.json", "demo", {"url": SERVER.url},
+                              Edit(inserted="a", created_keys=1), api.OriginalState.EMPTY, "\n", ("/x",))
+    assert api.LedgerRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+    assert api.OriginalState.of(None) is api.OriginalState.MISSING
+    assert api.OriginalState.of(" \n") is api.OriginalState.EMPTY
+    assert api.OriginalState.of("{}") is api.OriginalState.PRESENT
+    broken: list[Any] = [{}, [], {**record.to_json(), "original": "maybe"}, {**record.to_json(), "edit": {"x": 1}}]
+    for item in broken:
+        assert api.LedgerRecord.from_json(item) is None
+
+
+def test_written_urls_is_every_url_mcpctl_wrote_and_no_command(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    assert api.written_urls(paths) == set()
+    other = api.ManagedServer("other", "http://127.0.0.1:41999/mcp")
+    api.connect(paths, target_in(isolated_home, get_client("windsurf")), [SERVER])  # serverUrl
+    api.connect(paths, target_in(isolated_home, get_client("goose")), [other])  # uri
+    api.connect(paths, target_in(isolated_home, get_client("claude-desktop")), [SERVER])  # a command, no URL
+    assert api.written_urls(paths) == {SERVER.url, other.url}

@@ -24,10 +24,21 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from toolhive_py.clients.catalog import CLIENTS, OS, Client, Location, current_os, expand, get_client
+from toolhive_py.clients.catalog import (
+    CLIENTS,
+    OS,
+    URL_KEYS,
+    Client,
+    Location,
+    Scope,
+    current_os,
+    expand,
+    get_client,
+)
 from toolhive_py.clients.documents import (
     Edit,
     add_server,
@@ -41,9 +52,9 @@ from toolhive_py.clients.documents import (
 from toolhive_py.config import Paths, atomic_write
 from toolhive_py.errors import ConfigError, ConflictError, MCPCTLError, NotFoundError, UsageError
 
-__all__ = ["ClientStatus", "ManagedServer", "Target", "connect", "detect", "disconnect", "entry_for",
-           "describe_entry", "disconnect_everywhere", "is_read_only", "mcpctl_command", "resolve_target",
-           "restore", "status"]
+__all__ = ["ClientStatus", "LedgerRecord", "ManagedServer", "OriginalState", "Target", "connect", "detect",
+           "disconnect", "entry_for", "describe_entry", "disconnect_everywhere", "is_read_only", "mcpctl_command",
+           "resolve_target", "restore", "status", "written_urls"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,57 @@ def entry_for(client: Client, server: ManagedServer, location: Location | None =
 
 # ----- ledger, locks, backups --------------------------------------------------------------------------
 
+class OriginalState(StrEnum):
+    """What the config was before mcpctl first wrote to it: how `disconnect` leaves it when nothing else is left."""
+
+    MISSING = "missing"  # no file: it is deleted again (and the directories mcpctl created)
+    EMPTY = "empty"  # an empty or blank file: its exact text comes back
+    PRESENT = "present"  # a file with content: only mcpctl's entries are taken out
+
+    @classmethod
+    def of(cls, text: str | None) -> OriginalState:
+        return cls.MISSING if text is None else (cls.EMPTY if not text.strip() else cls.PRESENT)
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One entry mcpctl wrote into one client config. On disk a JSON object per record, in a list; the
+    field names are the JSON keys, so ledgers written before this type existed read unchanged."""
+
+    client: str
+    scope: Scope
+    path: str
+    name: str
+    entry: dict[str, Any]
+    edit: Edit
+    original: OriginalState
+    original_text: str | None = None  # the blank text to put back (only for OriginalState.EMPTY)
+    created_dirs: tuple[str, ...] = ()
+
+    def is_for(self, path: Path, name: str | None = None) -> bool:
+        return self.path == str(path) and (name is None or self.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"client": self.client, "scope": self.scope, "path": self.path, "name": self.name,
+                "entry": self.entry, "edit": asdict(self.edit), "original": self.original.value,
+                "original_text": self.original_text, "created_dirs": list(self.created_dirs)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> LedgerRecord | None:
+        """The record, or None for one that is not a record (a damaged or hand-edited ledger)."""
+        try:
+            scope = data["scope"]
+            if scope not in get_args(Scope):
+                return None
+            return cls(client=str(data["client"]), scope=scope, path=str(data["path"]),
+                       name=str(data["name"]), entry=dict(data["entry"]), edit=Edit(**data.get("edit") or {}),
+                       original=OriginalState(data.get("original", OriginalState.PRESENT)),
+                       original_text=data.get("original_text"),
+                       created_dirs=tuple(str(d) for d in data.get("created_dirs") or ()))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+
 def _ledger_file(paths: Paths) -> Path:
     return paths.state_dir / "clients" / "ledger.json"
 
@@ -130,24 +192,31 @@ def _locked(paths: Paths, path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _read_ledger(paths: Paths) -> list[dict[str, Any]]:
+def _read_ledger(paths: Paths) -> list[LedgerRecord]:
     try:
         data = json.loads(_ledger_file(paths).read_text())
     except (OSError, ValueError):
         return []
-    return data if isinstance(data, list) else []
+    records = (LedgerRecord.from_json(item) for item in data) if isinstance(data, list) else ()
+    return [record for record in records if record is not None]
 
 
-def _update_ledger(paths: Paths, path: Path, name: str, record: dict[str, Any] | None) -> None:
+def _update_ledger(paths: Paths, path: Path, name: str, record: LedgerRecord | None) -> None:
     with _locked(paths, _ledger_file(paths)):
-        records = [r for r in _read_ledger(paths) if not (r["path"] == str(path) and r["name"] == name)]
+        records = [r for r in _read_ledger(paths) if not r.is_for(path, name)]
         if record is not None:
             records.append(record)
-        atomic_write(_ledger_file(paths), (json.dumps(records, indent=1) + "\n").encode())
+        atomic_write(_ledger_file(paths), (json.dumps([r.to_json() for r in records], indent=1) + "\n").encode())
 
 
-def _ledger_entry(paths: Paths, path: Path, name: str) -> dict[str, Any] | None:
-    return next((r for r in _read_ledger(paths) if r["path"] == str(path) and r["name"] == name), None)
+def _ledger_entry(paths: Paths, path: Path, name: str) -> LedgerRecord | None:
+    return next((r for r in _read_ledger(paths) if r.is_for(path, name)), None)
+
+
+def written_urls(paths: Paths) -> set[str]:
+    """Every URL mcpctl wrote into a client config (so `scan` can tell its own entries from others')."""
+    return {value for record in _read_ledger(paths) for key, value in record.entry.items()
+            if key in URL_KEYS and isinstance(value, str)}
 
 
 def _backup_name(ns: int) -> str:
@@ -259,7 +328,7 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
         data = parse_text(path, text, location.format)
         key_path = location.servers_path(data)
         present = servers_in(data, key_path, location.servers_kind)
-        records: list[dict[str, Any]] = []
+        records: list[LedgerRecord] = []
         for server in servers:
             mine = _ledger_entry(paths, path, server.name)
             if server.name in present:
@@ -268,7 +337,7 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
                                         "write.", hint="Pass --replace to point it at the managed server (the "
                                         "file is backed up first).", path=str(path))
             entry = entry_for(target.client, server, location)
-            previous = None if mine is None else Edit(**mine["edit"])
+            previous = None if mine is None else mine.edit
             if server.name in present and (previous is None or previous.in_place):
                 # The user's own entry, replaced where it stands: nothing else in the file moves.
                 text = replace_server(path, text, location.format, key_path, location.servers_kind,
@@ -280,15 +349,13 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
                                          server.name, previous)
                 text, edit = add_server(path, text, location.format, key_path, location.servers_kind,
                                         server.name, entry)
-            records.append({"client": target.client.id, "scope": location.scope, "path": str(path),
-                            "name": server.name, "entry": entry, "edit": asdict(edit),
-                            "original": "missing" if original is None else ("empty" if not original.strip()
-                                                                             else "present"),
-                            "original_text": original if original is not None and not original.strip() else None,
-                            "created_dirs": [str(d) for d in created_dirs]})
+            state = OriginalState.of(original)
+            records.append(LedgerRecord(target.client.id, location.scope, str(path), server.name, entry, edit,
+                                        state, original if state is OriginalState.EMPTY else None,
+                                        tuple(str(d) for d in created_dirs)))
         backup = _replace_file(paths, target, original, text, force=force, created_dirs=created_dirs)
         for record in records:
-            _update_ledger(paths, path, record["name"], record)
+            _update_ledger(paths, path, record.name, record)
     return backup
 
 
@@ -297,11 +364,11 @@ def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None,
     config is refused unless ``force``."""
     location, path = target.location, target.path
     with _locked(paths, path):
-        ours = [r for r in _read_ledger(paths) if r["path"] == str(path) and (names is None or r["name"] in names)]
+        ours = [r for r in _read_ledger(paths) if r.is_for(path) and (names is None or r.name in names)]
         original = load_text(path)
         if original is None:
             for record in ours:
-                _update_ledger(paths, path, record["name"], None)
+                _update_ledger(paths, path, record.name, None)
             return []
         text = original
         data = parse_text(path, text, location.format)
@@ -309,25 +376,25 @@ def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None,
         present = servers_in(data, key_path, location.servers_kind)
         removed = []
         for record in ours:
-            if record["name"] in present and present[record["name"]] != record["entry"]:
+            if record.name in present and present[record.name] != record.entry:
                 continue  # edited by the user since: theirs now
             text = remove_server(path, text, location.format, key_path, location.servers_kind,
-                                 record["name"], Edit(**record["edit"]))
-            removed.append(record["name"])
+                                 record.name, record.edit)
+            removed.append(record.name)
         remaining = parse_text(path, text, location.format)
         first = ours[0] if ours else None
-        if first and first["original"] != "present" and not _has_content(remaining):
-            final: str | None = None if first["original"] == "missing" else first["original_text"]
+        if first and first.original is not OriginalState.PRESENT and not _has_content(remaining):
+            final: str | None = None if first.original is OriginalState.MISSING else first.original_text
         else:
             final = text
         if final != original:
             _replace_file(paths, target, original, final, force=force)
         if final is None and first:
-            for directory in first.get("created_dirs", []):
+            for directory in first.created_dirs:
                 with contextlib.suppress(OSError):  # not empty any more: someone else's files live there now
                     Path(directory).rmdir()
         for record in ours:
-            _update_ledger(paths, path, record["name"], None)
+            _update_ledger(paths, path, record.name, None)
     return removed
 
 
@@ -354,8 +421,8 @@ def restore(paths: Paths, client_id: str, *, force: bool = False) -> Path:
             _write(path, saved["text"] if saved["existed"] else None)
         except OSError as exc:
             raise _write_error(path, exc) from exc
-        for record in [r for r in _read_ledger(paths) if r["path"] == str(path)]:
-            _update_ledger(paths, path, record["name"], None)
+        for record in [r for r in _read_ledger(paths) if r.is_for(path)]:
+            _update_ledger(paths, path, record.name, None)
     latest.unlink()
     return path
 
@@ -389,7 +456,7 @@ def detect(paths: Paths, *, home: Path | None = None, os_name: OS | None = None)
                 servers = servers_of(parse_text(path, load_text(path) or "", location.format), location)
             except Exception as exc:  # noqa: BLE001 - one unreadable config must not hide the others
                 error = str(getattr(exc, "message", exc))
-        managed = sorted(r["name"] for r in ledger if path is not None and r["path"] == str(path))
+        managed = sorted(r.name for r in ledger if path is not None and r.is_for(path))
         result.append(ClientStatus(client, installed or (path is not None and path.exists()), path,
                                    path is not None and path.exists(), servers, managed, error))
     return result
@@ -399,9 +466,9 @@ def status(paths: Paths, target: Target) -> dict[str, Any]:
     location = target.location
     text = load_text(target.path)
     servers = {} if text is None else servers_of(parse_text(target.path, text, location.format), location)
-    ours = {r["name"]: r for r in _read_ledger(paths) if r["path"] == str(target.path)}
+    ours = {r.name: r for r in _read_ledger(paths) if r.is_for(target.path)}
     return {"client": target.client.id, "path": str(target.path), "exists": text is not None,
-            "servers": [{"name": name, "managed": name in ours and ours[name]["entry"] == entry,
+            "servers": [{"name": name, "managed": name in ours and ours[name].entry == entry,
                          "target": describe_entry(entry)} for name, entry in servers.items()]}
 
 
@@ -409,7 +476,7 @@ def describe_entry(entry: Any) -> str:
     """Where an entry points (URL or command), never its env or headers, which may hold secrets."""
     if not isinstance(entry, dict):
         return "?"
-    for key in ("url", "serverUrl", "httpUrl", "uri"):
+    for key in URL_KEYS:
         if isinstance(entry.get(key), str):
             return str(entry[key])
     command = entry.get("command") or entry.get("cmd")
@@ -427,11 +494,11 @@ def disconnect_everywhere(paths: Paths, name: str) -> list[str]:
     """
     done = []
     first_error: MCPCTLError | None = None
-    for record in [r for r in _read_ledger(paths) if r["name"] == name]:
-        client = get_client(record["client"])
-        location = client.location(record["scope"]) or client.locations[0]
+    for record in [r for r in _read_ledger(paths) if r.name == name]:
+        client = get_client(record.client)
+        location = client.location(record.scope) or client.locations[0]
         try:
-            if disconnect(paths, Target(client, location, Path(record["path"])), [name]):
+            if disconnect(paths, Target(client, location, Path(record.path)), [name]):
                 done.append(client.id)
         except MCPCTLError as error:
             first_error = first_error or error

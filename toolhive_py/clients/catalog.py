@@ -14,13 +14,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-__all__ = ["CLIENTS", "OS", "Client", "Format", "Location", "Scope", "current_os", "expand", "get_client"]
+__all__ = ["CLIENTS", "OS", "URL_KEYS", "Client", "Format", "Location", "Scope", "current_os", "expand",
+           "get_client"]
 
 OS = Literal["macos", "linux", "windows"]
 Scope = Literal["user", "project", "managed"]
 Format = Literal["json", "jsonc", "toml", "yaml"]
+
+# Every key a client keeps a remote server's URL under (each `Client.entry_key` is one), in the order
+# `describe_entry` and `scan` try them on an entry of unknown origin.
+URL_KEYS: Final = ("url", "serverUrl", "httpUrl", "uri")
 
 _ROOTS: Mapping[OS, Mapping[str, str]] = {
     "macos": {"config": "{home}/Library/Application Support", "xdg": "{home}/.config"},

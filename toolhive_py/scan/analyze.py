@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from toolhive_py.clients.catalog import URL_KEYS
 from toolhive_py.scan import secrets
 from toolhive_py.scan.identify import Identity, from_command, from_url, program_name
 from toolhive_py.scan.model import Reason, SecretFinding, ServerFinding
@@ -19,7 +20,7 @@ from toolhive_py.scan.model import Reason, SecretFinding, ServerFinding
 __all__ = ["Context", "Located", "add_secret", "analyze_command", "args_secrets", "analyze_entry", "command_line", "entry_secrets",
            "secrets_in_env_file"]
 
-_URL_KEYS = ("url", "serverUrl", "httpUrl", "uri")
+_URL_KEYS = URL_KEYS
 _ENV_KEYS = ("env", "envs", "environment")
 _ENV_FILE_KEYS = ("envFile", "env_file", "envfile")
 _REFERENCE_KEY = re.compile(r"(?i)(_env_var|envvar|_env)$")
