@@ -725,3 +725,38 @@ def test_written_urls_is_every_url_mcpctl_wrote_and_no_command(isolated_home: Pa
     api.connect(paths, target_in(isolated_home, get_client("goose")), [other])  # uri
     api.connect(paths, target_in(isolated_home, get_client("claude-desktop")), [SERVER])  # a command, no URL
     assert api.written_urls(paths) == {SERVER.url, other.url}
+
+
+def test_restore_brings_back_the_ledger_records_of_the_restored_text(isolated_home: Path) -> None:
+    """Issue 13, item 23: after `disconnect` then `restore`, the entry is mcpctl's again, not the user's."""
+    paths = Paths.from_env()
+    target = api.resolve_target("codex", home=isolated_home, os_name="linux")
+    target.path.parent.mkdir(parents=True)
+    shutil.copy(fixture_for(target.client), target.path)
+    original = target.path.read_bytes()
+    api.connect(paths, target, [SERVER])
+    connected = target.path.read_bytes()
+    assert api.disconnect(paths, target) == [SERVER.name]
+
+    api.restore(paths, "codex")  # undoes the disconnect
+    assert target.path.read_bytes() == connected
+    assert {s["name"]: s["managed"] for s in api.status(paths, target)["servers"]}[SERVER.name] is True
+    assert api.disconnect(paths, target) == [SERVER.name], "mcpctl may remove what it wrote, after a restore too"
+    assert target.path.read_bytes() == original
+
+    api.restore(paths, "codex")  # undoes that disconnect
+    api.restore(paths, "codex")  # undoes the connect: the file, and a ledger with nothing for it
+    assert target.path.read_bytes() == original
+    assert not any(s["managed"] for s in api.status(paths, target)["servers"])
+
+
+def test_a_backup_made_before_backups_carried_the_ledger_restores_the_file_alone(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    target = api.resolve_target("codex", home=isolated_home, os_name="linux")
+    api.connect(paths, target, [SERVER])
+    backup = _backups(paths, "codex")[-1]
+    saved = json.loads(backup.read_text())
+    backup.write_text(json.dumps({k: v for k, v in saved.items() if k != "ledger"}))
+    api.restore(paths, "codex")
+    assert not target.path.exists()
+    assert api.written_urls(paths) == set()

@@ -209,6 +209,14 @@ def _update_ledger(paths: Paths, path: Path, name: str, record: LedgerRecord | N
         atomic_write(_ledger_file(paths), (json.dumps([r.to_json() for r in records], indent=1) + "\n").encode())
 
 
+def _replace_ledger_of(paths: Paths, path: Path, records: Sequence[LedgerRecord]) -> None:
+    """Make ``records`` the ledger's whole account of ``path`` (a restored file's own records)."""
+    with _locked(paths, _ledger_file(paths)):
+        kept = [r for r in _read_ledger(paths) if not r.is_for(path)]
+        kept += [r for r in records if r.is_for(path)]
+        atomic_write(_ledger_file(paths), (json.dumps([r.to_json() for r in kept], indent=1) + "\n").encode())
+
+
 def _ledger_entry(paths: Paths, path: Path, name: str) -> LedgerRecord | None:
     return next((r for r in _read_ledger(paths) if r.is_for(path, name)), None)
 
@@ -226,13 +234,16 @@ def _backup_name(ns: int) -> str:
 
 
 def _backup(paths: Paths, target: Target, text: str | None) -> Path:
+    """Save the file's text and, with it, the ledger's records for that file as they stand: `restore` puts
+    both back, so the entries mcpctl wrote in that text are again known as mcpctl's."""
     directory = _backup_dir(paths, target.client.id)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     now = time.time_ns()
     while (backup := directory / _backup_name(now)).exists():  # two changes within the clock's resolution
         now += 1
+    ledger = [record.to_json() for record in _read_ledger(paths) if record.is_for(target.path)]
     atomic_write(backup, json.dumps({"path": str(target.path), "existed": text is not None,
-                                     "text": text}).encode())
+                                     "text": text, "ledger": ledger}).encode())
     return backup
 
 
@@ -405,8 +416,12 @@ def _has_content(data: Any) -> bool:
 
 
 def restore(paths: Paths, client_id: str, *, force: bool = False) -> Path:
-    """Put back the file as it was before mcpctl's last change to this client's config (a read-only
-    config is refused unless ``force``)."""
+    """Put back the file as it was before mcpctl's last change to this client's config, and the ledger's
+    records of the entries mcpctl had written in it (a read-only config is refused unless ``force``).
+
+    Backups made before they carried ledger records restore the file alone; its entries then count as
+    the user's, which is the safe reading.
+    """
     client = get_client(client_id)
     backups = sorted(_backup_dir(paths, client.id).glob("*.json"))
     if not backups:
@@ -421,8 +436,8 @@ def restore(paths: Paths, client_id: str, *, force: bool = False) -> Path:
             _write(path, saved["text"] if saved["existed"] else None)
         except OSError as exc:
             raise _write_error(path, exc) from exc
-        for record in [r for r in _read_ledger(paths) if r.is_for(path)]:
-            _update_ledger(paths, path, record.name, None)
+        saved_records = (LedgerRecord.from_json(item) for item in saved.get("ledger") or ())
+        _replace_ledger_of(paths, path, [r for r in saved_records if r is not None])
     latest.unlink()
     return path
 
