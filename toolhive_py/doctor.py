@@ -158,6 +158,31 @@ def check_proxies(paths: Paths, engine: Engine) -> list[Check]:
     return checks
 
 
+def check_egress(engine: Engine) -> list[Check]:
+    """Each running workload's egress filter runs: without it the workload silently has no way out at all."""
+    from toolhive_py.runtime.egress import sidecar_state
+    from toolhive_py.runtime.labels import egress_filter_name
+    from toolhive_py.runtime.workloads import list_workloads
+
+    checks = []
+    try:
+        for workload in list_workloads(engine):
+            state = sidecar_state(engine, workload.name)
+            if state is None:
+                continue
+            name = f"egress filter {workload.name}"
+            if state == "running":
+                checks.append(Check("egress", name, "ok", "running"))
+            else:
+                checks.append(Check("egress", name, "fail", f"the egress filter is {state}: {workload.name} reaches "
+                                    "none of its allowed hosts",
+                                    f"`{engine.kind} logs {egress_filter_name(workload.name)}` says why; then "
+                                    f"mcpctl stop {workload.name} && mcpctl start {workload.name}"))
+    except MCPCTLError as error:
+        return [_failure("egress", "egress filters", error)]
+    return checks
+
+
 def check_clients(paths: Paths) -> list[Check]:
     """Each installed client's MCP config parses (a broken one silently loses every server in it)."""
     from toolhive_py.clients.api import detect
@@ -184,6 +209,7 @@ def run_checks(paths: Paths, *, socket_flag: str | None = None,
     if engine is not None:
         try:
             checks += check_proxies(paths, engine)
+            checks += check_egress(engine)
         finally:
             engine.close()
     checks += check_clients(paths)

@@ -13,6 +13,9 @@ from toolhive_py.runtime.engine import candidate_sockets
 from toolhive_py.runtime.spec import (
     RunRequest,
     build_container_spec,
+    hardened_settings,
+    host_nproc_ceiling,
+    nproc_ceiling,
     parse_memory,
     parse_permission_profile,
     parse_volume,
@@ -40,6 +43,29 @@ def test_defaults_are_hardened() -> None:
     assert spec["stdin_open"] is True
     assert "noexec" in spec["tmpfs"]["/tmp"]  # type: ignore[index]
     assert {u["Name"] for u in spec["ulimits"]} == {"nofile", "nproc"}  # type: ignore[attr-defined]
+
+
+def test_processes_are_bounded_by_the_pids_cgroup_never_by_a_per_uid_nproc() -> None:
+    limits = {u["Name"]: (u["Soft"], u["Hard"]) for u in _spec()["ulimits"]}  # type: ignore[attr-defined]
+    assert limits["nofile"] == (4096, 4096)
+    assert limits["nproc"] == (host_nproc_ceiling(), host_nproc_ceiling())
+    assert host_nproc_ceiling() >= 4096, "an nproc at the host's ceiling, far above any workload set's processes"
+    assert _spec()["pids_limit"] == 256
+
+
+def test_the_nproc_ulimit_is_the_hosts_pid_ceiling_or_the_users_own_lower_hard_limit() -> None:
+    assert nproc_ceiling(32768, 96363) == 32768
+    assert nproc_ceiling(4194304, 127000) == 127000, "a rootless engine cannot raise past the user's hard limit"
+    assert nproc_ceiling(4194304, -1) == 4194304
+
+
+def test_every_container_mcpctl_starts_shares_one_hardened_set() -> None:
+    sidecar = hardened_settings(memory=64 * 1024**2, pids_limit=64, nofile=1024)
+    workload = _spec()
+    for key in ("user", "read_only", "tmpfs", "cap_drop", "security_opt"):
+        assert sidecar[key] == workload[key], key
+    assert sidecar["pids_limit"] == 64
+    assert {u["Name"]: u["Soft"] for u in sidecar["ulimits"]} == {"nofile": 1024, "nproc": host_nproc_ceiling()}
 
 
 def test_non_root_image_user_is_kept_and_root_is_replaced() -> None:

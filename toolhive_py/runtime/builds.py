@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolhive_py.errors import EngineError, UsageError
+from toolhive_py.runtime import labels
 from toolhive_py.runtime.engine import engine_errors
+from toolhive_py.runtime.spec import NOBODY, hardened_settings
 
 if TYPE_CHECKING:
-    from docker.types import Ulimit
-
     from toolhive_py.runtime.engine import Engine
 
 __all__ = ["DEFAULT_NODE_IMAGE", "DEFAULT_PYTHON_IMAGE", "BuildConfig", "PackageSource", "build_package_image", "parse_package", "tag_for"]
@@ -37,6 +37,9 @@ _NPX = re.compile(r"^npx://(?P<name>(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._
 _UVX = re.compile(r"^uvx://(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)$")
 _CA_PATH = "/usr/local/share/ca-certificates/mcpctl-extra.crt"
 _SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, which update-ca-certificates regenerates
+# The base image's Python version is asked in a throw-away container, hardened like every other one.
+_PROBE_MEMORY = 256 * 1024 * 1024
+_PROBE_PIDS = 32
 
 
 @dataclass(frozen=True)
@@ -73,15 +76,9 @@ def tag_for(package: PackageSource) -> str:
 def _python_version(engine: Engine, image: str) -> str:
     with engine_errors(f"Asking {image} for its Python version"):
         probe = ["python3", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"]
-        output = engine.client.containers.run(image, probe, remove=True, network_mode="none", user="65534:65534",
-                                              ulimits=_ulimits())
+        output: bytes = engine.client.containers.run(image, probe, remove=True, network_mode="none",
+                                                     **hardened_settings(memory=_PROBE_MEMORY, pids_limit=_PROBE_PIDS))
     return output.decode().strip()
-
-
-def _ulimits() -> list[Ulimit]:
-    from docker.types import Ulimit
-
-    return [Ulimit(name="nofile", soft=4096, hard=4096), Ulimit(name="nproc", soft=512, hard=512)]
 
 
 def _download(package: PackageSource, python_version: str, into: Path) -> None:
@@ -156,7 +153,7 @@ def _dockerfile(config: BuildConfig, package: PackageSource, script: str) -> str
                      f"--disable-pip-version-check --find-links /tmp/wheels '{package.name}=={package.version}' "
                      "&& rm -rf /tmp/wheels")
         source, entrypoint = f"uvx://{package.name}=={package.version}", f'["/opt/mcp/bin/{script}"]'
-    lines += [*(f"ENV {item}" for item in env), f'LABEL io.mcpctl.build.package="{source}"', "USER 65534:65534",
+    lines += [*(f"ENV {item}" for item in env), f'LABEL {labels.BUILD_PACKAGE}="{source}"', f"USER {NOBODY}",
               f"ENTRYPOINT {entrypoint}"]
     return "\n".join(lines) + "\n"
 
@@ -176,7 +173,7 @@ def build_package_image(engine: Engine, source: str, config: BuildConfig,
             existing = engine.client.images.get(tag)
         except Exception:  # noqa: BLE001 - the SDK's ImageNotFound; anything else is retried by the build
             existing = None
-    if existing is not None and (existing.labels or {}).get("io.mcpctl.build.fingerprint") == fingerprint:
+    if existing is not None and (existing.labels or {}).get(labels.BUILD_FINGERPRINT) == fingerprint:
         return tag
     notify(f"building {tag} locally from {source} on {base}")
     shutil.rmtree(context, ignore_errors=True)
@@ -190,5 +187,5 @@ def build_package_image(engine: Engine, source: str, config: BuildConfig,
     (context / "Dockerfile").write_text(_dockerfile(config, package, script))
     with engine_errors(f"Building {tag}"):
         engine.client.images.build(path=str(context), tag=tag, rm=True, pull=False, network_mode="none",
-                                   labels={"io.mcpctl.build.fingerprint": fingerprint})
+                                   labels={labels.BUILD_FINGERPRINT: fingerprint})
     return tag

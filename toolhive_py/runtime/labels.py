@@ -1,4 +1,5 @@
-"""Every ``io.mcpctl.*`` label key, defined once; workloads are found and rebuilt from these."""
+"""Every ``io.mcpctl.*`` label key and every engine object name mcpctl gives, defined once; workloads are found
+and rebuilt from these."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
+    "BUILD_FINGERPRINT",
+    "BUILD_PACKAGE",
     "CREATED",
+    "EGRESS_FOR",
     "IMAGE",
     "MANAGED",
     "NAME",
@@ -18,6 +22,10 @@ __all__ = [
     "SERVER",
     "TRANSPORT",
     "VETTED",
+    "container_name",
+    "egress_filter",
+    "egress_filter_name",
+    "egress_network_name",
     "is_managed",
     "managed_filter",
 ]
@@ -38,6 +46,30 @@ CREATED: Final = _PREFIX + "created"
 PROXY_PORT: Final = _PREFIX + "proxy-port"
 # The proxy's tool policy (allow/deny/rate limit) as JSON, so restarts keep it.
 POLICY: Final = _PREFIX + "policy"
+# On a workload's egress network and filter sidecar: the workload they belong to. Never on a workload itself, so
+# these are not listed as workloads, and follow their workload's stop/start/rm.
+EGRESS_FOR: Final = _PREFIX + "egress-for"
+# On images built from a package source: the source, and a hash of every build input (an unchanged one is reused).
+BUILD_PACKAGE: Final = _PREFIX + "build.package"
+BUILD_FINGERPRINT: Final = _PREFIX + "build.fingerprint"
+
+
+def container_name(workload: str) -> str:
+    return f"mcpctl-{workload}"
+
+
+def egress_network_name(workload: str) -> str:
+    """The internal network of a workload whose egress is an allowlist: no route out but its filter."""
+    return f"mcpctl-{workload}-egress"
+
+
+def egress_filter_name(workload: str) -> str:
+    return f"mcpctl-{workload}-egress-filter"
+
+
+def egress_filter(workload: str) -> dict[str, str | list[str] | bool]:
+    """A docker API label filter for a workload's egress network and filter sidecar."""
+    return {"label": [f"{EGRESS_FOR}={workload}"]}
 
 
 def is_managed(labels: Mapping[str, str] | None) -> bool:

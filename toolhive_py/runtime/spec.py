@@ -1,9 +1,11 @@
 """The hardened container spec: one pure function from (what to run, options) to engine kwargs.
 
-Hardening is the default, not an option: a numeric non-root user (never uid 0, see ``resolve_user``), read-only root filesystem, a small noexec
-tmpfs at /tmp, every capability dropped, no-new-privileges, the engine's default seccomp profile,
-pids/memory/CPU limits, explicit nofile/nproc ulimits (Podman here needs them), no host mounts unless
-granted (read-only unless ``:rw``), and network ``none`` unless the permission profile grants egress.
+Hardening is the default, not an option: a numeric non-root user (never uid 0, see ``resolve_user``), read-only
+root filesystem, a small noexec tmpfs at /tmp, every capability dropped, no-new-privileges, the engine's default
+seccomp profile, pids/memory/CPU limits, an explicit nofile ulimit, no host mounts unless granted
+(read-only unless ``:rw``), and network ``none`` unless the permission profile grants egress. Processes are bounded
+by the cgroup pids limit, per container, never by a per-uid nproc ulimit. ``hardened_settings`` is that set for
+every container mcpctl starts: workloads, egress filters and build probes.
 Secret *names* are part of the spec; their values are added by the caller at create time only.
 """
 
@@ -14,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,16 +25,22 @@ from pydantic import ValidationError
 from toolhive_py.errors import UsageError
 from toolhive_py.registry.models import OutboundPermissions, Permissions
 from toolhive_py.runtime import labels
+from toolhive_py.runtime.labels import container_name
 
 __all__ = [
     "DEFAULT_CPUS",
     "DEFAULT_MEMORY",
     "NOBODY",
+    "NOFILE",
+    "PIDS_LIMIT",
     "ContainerSpec",
     "Mount",
     "RunRequest",
     "build_container_spec",
     "container_name",
+    "hardened_settings",
+    "host_nproc_ceiling",
+    "nproc_ceiling",
     "parse_memory",
     "parse_permission_profile",
     "parse_volume",
@@ -48,7 +57,8 @@ _NUMERIC: Final = re.compile(r"^[0-9]{1,10}$")
 DEFAULT_MEMORY: Final = "512m"
 DEFAULT_CPUS: Final = 1.0
 PIDS_LIMIT: Final = 256
-ULIMITS: Final = {"nofile": (4096, 4096), "nproc": (512, 512)}
+NOFILE: Final = 4096
+_DEFAULT_PID_MAX: Final = 32768  # the kernel's own default for /proc/sys/kernel/pid_max
 TMPFS: Final = {"/tmp": "rw,noexec,nosuid,nodev,size=64m"}  # noqa: S108 - a private tmpfs inside the container
 _NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _MEMORY: Final = re.compile(r"^(\d+)([kmg]?)b?$", re.IGNORECASE)
@@ -101,13 +111,53 @@ class ContainerSpec:
     def to_display(self) -> dict[str, Any]:
         """The spec as `--dry-run` shows it: secrets appear by name only."""
         shown = {k: v for k, v in self.kwargs.items() if k != "ulimits"}
-        shown["ulimits"] = {n: {"soft": s, "hard": h} for n, (s, h) in ULIMITS.items()}
+        shown["ulimits"] = {u["Name"]: {"soft": u["Soft"], "hard": u["Hard"]} for u in self.kwargs.get("ulimits", [])}
         shown["secret_environment"] = list(self.secret_env_names)
         return shown
 
 
-def container_name(workload: str) -> str:
-    return f"mcpctl-{workload}"
+def nproc_ceiling(pid_max: int, hard_limit: int) -> int:
+    """An nproc ulimit that bounds nothing: the host's pid ceiling, which no uid can reach, or the hard nproc limit
+    this user already has (``-1``: unlimited) when that is lower, since a rootless engine cannot raise past it."""
+    return pid_max if hard_limit < 0 else min(pid_max, hard_limit)
+
+
+@cache
+def host_nproc_ceiling() -> int:
+    """``nproc_ceiling`` for this host (/proc/sys/kernel/pid_max) and this process's own hard RLIMIT_NPROC."""
+    import resource
+
+    try:
+        pid_max = int(Path("/proc/sys/kernel/pid_max").read_text().strip())
+    except (OSError, ValueError):
+        pid_max = _DEFAULT_PID_MAX
+    hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
+    return nproc_ceiling(pid_max, -1 if hard == resource.RLIM_INFINITY else hard)
+
+
+def hardened_settings(*, memory: int, pids_limit: int = PIDS_LIMIT, user: str = NOBODY, nofile: int = NOFILE,
+                      nproc: int | None = None) -> dict[str, Any]:
+    """The engine kwargs every container mcpctl starts shares (workload, egress filter, build probe), defined once.
+
+    Processes are bounded by ``pids_limit``, the container's own cgroup. RLIMIT_NPROC is no bound here: without a
+    user namespace it counts every process of that uid on the host, across containers (64 for the egress filter's
+    uid 65534 killed it once ~10 workloads ran). Podman as root still sets an nproc ulimit of its own (4194304),
+    above what an engine without CAP_SYS_RESOURCE may set, and then no container starts; so one is given, at
+    ``host_nproc_ceiling``, which bounds nothing.
+    """
+    from docker.types import Ulimit  # the SDK's own type keeps create() happy on Docker and Podman
+
+    nproc = host_nproc_ceiling() if nproc is None else nproc
+    return {
+        "user": user,
+        "read_only": True,
+        "tmpfs": dict(TMPFS),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "pids_limit": pids_limit,
+        "mem_limit": memory,
+        "ulimits": [Ulimit(name="nofile", soft=nofile, hard=nofile), Ulimit(name="nproc", soft=nproc, hard=nproc)],
+    }
 
 
 def parse_memory(value: str) -> int:
@@ -159,7 +209,7 @@ def _network_mode(permissions: Permissions, workload: str) -> str:
     if outbound.insecure_allow_all:
         return "bridge"
     if outbound.allow_host:
-        return f"mcpctl-{workload}-egress"
+        return labels.egress_network_name(workload)
     return "none"
 
 
@@ -246,8 +296,6 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
         )
     outbound = request.permissions.network.outbound
     egress = outbound if outbound.allow_host and not outbound.insecure_allow_all else None
-    from docker.types import Ulimit  # the SDK's own type keeps create() happy on Docker and Podman
-
     workload_labels = {
         labels.MANAGED: "true",
         labels.NAME: request.name,
@@ -270,15 +318,8 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
         "command": list(request.args) or None,
         "environment": dict(request.env),
         "labels": workload_labels,
-        "user": resolve_user(request.image_user),
-        "read_only": True,
-        "tmpfs": dict(TMPFS),
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "pids_limit": PIDS_LIMIT,
-        "mem_limit": parse_memory(request.memory),
+        **hardened_settings(memory=parse_memory(request.memory), user=resolve_user(request.image_user)),
         "nano_cpus": int(request.cpus * 1e9),
-        "ulimits": [Ulimit(name=n, soft=s, hard=h) for n, (s, h) in ULIMITS.items()],
         "network_mode": network_mode,
         "volumes": {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts},
         "stdin_open": request.transport == "stdio",
