@@ -46,3 +46,17 @@ def test_import_of_the_wrong_format_is_a_clear_error() -> None:
     assert result.exit_code == ExitCode.ERROR
     assert "not an MCP registry server.json" in result.stderr
     assert run_cli("registry", "import", "--from", "nope", str(FIXTURES / "mcp-server.json")).exit_code == ExitCode.USAGE
+
+
+def test_import_refuses_a_device_a_huge_file_and_binary_with_a_message(tmp_path: Path) -> None:
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)  # sparse: past the 32 MiB registry cap, nothing on disk
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"{\"a\": \"\xff\"}")
+    for path, message in ((zero, "not a regular file"), (huge, "larger than"), (binary, "not UTF-8")):
+        result = run_cli("registry", "import", "--from", "toolhive", str(path))
+        assert result.exit_code == ExitCode.ERROR, path
+        assert message in result.stderr, path

@@ -14,8 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from toolhive_py.errors import RegistryFormatError, UsageError
+from toolhive_py.errors import RegistryFormatError, UsageError, VerificationError
+from toolhive_py.registry.minisign import read_bounded
 from toolhive_py.registry.models import EnvVar, RegistryDocument, ServerEntry
+from toolhive_py.registry.store import MAX_REGISTRY_BYTES
 
 __all__ = ["FORMATS", "import_document", "import_mcp_server_json", "import_toolhive"]
 
@@ -123,11 +125,15 @@ def import_document(path: Path, from_format: str, *, version: int = 1) -> Regist
     if from_format not in FORMATS:
         raise UsageError(f"Unknown import format {from_format!r}.", hint=f"Use one of: {', '.join(FORMATS)}.")
     try:
-        raw = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"Cannot read {path}: {exc}") from exc
+        raw = json.loads(read_bounded(path, MAX_REGISTRY_BYTES, "file to import"))
+    except FileNotFoundError as exc:
+        raise UsageError(f"No file at {path}.") from exc
+    except VerificationError as exc:  # unreadable, not a regular file, or over the registry size cap
+        raise RegistryFormatError(exc.message, hint=exc.hint, code=exc.code) from exc
     except json.JSONDecodeError as exc:
         raise RegistryFormatError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}.") from exc
+    except UnicodeDecodeError as exc:
+        raise RegistryFormatError(f"{path}: not UTF-8 text (byte {exc.start}).") from exc
     if not isinstance(raw, dict):
         raise RegistryFormatError(f"{path}: the top level must be a JSON object.")
     importer = import_toolhive if from_format == "toolhive" else import_mcp_server_json
