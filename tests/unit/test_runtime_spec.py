@@ -43,6 +43,7 @@ def test_defaults_are_hardened() -> None:
     assert spec["stdin_open"] is True
     assert "noexec" in spec["tmpfs"]["/tmp"]  # type: ignore[index]
     assert {u["Name"] for u in spec["ulimits"]} == {"nofile", "nproc"}  # type: ignore[attr-defined]
+    assert spec["init"] is True, "an init as PID 1 forwards SIGTERM, so stop and restart are prompt"
 
 
 def test_processes_are_bounded_by_the_pids_cgroup_never_by_a_per_uid_nproc() -> None:
@@ -62,7 +63,7 @@ def test_the_nproc_ulimit_is_the_hosts_pid_ceiling_or_the_users_own_lower_hard_l
 def test_every_container_mcpctl_starts_shares_one_hardened_set() -> None:
     sidecar = hardened_settings(memory=64 * 1024**2, pids_limit=64, nofile=1024)
     workload = _spec()
-    for key in ("user", "read_only", "tmpfs", "cap_drop", "security_opt"):
+    for key in ("user", "read_only", "tmpfs", "cap_drop", "security_opt", "init"):
         assert sidecar[key] == workload[key], key
     assert sidecar["pids_limit"] == 64
     assert {u["Name"]: u["Soft"] for u in sidecar["ulimits"]} == {"nofile": 1024, "nproc": host_nproc_ceiling()}
