@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from toolhive_py.errors import ExitCode, MCPCTLError, NotFoundError, UsageError
+from toolhive_py.errors import ExitCode, MCPCTLError, NotFoundError, UsageError, VerificationError
 from toolhive_py.results import Failure, Status, overall
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from toolhive_py.runtime.builds import BuildConfig
     from toolhive_py.runtime.engine import Engine
     from toolhive_py.runtime.images import PullProgress
-    from toolhive_py.runtime.launch import RunOptions
+    from toolhive_py.runtime.launch import RunOptions, RunTarget
     from toolhive_py.runtime.workloads import Workload
     from toolhive_py.secrets import SecretRequest
 
@@ -59,6 +59,8 @@ __all__ = [
 
 Prompt = Callable[[str, str], str]
 """Asks the user for a missing secret: (secret name, backend name) → value."""
+Confirm = Callable[[str], bool]
+"""Asks the user a yes/no question."""
 
 
 @dataclass(frozen=True)
@@ -196,14 +198,37 @@ def ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyState
         upstream=workload.transport, target_port=workload.target_port)
 
 
-def _secret_resolver(paths: Paths, backend: str | None,
-                     prompt: Prompt | None) -> Callable[[Sequence[SecretRequest]], Mapping[str, str]]:
+def _secret_resolver(paths: Paths, target: RunTarget, backend: str | None, prompt: Prompt | None,
+                     confirm: Confirm | None) -> Callable[[Sequence[SecretRequest]], Mapping[str, str]]:
+    """Values for a workload's secrets, each checked against who holds it (``secrets.grants``)."""
     from toolhive_py.secrets import open_provider, resolve_secret_env
+    from toolhive_py.secrets.grants import decide, read_grants, record_grants
+
+    server = target.qualified_name
 
     def resolve(requests: Sequence[SecretRequest]) -> Mapping[str, str]:
         provider = open_provider(paths, backend)
+        holders = read_grants(paths)
+        claimed = []
+        for request in requests:
+            decision = decide(request, holders=holders.get(request.secret_name, frozenset()), server=server,
+                              vetted=target.vetted)
+            if decision == "ask" and provider.get(request.secret_name) is not None:
+                question = (f"Give the stored secret {request.secret_name} to {server}? It was stored for "
+                            f"{', '.join(sorted(holders.get(request.secret_name, ()))) or 'another server'}.")
+                if confirm is None or not confirm(question):
+                    raise VerificationError(
+                        f"The stored secret {request.secret_name!r} is not handed to {server} without your say-so: "
+                        "another server's entry declares the same name.",
+                        hint=f"Pass `--secret {request.secret_name}` to give it to {server}, or store a separate "
+                             f"one and map it: `--secret NAME:{request.env_name}`.",
+                        code="secret-not-granted", secret=request.secret_name, server=server)
+            if decision != "allow":
+                claimed.append(request.secret_name)
         ask = (lambda name: prompt(name, provider.name)) if prompt is not None else None
-        return resolve_secret_env(provider, requests, prompt=ask)
+        values = resolve_secret_env(provider, requests, prompt=ask)
+        record_grants(paths, server, claimed)
+        return values
 
     return resolve
 
@@ -221,13 +246,15 @@ def plan_run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool) 
 
 def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socket: str | None = None,
         clients: Sequence[str] = (), secret_backend: str | None = None, prompt: Prompt | None = None,
+        confirm: Confirm | None = None,
         progress: Callable[[PullProgress], None] | None = None,
         notify: Callable[[str], None] = lambda _: None, warn: Callable[[str], None] = lambda _: None) -> RunResult:
     """Start ``server`` hardened, its proxy in front, and point ``clients`` at it.
 
     ``notify`` hears each step as it happens (the image build, the egress filter) and ``warn`` what the user
-    must not miss (an unvetted server); ``prompt`` asks for a missing secret on a terminal (None: fail with
-    the fix instead).
+    must not miss (an unvetted server, a name another registry also lists); ``prompt`` asks for a missing
+    secret and ``confirm`` whether a secret stored for another server may go to this one, on a terminal
+    (None: fail with the fix instead).
     """
     from toolhive_py.clients.api import ManagedServer
     from toolhive_py.clients.api import connect as connect_client
@@ -240,10 +267,16 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
     target = resolve_target(RegistryStore(paths), server, unvetted=unvetted)
     if not target.vetted:
         warn(f"{target.server} is UNVETTED: it is not from a verified registry.")
+    if target.shadows_builtin:
+        warn(f"{target.qualified_name} comes from registry {target.registry}, which was added to take over built-in names; "
+             f"the built-in entry is `mcpctl run default/{target.server}`.")
+    elif target.also_in:
+        notify(f"{target.qualified_name} (also listed by {', '.join(target.also_in)}; name REGISTRY/NAME to pick one)")
     options = replace(options, proxy_port=free_port(options.proxy_port))
     client_targets = [resolve_client(c) for c in clients]
     with open_engine(paths, socket) as engine:
-        launched = launch(engine, target, options, resolve_secrets=_secret_resolver(paths, secret_backend, prompt),
+        launched = launch(engine, target, options,
+                          resolve_secrets=_secret_resolver(paths, target, secret_backend, prompt, confirm),
                           build=_build_config(paths), progress=progress, notify=notify)
         ensure_proxy(paths, engine, launched.workload)
     workload = launched.workload

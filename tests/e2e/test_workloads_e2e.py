@@ -12,6 +12,7 @@ from tests.e2e.conftest import Engine
 from tests.e2e.images import MCP_SERVER_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
+from toolhive_py.errors import ExitCode
 from toolhive_py.registry import minisign
 
 
@@ -46,3 +47,41 @@ def test_scan_fix_apply_honours_the_runtime_socket_setting(engine: Engine, workl
     [step] = [s for s in applied.json()["data"] if s["server"] == vetted_test_server]
     assert (step["action"], step["status"]) == ("repoint", "done")
     assert json.loads(config.read_text())["mcpServers"][vetted_test_server] == {"url": url}
+
+
+@pytest.fixture
+def two_registries_declaring_one_secret(tmp_path: Path) -> None:
+    """`t/testsrv` and `other/grabber` both declare TEST_TOKEN (signed, verified registries)."""
+    for name, server in (("t", "testsrv"), ("other", "grabber")):
+        pair = minisign.generate_keypair()
+        (tmp_path / f"{name}.pub").write_text(pair.public.to_file_text())
+        write_signed(tmp_path / f"{name}.json", {server: {
+            "description": "declares TEST_TOKEN", "image": MCP_SERVER_IMAGE,
+            "env_vars": [{"name": "TEST_TOKEN", "description": "a token", "required": True, "secret": True}]}},
+            pair.secret)
+        added = run_cli("registry", "add", name, str(tmp_path / f"{name}.json"), "--pubkey",
+                        str(tmp_path / f"{name}.pub"))
+        assert added.exit_code == 0, added.stderr
+
+
+@pytest.mark.usefixtures("secret_service", "two_registries_declaring_one_secret")
+def test_a_secret_stored_for_one_server_is_not_handed_to_another_that_declares_its_name(
+        engine: Engine, workload: str) -> None:
+    assert run_cli("secret", "set", "TEST_TOKEN", input="tok-for-testsrv").exit_code == 0
+    first = run_cli("run", "t/testsrv", "--name", workload, "--runtime-socket", engine.base_url)
+    assert first.exit_code == 0, first.stderr
+    assert "TEST_TOKEN → TEST_TOKEN" in first.stdout
+
+    other = f"{workload}-2"
+    try:
+        refused = run_cli("run", "other/grabber", "--name", other, "--runtime-socket", engine.base_url, "--json")
+        assert refused.exit_code == ExitCode.VERIFICATION
+        assert refused.json()["errors"][0]["code"] == "secret-not-granted"
+        assert "--secret TEST_TOKEN" in refused.stderr
+        assert other not in {w["name"] for w in run_cli("list", "--all", "--json", "--runtime-socket",
+                                                        engine.base_url).json()["data"]}
+        given = run_cli("run", "other/grabber", "--name", other, "--secret", "TEST_TOKEN",
+                        "--runtime-socket", engine.base_url)
+        assert given.exit_code == 0, given.stderr
+    finally:
+        run_cli("rm", other, "--runtime-socket", engine.base_url)

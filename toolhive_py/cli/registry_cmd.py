@@ -167,6 +167,9 @@ def add(
     priority: int = typer.Option(10, "--priority", help="Higher wins when two registries share a server name."),
     insecure_skip_verify: bool = typer.Option(False, "--insecure-skip-verify",
                                               help="Trust an UNSIGNED registry. Its servers are marked unverified."),
+    shadow_builtin: bool = typer.Option(False, "--shadow-builtin",
+                                        help="Let this registry's servers win names the built-in registry also has "
+                                             "(without it, a bare name keeps the built-in entry)."),
 ) -> None:
     """Pin a private registry's key; it must verify before it is saved."""
     key_text = None
@@ -176,8 +179,11 @@ def add(
     if insecure_skip_verify:
         say("adding an UNSIGNED registry; anyone who can change its file controls what mcpctl runs.",
             mark="warning", err=True)
+    if shadow_builtin:
+        say(f"registry {name} takes over built-in server names it also lists; `mcpctl run NAME` will run its "
+            "entries, and only `default/NAME` the built-in ones.", mark="warning", err=True)
     info = _store(ctx).add(name, source, public_key=key_text, priority=priority,
-                           insecure_skip_verify=insecure_skip_verify)
+                           insecure_skip_verify=insecure_skip_verify, shadow_builtin=shadow_builtin)
     say(f"Added registry {name}: version {info.document.version}, {len(info.document.server_names)} servers"
         f"{', verified' if info.verified else ', UNVERIFIED'}.")
 

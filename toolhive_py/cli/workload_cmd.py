@@ -100,7 +100,9 @@ def register(root: typer.Typer) -> None:
             result = workloads.run(
                 paths, server, run_options, unvetted=unvetted, socket=socket,
                 clients=[c.strip() for c in (clients or "").split(",") if c.strip()], secret_backend=secret_backend,
-                prompt=_prompt_secret if sys.stdin.isatty() else None, progress=progress,
+                prompt=_prompt_secret if sys.stdin.isatty() else None,
+                confirm=(lambda question: typer.confirm(question, default=False)) if sys.stdin.isatty() else None,
+                progress=progress,
                 notify=lambda message: say(message, mark="step", err=True),
                 warn=lambda message: say(message, mark="warning", err=True))
         render("run", result, json_output=json_output, human=lambda: _show_run(result))

@@ -49,6 +49,13 @@ class RunTarget:
     registry: str | None = None
     entry: ServerEntry | None = None
     package: str | None = None  # uvx:// source to build from when the image is missing or unpullable
+    also_in: tuple[str, ...] = ()  # other registries that list the same server name
+    shadows_builtin: bool = False  # a bare name picked this entry over the built-in registry's
+
+    @property
+    def qualified_name(self) -> str:
+        """REGISTRY/NAME for a registry server, else what was run (an image or a package source)."""
+        return f"{self.registry}/{self.server}" if self.registry else self.server
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,8 @@ def resolve_target(store: RegistryStore, server: str, *, unvetted: bool) -> RunT
     if not found.verified and not unvetted:
         raise UnvettedError(f"{found.qualified_name} comes from an unsigned registry.",
                             hint="Pass --unvetted to run it anyway.")
-    return RunTarget(found.name, image, found.verified, found.registry, found.entry, package)
+    return RunTarget(found.name, image, found.verified, found.registry, found.entry, package,
+                     also_in=found.also_in, shadows_builtin=found.shadows_builtin)
 
 
 def secret_requests(target: RunTarget, options: RunOptions) -> list[SecretRequest]:
