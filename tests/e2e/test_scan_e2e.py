@@ -300,3 +300,31 @@ def test_an_inventory_covers_docker_and_podman_at_once() -> None:
     scopes = {f["container"]: f["scope"] for f in report["findings"] if f["source"] == "container"}
     for kind, name in names.items():
         assert scopes[name] == f"{kind} {ENGINE_SOCKETS[kind]}"
+
+
+def test_processes_inside_listed_containers_are_not_reported_again(engine: Engine, engine_client: docker.DockerClient,
+                                                                    workload: str) -> None:
+    """The server inside an mcpctl container is that (managed) container, not an unconfigured process."""
+    from toolhive_py.scan.processes import looks_like_mcp_server
+
+    assert run_cli("run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload,
+                   "--runtime-socket", engine.base_url).exit_code == 0
+    container = engine_client.containers.get(f"mcpctl-{workload}")
+    # A second server-shaped process in the container (as a registry image's `mcp-server-time` would be),
+    # started by exec: a child of the engine's runtime monitor, not of the container's PID 1.
+    container.exec_run(["/opt/server/bin/python", "-c", "import time; time.sleep(60)", "mcp-server-probe"],
+                       detach=True)
+    inside: set[int] = set()
+    for _ in range(50):
+        inside = {p.pid for p in psutil.process_iter(["cmdline"]) if "mcp-server-probe" in (p.info["cmdline"] or [])}
+        if inside:
+            break
+        time.sleep(0.1)
+    assert inside
+    assert all(looks_like_mcp_server(psutil.Process(pid).cmdline()) for pid in inside)
+    result = run_cli("scan", "--format", "json", "--runtime-socket", engine.base_url)
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [f for f in report["findings"] if f["source"] == "process" and f["pid"] in inside] == []
+    containers = {f["container"]: f["status"] for f in report["findings"] if f["source"] == "container"}
+    assert containers[f"mcpctl-{workload}"] == "managed"

@@ -374,3 +374,56 @@ def test_connection_string_passwords_are_found_in_args_env_headers_side_files_an
                 ("connection-string-password", f"file:{side}:REDIS_URL")],
         "remote": [("connection-string-password", "header:X-Upstream"), ("connection-string-password", "url-userinfo")],
     }
+
+
+def test_a_home_that_does_not_exist_is_an_error_not_a_clean_report(tmp_path: Path) -> None:
+    result = run_cli("scan", "--home", str(tmp_path / "nonexistent"), "--fail-on", "info")
+    assert result.exit_code == 2, result.stdout
+    assert "is not a directory" in result.stderr
+    envelope = run_cli("scan", "--home", str(tmp_path / "nonexistent"), "--json")
+    assert envelope.exit_code == 2
+    assert envelope.json()["errors"][0]["code"] == "usage"
+
+
+def test_a_scan_that_could_not_read_everything_says_so_and_is_not_clean(tmp_path: Path) -> None:
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text("")  # an error, and no finding
+    report = scan_json(home)
+    assert (report["findings"], report["summary"]["errors"], report["summary"]["complete"]) == ([], 1, False)
+    result = run_cli("scan", "--home", str(home), "--fail-on", "info")
+    assert result.exit_code == 8, "nothing found where it looked, but it did not look everywhere"
+    assert "Incomplete" in result.stdout
+    assert "**Incomplete:** 1 places could not be read" in run_cli("scan", "--home", str(home), "--format",
+                                                                    "markdown").stdout
+    (home / ".cursor" / "mcp.json").write_text('{"mcpServers": {}}')
+    assert scan_json(home)["summary"]["complete"] is True
+    assert run_cli("scan", "--home", str(home), "--fail-on", "info").exit_code == 0
+
+
+def test_unreadable_directories_are_counted_and_reported_once(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user")
+    root = Path(tempfile.mkdtemp(prefix="mcpctl-scan-"))  # pytest's tmp dirs are not traversable by others
+    root.chmod(0o755)
+    home, tree = root / "home", root / "src"
+    for directory in (home / ".cursor", home / ".config" / "Code" / "User" / "profiles", tree / "repo" / "secret"):
+        directory.mkdir(parents=True)
+    (home / ".cursor" / "mcp.json").write_text('{"mcpServers": {"hidden": {"command": "npx"}}}')
+    for directory in (root, home, tree, tree / "repo", home / ".config", home / ".config" / "Code",
+                      home / ".config" / "Code" / "User"):
+        directory.chmod(0o755)
+    for blocked in (home / ".cursor", home / ".config" / "Code" / "User" / "profiles", tree / "repo" / "secret"):
+        blocked.chmod(0o700)  # root's: another user can neither list nor enter it
+    code = ("import json; from pathlib import Path; from toolhive_py.scan.discovery import discover; "
+            f"_, errors = discover(Path({str(home)!r}), [Path({str(tree)!r})], managed_root=None); "
+            "print(json.dumps([(e.path, e.message) for e in errors]))")
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                             code], capture_output=True, text=True, check=False,
+                            env={**os.environ, "HOME": str(root), "PYTHONPATH": str(Path.cwd())})
+    shutil.rmtree(root)
+    assert result.returncode == 0, result.stderr
+    errors = json.loads(result.stdout)
+    assert sorted(path for path, _ in errors) == sorted(str(p) for p in (
+        home / ".cursor", home / ".config" / "Code" / "User" / "profiles", tree / "repo" / "secret"))
+    assert all("directory not readable: Permission denied" in message for _, message in errors)

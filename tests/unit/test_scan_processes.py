@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from toolhive_py.scan.identify import from_command, from_image, program_name
-from toolhive_py.scan.processes import client_for, display_name, looks_like_mcp_server
+from toolhive_py.scan.processes import (
+    client_for,
+    container_id_from_cgroup,
+    container_id_from_runtime,
+    display_name,
+    is_in_containers,
+    looks_like_mcp_server,
+)
 
 
 @pytest.mark.parametrize("argv", [
@@ -120,3 +127,40 @@ def test_process_names_never_carry_the_rest_of_the_command_line(command: str, ar
 
 def test_program_names_compare_across_platforms() -> None:
     assert {program_name(p) for p in ("npx", "/usr/bin/npx", "C:\\nodejs\\NPX.CMD", "npx.exe")} == {"npx"}
+
+
+CID = "c5a5701e1ed53b218c127701076ec7a36931b6d37df3351944c1c5cbb105fba1"
+
+
+@pytest.mark.parametrize(("cgroup", "expected"), [
+    (f"12:pids:/docker/{CID}\n9:name=systemd:/docker/{CID}\n", CID),  # Docker, cgroup v1
+    (f"0::/system.slice/docker-{CID}.scope\n", CID),  # Docker with systemd, cgroup v2
+    (f"0::/machine.slice/libpod-{CID}.scope/container\n", CID),  # Podman with systemd
+    (f"8:pids:/libpod_parent/libpod-{CID}\n", CID),  # Podman with cgroupfs
+    (f"0::/kubepods/besteffort/pod1/cri-containerd-{CID}.scope\n", CID),
+    ("0::/user.slice/user-1000.slice/session-2.scope\n", None),
+    ("9:name=systemd:/\n8:pids:/libpod_parent/conmon\n", None),
+    ("", None),
+])
+def test_the_container_of_a_process_is_read_from_its_cgroup(cgroup: str, expected: str | None) -> None:
+    assert container_id_from_cgroup(cgroup) == expected
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["/usr/bin/conmon", "--api-version", "1", "-c", CID, "-u", "ab" * 32, "-n", "mcpctl-time"], CID),
+    (["/usr/bin/containerd-shim-runc-v2", "-namespace", "moby", "-id", CID, "-address", "/run/c.sock"], CID),
+    (["/usr/bin/python3", "-c", CID], None),  # only a runtime monitor names a container
+    (["/usr/bin/conmon", "-c"], None),
+    ([], None),
+])
+def test_the_container_a_runtime_monitor_watches(argv: list[str], expected: str | None) -> None:
+    assert container_id_from_runtime(argv) == expected
+
+
+def test_a_process_is_in_a_container_by_full_or_short_id() -> None:
+    assert is_in_containers(CID, {CID})
+    assert is_in_containers(CID, {CID[:12]})
+    assert is_in_containers(CID[:12], {CID})
+    assert not is_in_containers(CID, {"ab" * 32})
+    assert not is_in_containers(None, {CID})
+    assert not is_in_containers(CID, {""}), "an empty id matches nothing"

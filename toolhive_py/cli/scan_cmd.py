@@ -90,6 +90,10 @@ def register(root: typer.Typer) -> None:
                 typer.echo(text, nl=False)  # machine formats: no rich rendering (it costs ~0.4 s on 200 servers)
         if fail_on is not None and any(level_at_least(f.level, fail_on) for f in report.findings):
             raise typer.Exit(1)
+        if fail_on is not None and not report.complete:  # nothing found where it looked, but it did not look everywhere
+            from toolhive_py.errors import ExitCode
+
+            raise typer.Exit(ExitCode.PARTIAL)
 
 
 def _group(finding: ScanFinding, home: str) -> str:
@@ -121,6 +125,7 @@ def _print_table(report: ScanReport) -> None:
         out.print(table)
     summary = report.summary()
     out.print(f"{summary['servers']} servers, {summary['secrets']} plaintext secrets, {summary['unvetted']} "
-              f"unvetted, {summary['errors']} could not be read.", highlight=False)
+              f"unvetted, {summary['errors']} could not be read."
+              + ("" if report.complete else " Incomplete: servers in those places were not seen."), highlight=False)
     for error in report.errors:
         say(f"{error.path}: {error.message}", mark="warn", err=True)

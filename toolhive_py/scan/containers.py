@@ -23,6 +23,7 @@ MCP_LABELS: Final = (
 
 @dataclass(frozen=True)
 class RunningContainer:
+    id: str
     name: str
     image: str
     managed: bool
@@ -46,6 +47,6 @@ def find_containers(client: Any) -> list[RunningContainer]:
         if not is_mcp_container(labels, image):
             continue
         env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
-        found.append(RunningContainer(container.name, image, mcpctl_labels.is_managed(labels), env,
+        found.append(RunningContainer(str(container.id), container.name, image, mcpctl_labels.is_managed(labels), env,
                                       list(config.get("Cmd") or [])))
     return found

@@ -4,6 +4,7 @@ per-project sections, VS Code profiles, and project trees. Reads only; never lau
 from __future__ import annotations
 
 import bisect
+import fnmatch
 import itertools
 import json
 import os
@@ -110,11 +111,17 @@ class _Collector:
     max_per_file: int = MAX_SERVERS_PER_FILE
     texts: dict[Path, tuple[str, LineIndex]] = field(default_factory=dict)
     per_file: dict[Path, int] = field(default_factory=dict)
+    blocked: set[Path] = field(default_factory=set)  # unreadable directories already reported
 
     def read(self, client: Client, location: Location, path: Path, scope: str) -> Any:
         """The parsed file (None when absent); problems become scan errors, never exceptions."""
         try:
-            if not os.path.lexists(path):
+            try:
+                os.lstat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            except PermissionError as exc:  # a directory on the way cannot be searched
+                self.unreadable(path, exc)
                 return None
             if not path.is_file():
                 path.stat()  # raises for a symlink loop or a dangling link: report those
@@ -146,6 +153,15 @@ class _Collector:
             self.add(ConfiguredServer(client, scope, path, name, entry, index.line_of(name)))
         return data
 
+    def unreadable(self, path: Path, exc: OSError) -> None:
+        """Report the directory that could not be searched or listed, once, however many paths lie below it."""
+        blocked = next((parent for parent in reversed(path.parents)
+                        if os.path.isdir(parent) and not os.access(parent, os.R_OK | os.X_OK)), path)
+        if blocked not in self.blocked:
+            self.blocked.add(blocked)
+            self.errors.append(ScanError(str(blocked), f"directory not readable: {exc.strerror or exc}; "
+                                         "what it holds was not scanned"))
+
     def add(self, server: ConfiguredServer) -> None:
         """Keep ``server`` unless its file already gave ``max_per_file``; the first one over says so."""
         count = self.per_file.get(server.path, 0) + 1
@@ -172,31 +188,38 @@ def _parse(path: Path, text: str, fmt: Format) -> Any:
     return parse_text(path, text, fmt)
 
 
-def _user_files(home: Path, system: OS) -> Iterator[tuple[Client, Location, Path, str]]:
+def _user_files(collector: _Collector, home: Path, system: OS) -> Iterator[tuple[Client, Location, Path, str]]:
     for client in CLIENTS:
         for location in client.locations:
             if location.scope == "user":
                 path = location.resolve(system, home)
-                for found in _files(path) if path is not None else []:
+                for found in _files(collector, path) if path is not None else []:
                     yield client, location, found, "user"
         if client.id in ("vscode", "vscode-insiders"):
             user = client.locations[0]
             profiles = Path(expand(user.paths[system], system, home)).parent / "profiles"
-            try:
-                for profile in sorted(p for p in profiles.iterdir() if p.is_dir()):
+            for profile in _listed(collector, profiles):
+                if profile.is_dir():
                     yield client, user, profile / "mcp.json", f"user (profile {profile.name})"
-            except OSError:
-                pass
 
 
-def _files(path: Path) -> list[Path]:
+def _listed(collector: _Collector, directory: Path) -> list[Path]:
+    """The entries of ``directory``, sorted; none when it is absent, and a scan error when it is unreadable."""
+    try:
+        return sorted(directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        collector.unreadable(directory / "*", exc)
+        return []
+
+
+def _files(collector: _Collector, path: Path) -> list[Path]:
     """The file a location names, or each file a folder pattern (``mcpServers/*.yaml``) matches."""
     if "*" not in path.name:
         return [path]
-    try:
-        return sorted(path.parent.glob(path.name))
-    except OSError:
-        return []
+    return [found for found in _listed(collector, path.parent) if fnmatch.fnmatchcase(found.name, path.name)
+            and (not found.name.startswith(".") or path.name.startswith("."))]  # as glob: * skips dotfiles
 
 
 def _claude_code_projects(collector: _Collector, client: Client, location: Location, path: Path,
@@ -229,10 +252,13 @@ def _project_files() -> list[tuple[Client, Location, str]]:
     return found
 
 
-def _walk(root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
+def _walk(collector: _Collector, root: Path) -> Iterator[tuple[Path, frozenset[str]]]:
     """Directories under ``root`` with the names they hold, skipping dependency and build trees;
-    symlinks are not followed."""
-    for directory, subdirs, files in os.walk(root, followlinks=False):
+    symlinks are not followed; a directory that cannot be listed is a scan error."""
+    def failed(exc: OSError) -> None:
+        collector.unreadable(Path(exc.filename or root) / "*", exc)
+
+    for directory, subdirs, files in os.walk(root, onerror=failed, followlinks=False):
         depth = len(Path(directory).relative_to(root).parts)
         names = frozenset(subdirs) | frozenset(files)
         subdirs[:] = sorted(d for d in subdirs if d not in EXCLUDED_DIRS and depth < MAX_DEPTH)
@@ -245,12 +271,13 @@ def _under(root: Path, system_path: str) -> Path:
 
 
 def discover(home: Path, project_dirs: Sequence[Path] = (), *, managed_root: Path | None = None,
-             systems: Sequence[OS] = _SYSTEMS, max_per_file: int = MAX_SERVERS_PER_FILE) -> tuple[list[ConfiguredServer], list[ScanError]]:
+             systems: Sequence[OS] = _SYSTEMS,
+             max_per_file: int = MAX_SERVERS_PER_FILE) -> tuple[list[ConfiguredServer], list[ScanError]]:
     """All configured servers under ``home`` (laid out as any of ``systems``) and the project trees, plus
     managed (system-wide) configs under ``managed_root`` when given (``/`` for this machine)."""
     collector = _Collector([], [], set(), max_per_file)
     for system in systems:
-        for client, location, path, scope in _user_files(home, system):
+        for client, location, path, scope in _user_files(collector, home, system):
             data = collector.read(client, location, path, scope)
             if client.id == "claude-code" and data is not None:
                 _claude_code_projects(collector, client, location, path, data)
@@ -264,10 +291,10 @@ def discover(home: Path, project_dirs: Sequence[Path] = (), *, managed_root: Pat
         if not root.is_dir():
             collector.errors.append(ScanError(str(root), "not a directory"))
             continue
-        for directory, names in _walk(root):
+        for directory, names in _walk(collector, root):
             for client, location, relative in project_files:
                 # os.walk already listed the directory: only look where the first path part exists.
                 if relative.split("/", 1)[0] in names:
-                    for found in _files(directory / relative):
+                    for found in _files(collector, directory / relative):
                         collector.read(client, location, found, f"project ({directory})")
     return collector.servers, collector.errors

@@ -52,6 +52,9 @@ class ServerFinding:
     secrets: list[SecretFinding] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
     level: Level = "info"
+    # The engine's id of a container finding: matches the processes running inside it. Not reported
+    # (the report names containers by name; the schema has no field for it).
+    container_id: str | None = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -60,6 +63,7 @@ class ServerFinding:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["container_id"]
         data["id"] = self.id
         return data
 
@@ -78,12 +82,19 @@ class ScanReport:
     findings: list[ServerFinding]
     errors: list[ScanError]
 
+    @property
+    def complete(self) -> bool:
+        """Whether the scan looked everywhere it meant to: any error (an unreadable directory or file, a
+        truncated file, an engine that did not answer) means there may be servers it did not see, so a
+        report without findings is not a clean bill of health."""
+        return not self.errors
+
     def summary(self) -> dict[str, Any]:
         levels = {level: sum(1 for f in self.findings if f.level == level) for level in LEVELS}
         return {"servers": len(self.findings), "by_level": levels,
                 "secrets": sum(len(f.secrets) for f in self.findings),
                 "unvetted": sum(1 for f in self.findings if f.status == "unvetted"),
-                "errors": len(self.errors)}
+                "errors": len(self.errors), "complete": self.complete}
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "generated_at": self.generated_at, "host": self.host,

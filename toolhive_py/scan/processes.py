@@ -1,17 +1,20 @@
 """Running processes whose command lines look like MCP servers, attributed to the client that started
-them when a parent process tells. Reads the process table only."""
+them when a parent process tells, and placed in the container they run in. Reads the process table and each
+candidate's /proc/PID/cgroup only."""
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import psutil
 
-__all__ = ["RunningServer", "client_for", "display_name", "find_processes", "looks_like_mcp_server"]
+__all__ = ["RunningServer", "client_for", "container_id_from_cgroup", "container_id_from_runtime", "display_name",
+           "find_processes", "is_in_containers", "looks_like_mcp_server"]
 
 _MCP_COMMAND = re.compile(
     r"(?:^|[\s/\\])(?:npx|bunx|pnpx|uvx|pipx)(?:\.cmd|\.exe)?\s.*(?:mcp|@modelcontextprotocol/)"
@@ -40,6 +43,39 @@ class RunningServer:
     command: str
     args: list[str]
     client: str | None
+    container_id: str | None = None  # the container the process runs in, when it runs in one
+
+
+_CONTAINER_ID = re.compile(r"(?:^|[/-])([0-9a-f]{64})(?:\.scope)?(?:/|$)")
+
+
+def container_id_from_cgroup(text: str) -> str | None:
+    """The container a process runs in, from its /proc/PID/cgroup: Docker's ``/docker/ID`` or
+    ``docker-ID.scope``, Podman's ``libpod-ID`` (``.scope``), CRI-O and containerd alike."""
+    for line in text.splitlines():
+        found = _CONTAINER_ID.findall(line.partition(":")[2].partition(":")[2])
+        if found:
+            return str(found[-1])
+    return None
+
+
+def container_id_from_runtime(argv: Sequence[str]) -> str | None:
+    """The container a runtime monitor watches: Podman's ``conmon -c ID``, Docker's
+    ``containerd-shim-runc-v2 -id ID``; None for any other process."""
+    program = _executable_name(argv[0]) if argv else ""
+    flags = ("-c", "--cid") if program == "conmon" else ("-id", "--id") if program.startswith("containerd-shim") \
+        else ()
+    for index, arg in enumerate(argv[1:-1], start=1):
+        if arg in flags and re.fullmatch(r"[0-9a-f]{12,64}", argv[index + 1]):
+            return argv[index + 1]
+    return None
+
+
+def is_in_containers(container_id: str | None, known: Collection[str]) -> bool:
+    """True when a process's container is one of ``known`` (full or short ids, either way round)."""
+    if not container_id:
+        return False
+    return any(container_id.startswith(other) or other.startswith(container_id) for other in known if len(other) >= 12)
 
 
 def looks_like_mcp_server(argv: list[str]) -> bool:
@@ -119,6 +155,7 @@ def find_processes() -> list[RunningServer]:
     """MCP server processes, one per server: a launcher's descendants (`npx` → `sh` → `node …/index.js`)
     fold into the launcher, so one configured server is one finding."""
     parents: dict[int, int] = {}
+    argvs: dict[int, list[str]] = {}
     candidates: dict[int, tuple[psutil.Process, list[str]]] = {}
     for process in psutil.process_iter(["pid", "ppid", "cmdline"]):
         try:
@@ -126,6 +163,7 @@ def find_processes() -> list[RunningServer]:
             parents[process.pid] = process.info["ppid"]
         except psutil.Error:
             continue
+        argvs[process.pid] = argv
         if process.pid != os.getpid() and argv and looks_like_mcp_server(argv):
             candidates[process.pid] = (process, argv)
     found = []
@@ -133,7 +171,23 @@ def find_processes() -> list[RunningServer]:
         if _has_ancestor_in(pid, parents, candidates):
             continue
         command, args = _launcher(argv)
-        found.append(RunningServer(pid, command, args, _client_of(process)))
+        found.append(RunningServer(pid, command, args, _client_of(process), _container_of(pid, parents, argvs)))
+    return found
+
+
+def _container_of(pid: int, parents: Mapping[int, int], argvs: Mapping[int, list[str]], depth: int = 8) -> str | None:
+    """The container ``pid`` runs in: its cgroup says, else an ancestor is that container's conmon or shim
+    (the cgroup can be hidden by a cgroup namespace, or unreadable for another user's process)."""
+    try:
+        found = container_id_from_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    except OSError:
+        found = None
+    ancestor: int | None = pid
+    for _ in range(depth):
+        if found is not None or ancestor is None or ancestor <= 1:
+            break
+        ancestor = parents.get(ancestor)
+        found = container_id_from_runtime(argvs.get(ancestor or 0, []))
     return found
 
 

@@ -52,7 +52,7 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
         "tool": {"driver": {"name": "mcpctl scan", "version": __version__,
                             "informationUri": "https://github.com/mcpctl/mcpctl", "rules": rules}},
         "results": results,
-        "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": [
+        "invocations": [{"executionSuccessful": report.complete, "toolExecutionNotifications": [
             {"level": "warning", "message": {"text": f"{e.path}: {e.message}"}} for e in report.errors]}],
     }]}
 
@@ -93,6 +93,8 @@ def _markdown(report: ScanReport) -> str:
     lines = [f"# MCP inventory of {report.host}", "",
              f"Scanned {report.home} at {report.generated_at}: {summary['servers']} servers, "
              f"{summary['secrets']} plaintext secrets, {summary['unvetted']} unvetted, {summary['errors']} errors.",
+             *([] if report.complete else ["", f"**Incomplete:** {summary['errors']} places could not be read; servers "
+                                           "there were not seen (see *Could not scan*)."]),
              "", "| level | client | server | status | runs | reasons |", "| --- | --- | --- | --- | --- | --- |"]
     for f in report.findings:
         reasons = "<br>".join(_cell(r.message) for r in f.reasons)

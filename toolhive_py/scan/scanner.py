@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from toolhive_py.config import Paths
-from toolhive_py.errors import MCPCTLError
+from toolhive_py.errors import MCPCTLError, UsageError
 from toolhive_py.scan.analyze import Context, analyze_command, analyze_entry, command_line
 from toolhive_py.scan.discovery import discover
 from toolhive_py.scan.identify import from_image, program_name
@@ -36,7 +36,12 @@ class ScanOptions:
 
 
 def build_context(paths: Paths) -> Context:
-    """Registry entries by what runs them, and the URLs/commands of mcpctl's own servers."""
+    """Registry entries by what runs them, and the URLs of mcpctl's own servers (its proxies, and every URL
+    it wrote into a client config), asked of their owners."""
+    from toolhive_py.clients.api import written_urls
+    from toolhive_py.proxy.supervisor import recorded_proxies
+    from toolhive_py.runtime.builds import parse_package
+
     registry: dict[tuple[str, str], str] = {}
     try:
         from toolhive_py.registry import RegistryStore
@@ -47,27 +52,13 @@ def build_context(paths: Paths) -> Context:
             entry = found.entry
             if entry.image:
                 registry.setdefault(("image", str(from_image(entry.image).package)), found.qualified_name)
-            if entry.package and entry.package.startswith("npx://"):
-                name = entry.package.removeprefix("npx://")
-                registry.setdefault(("npm", name[: name.rfind("@")] if name.rfind("@") > 0 else name),
-                                    found.qualified_name)
-            if entry.package and entry.package.startswith("uvx://"):
-                registry.setdefault(("pypi", entry.package.removeprefix("uvx://").split("==")[0]), found.qualified_name)
+            if entry.package:
+                with contextlib.suppress(UsageError):  # an unpinned source matches nothing; the rest still do
+                    package = parse_package(entry.package)
+                    registry.setdefault((package.ecosystem, package.name), found.qualified_name)
     except MCPCTLError:
         pass
-    urls = set()
-    for state in paths.workloads_dir.glob("*/proxy.json"):
-        try:
-            urls.add(f"http://127.0.0.1:{json.loads(state.read_text())['port']}/mcp")
-        except (OSError, ValueError, KeyError):
-            continue
-    ledger = paths.state_dir / "clients" / "ledger.json"
-    try:
-        for record in json.loads(ledger.read_text()):
-            written = record.get("entry") or {}
-            urls.update(v for k, v in written.items() if k in ("url", "serverUrl", "httpUrl", "uri"))
-    except (OSError, ValueError):
-        pass
+    urls = {state.url for state in recorded_proxies(paths)} | written_urls(paths)
     return Context(registry=registry, managed_urls=frozenset(urls))
 
 
@@ -96,13 +87,20 @@ def _configured(options: ScanOptions, context: Context, home: str) -> _Configure
     return result
 
 
-def _running_processes(context: Context, configured: _Configured, home: str) -> list[ServerFinding]:
-    """Processes, each checked against the configs: by package (npx/uvx/docker) or by exact command line."""
-    from toolhive_py.scan.processes import display_name, find_processes
+def _running_processes(context: Context, configured: _Configured, home: str,
+                       containers: Collection[str] = ()) -> list[ServerFinding]:
+    """Processes, each checked against the configs: by package (npx/uvx/docker) or by exact command line.
+
+    A process inside one of ``containers`` (ids of the containers the scan lists, mcpctl's own among
+    them) is that container's server, already a finding of its own: it is not listed again.
+    """
+    from toolhive_py.scan.processes import display_name, find_processes, is_in_containers
 
     packages = {(f.kind, f.package) for f in configured.findings if f.package}
     findings = []
     for process in find_processes():
+        if is_in_containers(process.container_id, containers):
+            continue
         finding = ServerFinding("process", Path(process.command).name, client=process.client, pid=process.pid)
         analyze_command(finding, process.command, process.args, context, home)
         finding.name = display_name(process.command, process.args, finding.package)
@@ -132,7 +130,7 @@ def _container_findings(engine: Engine, context: Context) -> list[ServerFinding]
     findings = []
     for container in find_containers(engine.client):
         finding = ServerFinding("container", container.name, container=container.name,
-                                scope=f"{engine.kind} {engine.url}")
+                                scope=f"{engine.kind} {engine.url}", container_id=container.id)
         identity = from_image(container.image)
         finding.kind, finding.package, finding.version = identity.kind, identity.package, identity.version
         finding.pinned, finding.target = identity.pinned, identity.target
@@ -183,16 +181,23 @@ def _running_containers(paths: Paths, options: ScanOptions,
 
 
 def run_scan(paths: Paths, options: ScanOptions) -> ScanReport:
+    """Scan what ``options`` name; a home that is not a directory is an error, not an empty (clean) report."""
+    if not options.home.is_dir():
+        raise UsageError(f"{options.home} is not a directory: there is no home to scan.",
+                         hint="Pass --home the home directory to scan (e.g. a mounted disk's /home/NAME or "
+                              "/Users/NAME).", path=str(options.home))
     context = build_context(paths)
     home = str(options.home)
     configured = _configured(options, context, home)
     findings, errors = configured.findings, configured.errors
-    if options.processes:
-        findings += _running_processes(context, configured, home)
-    if options.containers:
-        found, container_errors = _running_containers(paths, options, context)
-        findings += found
+    containers: list[ServerFinding] = []
+    if options.containers:  # first: the processes inside the containers it lists are those containers
+        containers, container_errors = _running_containers(paths, options, context)
         errors += container_errors
+    if options.processes:
+        findings += _running_processes(context, configured, home,
+                                       frozenset(f.container_id for f in containers if f.container_id))
+    findings += containers
     for finding in findings:
         finalize(finding)
     findings.sort(key=lambda f: (f.client or "~", f.config_path or "", f.name))
