@@ -3,6 +3,7 @@ check tells a request whose id cannot be answered from a notification."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import mcp_types
@@ -60,3 +61,17 @@ def test_an_error_message_carries_data_only_when_given() -> None:
     assert jsonrpc.error_message(None, -32600, "no") == {"jsonrpc": "2.0", "id": None,
                                                          "error": {"code": -32600, "message": "no"}}
     assert jsonrpc.error_message(3, -32602, "no", {"k": 1})["error"]["data"] == {"k": 1}
+
+
+@pytest.mark.parametrize(("body", "invalid"), [
+    (rb'{"jsonrpc":"2.0","id":1,"method":"x","params":{"t":"\ud800"}}', True),
+    (rb'{"jsonrpc":"2.0","id":1,"method":"x","params":{"\uDFFF":1}}', True),
+    (rb'[{"jsonrpc":"2.0","id":1,"method":"x","params":{"t":"\udc00x"}}]', True),
+    (rb'[{"jsonrpc":"2.0","id":1,"method":"x"},{"jsonrpc":"2.0","id":null,"method":"x"}]', True),
+    (rb'{"jsonrpc":"2.0","id":1,"method":"x","params":{"t":"\ud83d\ude00"}}', False),
+    (rb'{"jsonrpc":"2.0","id":1,"method":"x","params":{"t":"\\ud800"}}', False),
+    (rb'{"jsonrpc":"2.0","id":1,"method":"x","params":{"t":"caf\u00e9"}}', False),
+    (rb'[]', False),
+])
+def test_a_body_is_refused_for_a_lone_surrogate_or_any_invalid_message(body: bytes, invalid: bool) -> None:
+    assert (jsonrpc.invalid_body_reason(body, json.loads(body)) is not None) is invalid

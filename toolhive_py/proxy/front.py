@@ -59,6 +59,8 @@ from toolhive_py.proxy.jsonrpc import (
     NOT_READY,
     PARSE_ERROR,
     error_message,
+    invalid_body_reason,
+    is_request_id,
 )
 from toolhive_py.proxy.mux import ClientSession, Multiplexer, RequestContext
 
@@ -174,11 +176,17 @@ class StreamableHttpEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        body, decoded = b"", _UNPARSED
+        session_id = request.headers.get("mcp-session-id")
+        if request.method == "POST":
+            body = await request.body()
+            decoded = _decode(body)
+            if await _refused_body(self.mux, body, decoded, session_id, scope, receive, send):
+                return
         version = request.headers.get("mcp-protocol-version")
         if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
-            await self._modern(request, scope, receive, send)
+            await self._modern(request, decoded, scope, receive, send)
             return
-        session_id = request.headers.get("mcp-session-id")
         if session_id is not None:
             transport = self.transports.get(session_id)
             if transport is None:
@@ -186,13 +194,13 @@ class StreamableHttpEndpoint:
                                scope, receive, send)
                 return
             if request.method == "POST":
-                await self._post(request, session_id, transport, scope, receive, send)
+                await self._post(request, session_id, transport, body, decoded, scope, receive, send)
             elif not await self._resumed(request, session_id, receive, send):
                 await transport.handle_request(scope, receive, send)
             if transport.is_terminated:
                 self._forget(session_id)
             return
-        await self._open_session(scope, receive, send)
+        await self._open_session(scope, _replay(body, receive) if request.method == "POST" else receive, send)
 
     def _forget(self, session_id: str) -> None:
         self.transports.pop(session_id, None)
@@ -200,19 +208,18 @@ class StreamableHttpEndpoint:
         self.event_stores.pop(session_id, None)
 
     async def _post(self, request: Request, session_id: str, transport: StreamableHTTPServerTransport,
-                    scope: Scope, receive: Receive, send: Send) -> None:
+                    body: bytes, decoded: Any, scope: Scope, receive: Receive, send: Send) -> None:
         """A plain request (one JSON-RPC request) is streamed by the proxy itself, which skips the SDK
         transport's per-request machinery; anything else (batches, notifications, responses, bad input)
         goes to the transport, which owns those answers and errors."""
-        body = await request.body()
         diverted = self.diverted.get(session_id)
         session = self.mux.sessions.get(session_id)
-        decoded = _plain_request(body) if _is_plain_post(request) else None
-        if decoded is None or diverted is None or session is None or decoded["id"] in diverted \
+        plain = _plain_request(decoded) if _is_plain_post(request) else None
+        if plain is None or diverted is None or session is None or plain["id"] in diverted \
                 or session.id not in self.event_stores:
             await transport.handle_request(scope, _replay(body, receive), send)
             return
-        await self._answer_plain(request, session, diverted, decoded, receive, send)
+        await self._answer_plain(request, session, diverted, plain, receive, send)
 
     async def _answer_plain(self, request: Request, session: ClientSession, diverted: dict[Any, Divert],
                             decoded: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -314,7 +321,7 @@ class StreamableHttpEndpoint:
                 with anyio.CancelScope(shield=True):
                     await transport.terminate()
 
-    async def _modern(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _modern(self, request: Request, decoded: Any, scope: Scope, receive: Receive, send: Send) -> None:
         """One self-contained request of the stateless revision, answered as JSON.
 
         The server behind the proxy stays in its handshake session; this translates the envelope:
@@ -332,9 +339,7 @@ class StreamableHttpEndpoint:
         if not has_json:
             await _respond(Response(status_code=406), scope, receive, send)
             return
-        try:
-            decoded = json.loads(await request.body())
-        except (ValueError, RecursionError):
+        if decoded is _UNPARSED:
             await _respond(_jsonrpc_error(None, PARSE_ERROR, "Parse error"), scope, receive, send)
             return
         if isinstance(decoded, dict) and "id" not in decoded and isinstance(decoded.get("method"), str):
@@ -553,13 +558,38 @@ def _is_plain_post(request: Request) -> bool:
     return has_json and has_sse and request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
 
 
-def _plain_request(body: bytes) -> dict[str, Any] | None:
+# A body that is not JSON: the transports answer it with their parse errors.
+_UNPARSED: Any = object()
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return _UNPARSED
+
+
+async def _refused_body(mux: Multiplexer, body: bytes, decoded: Any, session_id: str | None, scope: Scope,
+                        receive: Receive, send: Send) -> bool:
+    """Answer (and audit) a JSON body that is no JSON-RPC message the proxy can relay: a request whose id
+    is null, a boolean, a float or an object (a transport would take it for a notification and never
+    answer), or one holding a string that is not Unicode. Whether it was refused."""
+    reason = None if decoded is _UNPARSED else invalid_body_reason(body, decoded)
+    if reason is None:
+        return False
+    single = decoded if isinstance(decoded, dict) else {}
+    request_id = single.get("id") if is_request_id(single.get("id")) else None
+    method = single.get("method")
+    mux.record_refusal(method=method if isinstance(method, str) else "", outcome="invalid",
+                       session_id=session_id or "", trace_id=_trace_id(Request(scope)))
+    await _respond(_jsonrpc_error(request_id, INVALID_REQUEST, f"Invalid Request: {reason}", status=400),
+                   scope, receive, send)
+    return True
+
+
+def _plain_request(decoded: Any) -> dict[str, Any] | None:
     """The decoded body when it is one well-formed JSON-RPC request the proxy can stream by itself;
     ``initialize`` stays with the transport, which owns session setup."""
-    try:
-        decoded = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
     if not (isinstance(decoded, dict) and decoded.get("jsonrpc") == "2.0" and isinstance(decoded.get("method"), str)
             and decoded["method"] != "initialize" and isinstance(decoded.get("id"), str | int)
             and not isinstance(decoded["id"], bool) and set(decoded) <= {"jsonrpc", "id", "method", "params"}):
@@ -609,7 +639,10 @@ class SseEndpoint:
             await relay(self.mux, read_stream, write_stream)
 
     async def post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.transport.handle_post_message(scope, receive, send)
+        body = await Request(scope, receive).body()
+        if await _refused_body(self.mux, body, _decode(body), None, scope, receive, send):
+            return
+        await self.transport.handle_post_message(scope, _replay(body, receive), send)
 
 
 def build_app(mux: Multiplexer, *, port: int, task_group: Callable[[], anyio.abc.TaskGroup],

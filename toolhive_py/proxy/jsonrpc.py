@@ -7,10 +7,12 @@ from ``mcp_types`` so that the CLI side, which imports the policy, does not load
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any, Final
 
 __all__ = ["DENIED", "HEADER_MISMATCH", "INTERNAL_ERROR", "INVALID_PARAMS", "INVALID_REQUEST", "METHOD_NOT_FOUND",
-           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "error_message", "invalid_request_reason", "is_request_id"]
+           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "error_message", "invalid_body_reason", "invalid_request_reason", "is_request_id"]
 
 # Standard JSON-RPC 2.0 codes.
 PARSE_ERROR: Final = -32700
@@ -55,3 +57,26 @@ def error_message(request_id: Any, code: int, message: str, data: Any = None) ->
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+# A \uD800..\uDFFF escape: the only way a lone surrogate (not Unicode, so it cannot be written on to the
+# server as UTF-8) gets into a decoded body. Raw bytes of one are already invalid UTF-8, a parse error.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def invalid_body_reason(body: bytes, decoded: Any) -> str | None:
+    """Why a POST body that parsed as JSON must be answered with Invalid Request, or None.
+
+    Checks each message of a batch too, and refuses strings that are not Unicode (a lone surrogate such
+    as ``"\\ud800"``); the JSON text escapes for valid surrogate pairs are fine.
+    """
+    for message in decoded if isinstance(decoded, list) else [decoded]:
+        reason = invalid_request_reason(message)
+        if reason is not None:
+            return reason
+    if _SURROGATE_ESCAPE.search(body):
+        try:
+            json.dumps(decoded, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            return "strings must be valid Unicode (this one holds a lone surrogate)"
+    return None

@@ -20,7 +20,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, target_of
 from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
-from toolhive_py.proxy.jsonrpc import METHOD_NOT_FOUND, NOT_READY
+from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, NOT_READY
 from toolhive_py.proxy.metrics import Metrics
 from toolhive_py.proxy.policy import RateLimiter, ToolPolicy, check_tool_call
 from toolhive_py.proxy.subscriptions import SubscriptionTable
@@ -361,6 +361,14 @@ class Multiplexer:
         except BackendClosed as exc:
             self._pending.pop(backend_id, None)
             self._reply_error(pending, NOT_READY, f"The MCP server went away: {exc}", outcome="error")
+        except UnicodeEncodeError:
+            # A lone surrogate cannot be written as UTF-8. The fronts refuse such bodies first; this keeps
+            # any other way in from leaking the pending entry or failing the session.
+            self._pending.pop(backend_id, None)
+            self._reply_error(pending, INVALID_REQUEST, "Strings must be valid Unicode.", outcome="invalid")
+        except BaseException:
+            self._pending.pop(backend_id, None)
+            raise
 
     async def _answer_initialize(self, session: ClientSession, pending: _Pending, params: dict[str, Any]) -> None:
         if not await self.wait_ready(30):
@@ -482,6 +490,17 @@ class Multiplexer:
     def _reply_error(self, pending: _Pending, code: int, text: str, *, outcome: Outcome) -> None:
         self._reply(pending, {"jsonrpc": "2.0", "id": pending.client_id, "error": {"code": code, "message": text}},
                     outcome)
+
+    def record_refusal(self, *, method: str, outcome: Outcome, session_id: str = "", trace_id: str = "") -> None:
+        """Audit a request the front refused before it reached a session (bad origin, too large, not
+        JSON-RPC): the method when the body named one, never a value from it."""
+        self.metrics.error(outcome)
+        if self.audit is not None:
+            session = self.sessions.get(session_id)
+            self.audit.write(AuditRecord(
+                time=AuditRecord.now(), server=self.server_name, client_name=session.client_name if session else None,
+                client_version=session.client_version if session else None, session=session_id, method=method,
+                target=None, duration_ms=0.0, outcome=outcome, trace_id=trace_id or secrets.token_hex(16)))
 
     def _record(self, pending: _Pending, outcome: Outcome) -> None:
         seconds = time.perf_counter() - pending.started
