@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from toolhive_py.config import Paths
     from toolhive_py.runtime.engine import Engine
 
-__all__ = ["Check", "Status", "check_clients", "check_engine", "check_proxies", "check_registries", "check_secrets",
+__all__ = ["Check", "Status", "check_clients", "check_egress", "check_engine", "check_proxies", "check_registries", "check_secrets",
            "run_checks"]
 
 Status = Literal["ok", "warn", "fail"]

@@ -343,10 +343,14 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
         for target in targets:
             try:
                 workloads.remove_workload(engine, target)
-                stop_proxy(paths, target)
-                disconnected[target] = tuple(disconnect_everywhere(paths, target))
-                removed.append(target)
             except MCPCTLError as error:
+                failures.append(Failure(target, error))
+                continue
+            stop_proxy(paths, target)
+            removed.append(target)
+            try:
+                disconnected[target] = tuple(disconnect_everywhere(paths, target))
+            except MCPCTLError as error:  # removed all the same: a client config it stays in is reported
                 failures.append(Failure(target, error))
     return RemoveResult(tuple(removed), disconnected, tuple(failures))
 
@@ -396,14 +400,15 @@ def managed_servers(paths: Paths, names: Sequence[str] | None, *, socket: str | 
 
 
 def connect_clients(paths: Paths, target: Target, names: Sequence[str] | None, *, replace_foreign: bool = False,
-                    socket: str | None = None) -> ClientsResult:
-    """Point one client's config at managed servers (``names``, or every one when None)."""
+                    force: bool = False, socket: str | None = None) -> ClientsResult:
+    """Point one client's config at managed servers (``names``, or every one when None); ``force`` writes a
+    config the user made read-only."""
     from toolhive_py.clients.api import connect
 
     if names is not None and not names:
         raise UsageError("Name servers to connect, or pass --all.")
     chosen = managed_servers(paths, names, socket=socket)
-    backup = connect(paths, target, chosen, replace=replace_foreign)
+    backup = connect(paths, target, chosen, replace=replace_foreign, force=force)
     return ClientsResult(target.client.id, target.client.name, target.path, tuple(s.name for s in chosen), backup)
 
 

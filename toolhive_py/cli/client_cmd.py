@@ -53,13 +53,15 @@ def status(ctx: typer.Context, client: str = options.CLIENT, project: Path | Non
 def connect(ctx: typer.Context, client: str = options.CLIENT, servers: list[str] | None = options.WORKLOADS,
             all_: bool = options.ALL, project: Path | None = options.PROJECT,
             replace: bool = typer.Option(False, "--replace", help="Replace same-named entries mcpctl did not write."),
-            socket: str | None = options.RUNTIME_SOCKET, json_output: bool = options.JSON) -> None:
+            force: bool = options.FORCE, socket: str | None = options.RUNTIME_SOCKET,
+            json_output: bool = options.JSON) -> None:
     """Point a client at managed servers: the proxy URL, or `mcpctl connect NAME` for stdio-only clients."""
     from toolhive_py import workloads
     from toolhive_py.clients.api import resolve_target
 
     result = workloads.connect_clients(get_state(ctx).paths, resolve_target(client, project=project),
-                                       None if all_ else list(servers or []), replace_foreign=replace, socket=socket)
+                                       None if all_ else list(servers or []), replace_foreign=replace, force=force,
+                                       socket=socket)
 
     def show() -> None:
         say(f"{result.client_name}: {', '.join(result.servers)} → {result.path}", mark="ok")
@@ -71,13 +73,14 @@ def connect(ctx: typer.Context, client: str = options.CLIENT, servers: list[str]
 @app.command("disconnect")
 def disconnect(ctx: typer.Context, client: str = options.CLIENT,
                servers: list[str] | None = typer.Argument(None, help="Only these (default: all mcpctl wrote)."),
-               project: Path | None = options.PROJECT, json_output: bool = options.JSON) -> None:
+               project: Path | None = options.PROJECT, force: bool = options.FORCE,
+               json_output: bool = options.JSON) -> None:
     """Remove the entries mcpctl wrote; entries it did not write are never touched."""
     from toolhive_py.clients.api import disconnect as disconnect_client
     from toolhive_py.clients.api import resolve_target
 
     target = resolve_target(client, project=project)
-    removed = disconnect_client(get_state(ctx).paths, target, servers or None)
+    removed = disconnect_client(get_state(ctx).paths, target, servers or None, force=force)
     if json_output:
         print_json("client disconnect", {"client": client, "path": str(target.path), "removed": removed})
         return
@@ -85,11 +88,12 @@ def disconnect(ctx: typer.Context, client: str = options.CLIENT,
 
 
 @app.command("restore")
-def restore(ctx: typer.Context, client: str = options.CLIENT, json_output: bool = options.JSON) -> None:
+def restore(ctx: typer.Context, client: str = options.CLIENT, force: bool = options.FORCE,
+            json_output: bool = options.JSON) -> None:
     """Put a client's config back as it was before mcpctl's last change."""
     from toolhive_py.clients.api import restore as restore_client
 
-    path = restore_client(get_state(ctx).paths, client)
+    path = restore_client(get_state(ctx).paths, client, force=force)
     if json_output:
         print_json("client restore", {"client": client, "path": str(path)})
         return

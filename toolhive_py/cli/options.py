@@ -16,7 +16,7 @@ from toolhive_py.cli.completion import client_ids, workload_names
 from toolhive_py.runtime.engine import ENV_SOCKET
 from toolhive_py.secrets.base import BACKENDS
 
-__all__ = ["ALL", "BACKEND", "CLIENT", "JSON", "PROJECT", "RUNTIME_SOCKET", "WORKLOAD", "WORKLOADS"]
+__all__ = ["ALL", "BACKEND", "CLIENT", "FORCE", "JSON", "PROJECT", "RUNTIME_SOCKET", "WORKLOAD", "WORKLOADS"]
 
 
 def _remember_json(ctx: typer.Context, _param: Any, value: bool) -> bool:
@@ -40,3 +40,4 @@ WORKLOADS: Any = typer.Argument(None, help="Workload names.", autocompletion=wor
 ALL: Any = typer.Option(False, "--all", help="Every managed server.")
 CLIENT: Any = typer.Argument(..., help="Client id, e.g. cursor, vscode, claude-desktop.", autocompletion=client_ids)
 PROJECT: Any = typer.Option(None, "--project", help="Write the project's config in DIR instead of the user's.")
+FORCE: Any = typer.Option(False, "--force", help="Write a config file the user made read-only anyway.")

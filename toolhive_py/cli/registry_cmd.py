@@ -52,7 +52,8 @@ def _render_servers(command: str, servers: list[FoundServer], json_output: bool)
         None,
         ["NAME", "REGISTRY", "TRANSPORT", "TIER", "DESCRIPTION"],
         [
-            (f.name, f.registry + ("" if f.verified else " (unverified)"), f.entry.transport, f.entry.tier,
+            (f.name if f.preferred else f.qualified_name, f.registry + ("" if f.verified else " (unverified)"),
+             f.entry.transport, f.entry.tier,
              f.entry.description[:70] + ("…" if len(f.entry.description) > 70 else ""))
             for f in servers
         ],
@@ -67,6 +68,11 @@ def _show(ctx: typer.Context, name: str, json_output: bool, command: str) -> Non
                              **entry.model_dump(mode="json")})
         return
     say(f"{found.name}  ({found.registry}{'' if found.verified else ', unverified'})", bold=True)
+    if found.shadows_builtin:
+        say(f"{found.registry} takes over this built-in name; the built-in entry is default/{found.name}.",
+            mark="warning")
+    elif found.also_in:
+        say(f"also in {', '.join(found.also_in)} (name REGISTRY/{found.name} to see another)", mark="warn")
     say(entry.description)
     rows = [
         *((("image", entry.image),) if entry.image else ()),
@@ -102,6 +108,7 @@ def list_(ctx: typer.Context, json_output: bool = options.JSON) -> None:
             "name": result.name,
             "source": source.source,
             "priority": source.priority,
+            "shadow_builtin": source.shadow_builtin,
             "version": result.version,
             "expires": result.expires,
             "verified": result.ok,
@@ -114,7 +121,7 @@ def list_(ctx: typer.Context, json_output: bool = options.JSON) -> None:
     print_table(
         None,
         ["NAME", "PRIORITY", "VERSION", "EXPIRES", "SERVERS", "VERIFIED", "SOURCE"],
-        [(r["name"], r["priority"], r["version"] if r["version"] is not None else "-", (r["expires"] or "-")[:10],
+        [(r["name"], f"{r['priority']}{' (shadows built-in)' if r['shadow_builtin'] else ''}", r["version"] if r["version"] is not None else "-", (r["expires"] or "-")[:10],
           r["servers"] if r["servers"] is not None else "-",
           "yes" if r["verified"] else f"NO ({(r['error'] or {}).get('code', '')})", r["source"]) for r in rows],
     )
@@ -182,8 +189,13 @@ def add(
     if shadow_builtin:
         say(f"registry {name} takes over built-in server names it also lists; `mcpctl run NAME` will run its "
             "entries, and only `default/NAME` the built-in ones.", mark="warning", err=True)
-    info = _store(ctx).add(name, source, public_key=key_text, priority=priority,
-                           insecure_skip_verify=insecure_skip_verify, shadow_builtin=shadow_builtin)
+    store = _store(ctx)
+    info = store.add(name, source, public_key=key_text, priority=priority,
+                     insecure_skip_verify=insecure_skip_verify, shadow_builtin=shadow_builtin)
+    shared = store.names_shared_with_builtin(name)
+    if shared and not shadow_builtin:
+        say(f"{name} lists {', '.join(shared)}, as the built-in registry does; a bare name keeps the built-in entry: "
+            f"use {name}/NAME for this registry's (or add it again with --shadow-builtin).", mark="warn", err=True)
     say(f"Added registry {name}: version {info.document.version}, {len(info.document.server_names)} servers"
         f"{', verified' if info.verified else ', UNVERIFIED'}.")
 

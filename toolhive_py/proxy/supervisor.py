@@ -24,6 +24,7 @@ from toolhive_py.proxy import HOST
 from toolhive_py.runtime.engine import ENV_SOCKET
 
 __all__ = ["ProxyState", "audit_path", "free_port", "proxy_dir", "proxy_environment", "proxy_log_path", "read_state",
+           "recorded_proxies",
            "running_proxy", "start_proxy", "stop_proxy"]
 
 _MODULE = "toolhive_py.proxy"
@@ -103,6 +104,14 @@ def _is_our_proxy(pid: int, name: str) -> bool:
     except OSError:
         return False
     return _MODULE.encode() in argv and name.encode() in argv
+
+
+def recorded_proxies(paths: Paths) -> list[ProxyState]:
+    """Every proxy this mcpctl home has a state file for, running or not (scan's "is this URL ours?")."""
+    if not paths.workloads_dir.is_dir():
+        return []
+    states = (read_state(paths, directory.name) for directory in sorted(paths.workloads_dir.iterdir()))
+    return [state for state in states if state is not None]
 
 
 def running_proxy(paths: Paths, name: str) -> ProxyState | None:
