@@ -436,7 +436,7 @@ def logs(paths: Paths, name: str, *, follow: bool = False, tail: int | None = No
     from toolhive_py.runtime.workloads import workload_logs
 
     with open_engine(paths, socket) as engine:
-        yield from workload_logs(engine, name, follow=follow, tail="all" if tail is None else tail)
+        yield from workload_logs(engine, name, follow=follow, tail=tail)
 
 
 def _follow_lines(path: Path, *, follow: bool, poll: float = 0.2) -> Iterator[str]:

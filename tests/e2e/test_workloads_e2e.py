@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import Engine
-from tests.e2e.images import MCP_SERVER_IMAGE
+from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
 from toolhive_py.errors import ExitCode
@@ -85,3 +86,25 @@ def test_a_secret_stored_for_one_server_is_not_handed_to_another_that_declares_i
         assert given.exit_code == 0, given.stderr
     finally:
         run_cli("rm", other, "--runtime-socket", engine.base_url)
+
+
+def test_logs_tail_counts_the_lines_shown_and_status_reads_as_text(engine: Engine, workload: str) -> None:
+    """A stdio server's stdout is hidden from `logs`; `--tail 2` is its last two stderr lines all the same."""
+    script = "for i in 1 2 3; do echo out$i; echo err$i >&2; done; exec sleep 300"
+    started = run_cli("run", BASE_IMAGE, "--unvetted", "--name", workload, "--runtime-socket", engine.base_url,
+                      "--", "sh", "-c", script)
+    assert started.exit_code == 0, started.stderr
+    for _ in range(50):
+        shown = run_cli("logs", workload, "--runtime-socket", engine.base_url).stdout
+        if "err3" in shown:
+            break
+        time.sleep(0.1)
+    assert "out1" not in shown
+    tail = run_cli("logs", workload, "--tail", "2", "--runtime-socket", engine.base_url)
+    assert tail.exit_code == 0, tail.stderr
+    assert tail.stdout.split() == ["err2", "err3"]
+
+    status = run_cli("status", workload, "--runtime-socket", engine.base_url)
+    assert status.exit_code == 0, status.stderr
+    for repr_text in ("True", "False", "{}", "[]", "['"):
+        assert repr_text not in status.stdout

@@ -76,3 +76,24 @@ def test_info_shows_the_package_source_beside_the_image() -> None:
     shown = run_cli("info", "time").stdout
     assert entry["package"] in shown
     assert entry["image"] in shown
+
+
+def test_the_value_a_user_copies_is_whole_at_80_columns() -> None:
+    log = Paths.from_env().workloads_dir / "srv" / "audit.jsonl"
+    log.parent.mkdir(parents=True)
+    record = {"time": "2026-12-01T10:11:12.345678Z", "client_name": "a-client-with-a-rather-long-name " * 3,
+              "client_version": "1.2.3", "method": "tools/call", "target": "some_tool_with_a_long_name" * 2,
+              "duration_ms": 12.5, "outcome": "ok"}
+    log.write_text(json.dumps(record) + "\n")
+    result = run_cli("audit", "srv", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    assert "2026-12-01T10:11:12.345678Z" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+
+
+def test_client_list_shows_whole_config_paths_at_80_columns() -> None:
+    result = run_cli("client", "list", env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.stderr
+    paths = [c["config"] for c in run_cli("client", "list", "--json").json()["data"] if c["config"]]
+    assert paths
+    assert all(path in result.stdout for path in paths)

@@ -106,3 +106,18 @@ def test_dry_run_refuses_a_token_in_e_before_anything_runs() -> None:
     assert result.exit_code == ExitCode.USAGE
     assert result.json()["errors"][0]["code"] == "secret-in-env"
     assert "sk-proj-" not in result.stdout + result.stderr
+
+
+def test_last_lines_counts_only_what_is_shown() -> None:
+    from toolhive_py.runtime.workloads import last_lines
+
+    assert last_lines(b"a\nb\nc\n", 2) == b"b\nc\n"
+    assert last_lines(b"a\nb\nc", 1) == b"c"
+    assert last_lines(b"a\n", 5) == b"a\n"
+    assert last_lines(b"a\nb\n", 0) == b""
+
+
+def test_a_tail_that_is_not_a_number_is_a_usage_error() -> None:
+    result = run_cli("logs", "anything", "--tail", "abc")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--tail" in result.stderr

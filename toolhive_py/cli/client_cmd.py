@@ -30,7 +30,7 @@ def list_(ctx: typer.Context, json_output: bool = options.JSON) -> None:
     print_table(None, ["CLIENT", "NAME", "INSTALLED", "SERVERS", "MANAGED", "CONFIG"],
                 [(s.client.id, s.client.name, "yes" if s.installed else "-", str(len(s.servers)) if s.exists else "-",
                   ", ".join(s.managed) or "-", f"{s.path} (unreadable: {s.error})" if s.error else str(s.path or "-"))
-                 for s in found])
+                 for s in found], keep=("CONFIG",))
 
 
 @app.command("status")

@@ -86,14 +86,22 @@ def print_json(command: str, data: Any, *, status: str = "ok", errors: Sequence[
     sys.stdout.write(json.dumps(envelope, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]], *,
+                keep: Sequence[str] = ()) -> None:
+    """A table; the ``keep`` columns (the values a user copies: URLs, paths, times) are never shortened or
+    wrapped, the others fold to make room on a narrow terminal."""
     from rich.table import Table
 
+    cells = [["" if cell is None else clean(cell) for cell in row] for row in rows]
     table = Table(title=None if title is None else as_text(title), show_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*("" if cell is None else as_text(cell) for cell in row))
+    for index, column in enumerate(columns):
+        if column in keep:
+            width = max([len(column), *(max(map(len, row[index].splitlines() or [""])) for row in cells)])
+            table.add_column(column, no_wrap=True, min_width=width)
+        else:
+            table.add_column(column, overflow="fold")
+    for row in cells:
+        table.add_row(*(as_text(cell) for cell in row))
     console().print(table)
 
 

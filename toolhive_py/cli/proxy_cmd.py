@@ -43,4 +43,5 @@ def register(root: typer.Typer) -> None:
             return
         print_table(None, ["TIME", "CLIENT", "METHOD", "TARGET", "MS", "OUTCOME"],
                     [(r["time"], f"{r.get('client_name') or '?'} {r.get('client_version') or ''}".strip(),
-                      r["method"], r.get("target") or "", f"{r['duration_ms']:.1f}", r["outcome"]) for r in records])
+                      r["method"], r.get("target") or "", f"{r['duration_ms']:.1f}", r["outcome"]) for r in records],
+                    keep=("TIME",))

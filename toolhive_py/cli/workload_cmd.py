@@ -40,6 +40,29 @@ def _show_run(result: RunResult) -> None:
     say(f"  URL: {workload.url}  (stdio-only clients: `mcpctl connect {workload.name}`)")
 
 
+def _parse_tail(value: str) -> int | None:
+    from toolhive_py.errors import UsageError
+
+    if value == "all":
+        return None
+    if not value.isdigit():
+        raise UsageError(f"Invalid --tail {value!r}.", hint="Use a number of lines, or all.")
+    return int(value)
+
+
+def _field(value: object) -> str:
+    """A status value as a person reads it: yes/no, a comma list, - for nothing (never a Python repr)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None or value in ("", [], {}):
+        return "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} → {v}" for k, v in value.items())
+    return str(value)
+
+
 def _status_cell(view: WorkloadView) -> str:
     workload = view.workload
     return f"{workload.status} ({workload.restart_count} restarts)" if workload.restart_count else workload.status
@@ -122,7 +145,8 @@ def register(root: typer.Typer) -> None:
             return
         print_table(None, ["NAME", "STATUS", "PROXY", "URL", "IMAGE", "VETTED", "TRANSPORT"],
                     [(v.workload.name, _status_cell(v), v.proxy, v.workload.url or "-", v.workload.image,
-                      "yes" if v.workload.vetted else "NO", v.workload.transport) for v in views])
+                      "yes" if v.workload.vetted else "NO", v.workload.transport) for v in views],
+                    keep=("NAME", "URL"))
 
     def _lifecycle(verb: str, doc: str) -> None:
         @root.command(verb, help=doc)
@@ -169,8 +193,7 @@ def register(root: typer.Typer) -> None:
                 sys.stdout.write(line)
                 sys.stdout.flush()
             return
-        for chunk in workloads.logs(paths, name, follow=follow, tail=int(tail) if tail.isdigit() else None,
-                                    socket=socket):
+        for chunk in workloads.logs(paths, name, follow=follow, tail=_parse_tail(tail), socket=socket):
             sys.stdout.write(chunk.decode("utf-8", "replace"))
             sys.stdout.flush()
 
@@ -184,7 +207,7 @@ def register(root: typer.Typer) -> None:
         if json_output:
             print_json("status", shown)
             return
-        print_table(None, ["FIELD", "VALUE"], [(k, v) for k, v in shown.items()])
+        print_table(None, ["FIELD", "VALUE"], [(k, _field(v)) for k, v in shown.items()], keep=("VALUE",))
 
     @runtime_app.command("status")
     def runtime_status(ctx: typer.Context, socket: str | None = options.RUNTIME_SOCKET,
@@ -196,7 +219,7 @@ def register(root: typer.Typer) -> None:
         if json_output:
             print_json("runtime status", info)
             return
-        print_table(None, ["FIELD", "VALUE"], list(info.items()))
+        print_table(None, ["FIELD", "VALUE"], [(k, _field(v)) for k, v in info.items()], keep=("VALUE",))
 
     root.add_typer(runtime_app, name="runtime")
 

@@ -7,6 +7,7 @@ logged; reports carry secret env *names* only.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from toolhive_py.runtime import egress, labels
 from toolhive_py.runtime.engine import Engine, engine_errors
 from toolhive_py.runtime.spec import ContainerSpec
 
-__all__ = ["Workload", "create_workload", "get_workload", "list_workloads", "remove_workload", "workload_logs",
+__all__ = ["Workload", "create_workload", "get_workload", "last_lines", "list_workloads", "remove_workload", "workload_logs",
            "restart_workload", "start_workload", "stop_workload"]
 
 
@@ -165,13 +166,27 @@ def remove_workload(engine: Engine, name: str) -> None:
     egress.remove(engine, name)
 
 
-def workload_logs(engine: Engine, name: str, *, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:
+def last_lines(data: bytes, count: int) -> bytes:
+    """The last ``count`` lines of a log (a final line without a newline counts)."""
+    if count <= 0:
+        return b""
+    lines = data.splitlines(keepends=True)
+    return b"".join(lines[-count:])
+
+
+def workload_logs(engine: Engine, name: str, *, follow: bool = False, tail: int | None = None) -> Iterator[bytes]:
+    """The server's log: all of it, or its last ``tail`` lines, then (``follow``) what it writes next."""
     container = _container(engine, name)
     # A stdio server's stdout *is* the protocol stream: tool results, which may carry secret values. Only its
-    # stderr is a log.
+    # stderr is a log. The engine counts `tail` over both streams, hidden stdout lines included, so the last
+    # lines are picked here from what is shown.
     stdout = (container.labels or {}).get(labels.TRANSPORT, "stdio") != "stdio"
     with engine_errors(f"Reading logs of {name}"):
-        if not follow:
-            yield container.logs(stdout=stdout, stderr=True, tail=tail)
+        if tail is None and follow:
+            yield from container.logs(stdout=stdout, stderr=True, stream=True, follow=True)
             return
-        yield from container.logs(stdout=stdout, stderr=True, stream=True, follow=True, tail=tail)
+        since = int(time.time())
+        shown = container.logs(stdout=stdout, stderr=True)
+        yield shown if tail is None else last_lines(shown, tail)
+        if follow:
+            yield from container.logs(stdout=stdout, stderr=True, stream=True, follow=True, since=since)
