@@ -326,9 +326,10 @@ def restart(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadRe
 
 def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
            socket: str | None = None) -> RemoveResult:
-    """Remove each workload, stop its proxy and take it out of every client config mcpctl wrote it to."""
+    """Remove each workload, stop its proxy (its audit log is archived) and take it out of every client config
+    mcpctl wrote it to."""
     from toolhive_py.clients.api import disconnect_everywhere
-    from toolhive_py.proxy.supervisor import stop_proxy
+    from toolhive_py.proxy.supervisor import forget, stop_proxy
     from toolhive_py.runtime import workloads
     from toolhive_py.runtime.engine import open_engine
 
@@ -347,6 +348,7 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
                 failures.append(Failure(target, error))
                 continue
             stop_proxy(paths, target)
+            forget(paths, target)
             removed.append(target)
             try:
                 disconnected[target] = tuple(disconnect_everywhere(paths, target))

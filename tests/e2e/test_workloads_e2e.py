@@ -108,3 +108,21 @@ def test_logs_tail_counts_the_lines_shown_and_status_reads_as_text(engine: Engin
     assert status.exit_code == 0, status.stderr
     for repr_text in ("True", "False", "{}", "[]", "['"):
         assert repr_text not in status.stdout
+
+
+def test_a_removed_workload_leaves_completion_and_keeps_its_audit_log(engine: Engine, workload: str) -> None:
+    from toolhive_py.cli.completion import workload_names
+    from toolhive_py.config import Paths
+    from toolhive_py.proxy.supervisor import audit_path
+
+    started = run_cli("run", BASE_IMAGE, "--unvetted", "--name", workload, "--runtime-socket", engine.base_url,
+                      "--", "sleep", "300")
+    assert started.exit_code == 0, started.stderr
+    assert workload in workload_names(workload[:3])
+    paths = Paths.from_env()
+    audit_path(paths, workload).write_text('{"method": "tools/list"}\n')
+
+    assert run_cli("rm", workload, "--runtime-socket", engine.base_url).exit_code == 0
+    assert workload not in workload_names(workload[:3])
+    [archived] = (paths.state_dir / "audit-archive").glob(f"{workload}-*.jsonl")
+    assert archived.read_text() == '{"method": "tools/list"}\n'

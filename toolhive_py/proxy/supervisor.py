@@ -24,7 +24,7 @@ from toolhive_py.proxy import HOST
 from toolhive_py.runtime.engine import ENV_SOCKET
 
 __all__ = ["ProxyState", "audit_path", "free_port", "proxy_dir", "proxy_environment", "proxy_log_path", "read_state",
-           "recorded_proxies",
+           "forget", "recorded_proxies",
            "running_proxy", "start_proxy", "stop_proxy"]
 
 _MODULE = "toolhive_py.proxy"
@@ -104,6 +104,21 @@ def _is_our_proxy(pid: int, name: str) -> bool:
     except OSError:
         return False
     return _MODULE.encode() in argv and name.encode() in argv
+
+
+def forget(paths: Paths, name: str) -> Path | None:
+    """Drop a removed workload's proxy directory (so completion and doctor stop offering it); its audit log
+    is kept, moved to ``<state>/audit-archive/NAME-TIME.jsonl``, which is returned."""
+    import shutil
+
+    directory = proxy_dir(paths, name)
+    kept = None
+    if audit_path(paths, name).is_file():
+        kept = paths.state_dir / "audit-archive" / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.jsonl"
+        kept.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.replace(audit_path(paths, name), kept)
+    shutil.rmtree(directory, ignore_errors=True)
+    return kept
 
 
 def recorded_proxies(paths: Paths) -> list[ProxyState]:
