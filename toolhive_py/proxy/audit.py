@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["AuditLog", "AuditRecord", "Outcome", "target_of"]
+__all__ = ["AuditLog", "AuditRecord", "Outcome", "outcome_of", "refusal_outcome", "target_of"]
 
-# invalid: the proxy refused a malformed request itself (a JSON-RPC -32600/-32602 answer).
-Outcome = Literal["ok", "error", "denied", "rate_limited", "invalid"]
+# ok: answered. tool_error: a tools/call whose result says isError (the tool ran and failed). error: a
+# JSON-RPC error from the server, or the server went away. denied, rate_limited: the tool policy.
+# invalid: a request the proxy refused as malformed (JSON-RPC -32600/-32602/-32700, HTTP 4xx).
+# refused: a foreign Host (421) or Origin (403). too_large: a body over the limit (413).
+Outcome = Literal["ok", "tool_error", "error", "denied", "rate_limited", "invalid", "refused", "too_large"]
 
 # The params key that names what a request acts on, per method.
 _TARGET_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri",
@@ -27,6 +30,25 @@ def target_of(method: str, params: Any) -> str | None:
         return None
     value = params.get(key)
     return value if isinstance(value, str) else None
+
+
+def outcome_of(method: str, response: dict[str, Any]) -> Outcome:
+    """The outcome of a request the server answered: a tool that reports failure is not ``ok``."""
+    if "error" in response:
+        return "error"
+    result = response.get("result")
+    if method == "tools/call" and isinstance(result, dict) and result.get("isError") is True:
+        return "tool_error"
+    return "ok"
+
+
+def refusal_outcome(status: int) -> Outcome:
+    """The outcome of a request the proxy's HTTP front refused with ``status``."""
+    if status in (403, 421):
+        return "refused"
+    if status == 413:
+        return "too_large"
+    return "invalid" if status < 500 else "error"
 
 
 @dataclass(frozen=True)

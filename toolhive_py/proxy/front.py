@@ -50,6 +50,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from toolhive_py.proxy.audit import refusal_outcome
 from toolhive_py.proxy.backends import BackendClosed
 from toolhive_py.proxy.events import MemoryEventStore
 from toolhive_py.proxy.jsonrpc import (
@@ -181,6 +182,8 @@ class StreamableHttpEndpoint:
         if request.method == "POST":
             body = await request.body()
             decoded = _decode(body)
+            if isinstance(decoded, dict) and isinstance(decoded.get("method"), str):
+                scope[_METHOD] = decoded["method"][:200]
             if await _refused_body(self.mux, body, decoded, session_id, scope, receive, send):
                 return
         version = request.headers.get("mcp-protocol-version")
@@ -459,6 +462,7 @@ class StreamableHttpEndpoint:
                          receive: Receive, send: Send) -> None:
         """Relay one stateless request. Its progress notifications, when the client accepts SSE, are streamed
         before the result; a request that produces none is answered with plain JSON."""
+        request.scope[_AUDITED] = True  # by the multiplexer, whatever HTTP status its answer maps to
         params = dict(decoded.get("params") or {})
         meta = {k: v for k, v in (params.get("_meta") or {}).items() if k not in _MODERN_META_KEYS}
         if meta:
@@ -558,6 +562,40 @@ def _is_plain_post(request: Request) -> bool:
     return has_json and has_sse and request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
 
 
+# Scope keys: the request was audited already (don't audit its HTTP refusal again); the method its body named.
+_AUDITED = "mcpctl.audited"
+_METHOD = "mcpctl.method"
+_MCP_PATHS = frozenset({"/mcp", "/mcp/", "/sse", "/messages", "/messages/"})
+
+
+def _audit_refusals(app: ASGIApp, mux: Multiplexer) -> ASGIApp:
+    """Audit every request the front refuses with an HTTP error (foreign Host or Origin, too large, not
+    JSON-RPC, unknown session, the transports' own 4xx): one record each, with the method when the body
+    named one and nothing else from the body. Health and metrics probes are audited only when refused
+    for their Host or Origin, so a readiness probe of a stopped server does not fill the log."""
+
+    async def audited(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and not scope.get(_AUDITED):
+                status = int(message["status"])
+                outcome = refusal_outcome(status)
+                if status >= 400 and (scope["path"] in _MCP_PATHS or outcome in ("refused", "too_large")):
+                    scope[_AUDITED] = True
+                    request = Request(scope)
+                    mux.record_refusal(method=scope.get(_METHOD, ""), outcome=outcome,
+                                       session_id=request.headers.get("mcp-session-id", "")[:64],
+                                       trace_id=_trace_id(request))
+            await send(message)
+
+        await app(scope, receive, watch)
+
+    return audited
+
+
 # A body that is not JSON: the transports answer it with their parse errors.
 _UNPARSED: Any = object()
 
@@ -580,7 +618,8 @@ async def _refused_body(mux: Multiplexer, body: bytes, decoded: Any, session_id:
     single = decoded if isinstance(decoded, dict) else {}
     request_id = single.get("id") if is_request_id(single.get("id")) else None
     method = single.get("method")
-    mux.record_refusal(method=method if isinstance(method, str) else "", outcome="invalid",
+    scope[_AUDITED] = True
+    mux.record_refusal(method=method[:200] if isinstance(method, str) else "", outcome="invalid",
                        session_id=session_id or "", trace_id=_trace_id(Request(scope)))
     await _respond(_jsonrpc_error(request_id, INVALID_REQUEST, f"Invalid Request: {reason}", status=400),
                    scope, receive, send)
@@ -690,4 +729,4 @@ def build_app(mux: Multiplexer, *, port: int, task_group: Callable[[], anyio.abc
             return
         await handler(scope, receive, send)
 
-    return RequestBodyLimitMiddleware(app, max_body_size)
+    return _audit_refusals(RequestBodyLimitMiddleware(app, max_body_size), mux)

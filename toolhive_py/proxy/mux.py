@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, target_of
+from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, outcome_of, target_of
 from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
 from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, NOT_READY
 from toolhive_py.proxy.metrics import Metrics
@@ -435,7 +435,7 @@ class Multiplexer:
                 self.metrics.tools_listed(t.get("name") for t in tools if isinstance(t, dict))
             if not self.policy.is_open:
                 reply["result"] = {**result, "tools": self.policy.filter_tools(tools or [])}
-        self._reply(pending, reply, "error" if "error" in message else "ok")
+        self._reply(pending, reply, outcome_of(pending.method, message))
 
     async def _server_notification(self, message: dict[str, Any], method: str) -> None:
         params = message.get("params") or {}
@@ -493,13 +493,15 @@ class Multiplexer:
 
     def record_refusal(self, *, method: str, outcome: Outcome, session_id: str = "", trace_id: str = "") -> None:
         """Audit a request the front refused before it reached a session (bad origin, too large, not
-        JSON-RPC): the method when the body named one, never a value from it."""
+        JSON-RPC): the method when the body named one, never a value from it. A session id the proxy did
+        not issue is not recorded."""
         self.metrics.error(outcome)
         if self.audit is not None:
             session = self.sessions.get(session_id)
             self.audit.write(AuditRecord(
                 time=AuditRecord.now(), server=self.server_name, client_name=session.client_name if session else None,
-                client_version=session.client_version if session else None, session=session_id, method=method,
+                client_version=session.client_version if session else None, session=session.id if session else "",
+                method=method,
                 target=None, duration_ms=0.0, outcome=outcome, trace_id=trace_id or secrets.token_hex(16)))
 
     def _record(self, pending: _Pending, outcome: Outcome) -> None:
