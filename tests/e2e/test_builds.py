@@ -93,14 +93,35 @@ async def test_unpullable_registry_image_falls_back_to_its_package(engine: Engin
                                                                    tmp_path: Path) -> None:
     pair = minisign.generate_keypair()
     (tmp_path / "p.pub").write_text(pair.public.to_file_text())
-    write_signed(tmp_path / "p.json", {"time": {"description": "time", "image": "registry.invalid/mcp/time:1.0",
+    # A registry on a loopback port nothing listens on: what an offline machine sees of every registry.
+    write_signed(tmp_path / "p.json", {"time": {"description": "time", "image": "127.0.0.1:1/mcp/time:1.0",
                                                 "package": SOURCE}}, pair.secret)
     assert run_cli("registry", "add", "p", str(tmp_path / "p.json"), "--pubkey", str(tmp_path / "p.pub")).exit_code == 0
     result = run_cli("run", "p/time", "--name", workload, "--json", "--runtime-socket", engine.base_url)
     assert result.exit_code == 0, result.stderr
-    assert "building it locally from uvx://mcp-server-time" in result.stderr
+    assert "cannot pull 127.0.0.1:1/mcp/time:1.0 (registry unreachable); building it locally from " \
+           "uvx://mcp-server-time" in result.stderr
     assert result.json()["data"]["vetted"] is True
     assert await _current_time(result.json()["data"]["url"]) == "UTC"
+
+    assert run_cli("rm", workload, "--runtime-socket", engine.base_url).exit_code == 0
+    again = run_cli("run", "p/time", "--name", workload, "--json", "--runtime-socket", engine.base_url)
+    assert again.exit_code == 0, again.stderr
+    assert "cannot pull" not in again.stderr, "the local build is used without a pull attempt"
+    assert again.json()["data"]["image"] == "mcpctl-build/mcp-server-time:2026.10.19"
+
+
+def test_an_offline_machine_without_the_base_image_is_told_which_setting_to_change(engine: Engine,
+                                                                                  workload: str) -> None:
+    base = "127.0.0.1:1/mcpctl-test/python:absent"  # not on the engine, and its registry cannot be reached
+    assert run_cli("config", "set", "build.python_image", base).exit_code == 0
+    result = run_cli("run", SOURCE, "--unvetted", "--name", workload, "--json", "--runtime-socket", engine.base_url)
+    assert result.exit_code == 4, result.stdout
+    error = result.json()["errors"][0]
+    assert error["code"] == "image-unavailable"
+    assert error["message"] == (f"Cannot build locally: the base image {base} is not on {engine.name} and cannot be "
+                                "pulled (registry unreachable).")
+    assert "`mcpctl config set build.python_image IMAGE`" in error["hint"]
 
 
 def test_extra_ca_joins_the_system_roots(engine: Engine, engine_client: docker.DockerClient, workload: str,

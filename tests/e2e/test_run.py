@@ -44,6 +44,8 @@ def private_registry(tmp_path: Path) -> None:
         },
         "pinned": {"description": "pinned to a digest it does not have", "image": MCP_SERVER_IMAGE,
                    "digest": "sha256:" + "0" * 64},
+        # A registry on a loopback port nothing listens on: what an offline machine sees of every registry.
+        "unpullable": {"description": "an image this machine cannot pull", "image": "127.0.0.1:1/mcp/unpullable:1"},
     }
     write_signed(tmp_path / "t.json", servers, pair.secret)
     assert run_cli("registry", "add", "t", str(tmp_path / "t.json"), "--pubkey", str(pub)).exit_code == 0
@@ -165,6 +167,20 @@ def test_digest_mismatch_is_refused(engine: Engine, workload_name: str, private_
     result = mcpctl(engine, "run", "t/pinned", "--name", workload_name)
     assert result.exit_code == ExitCode.VERIFICATION
     assert "pinned" in result.stderr
+
+
+def test_an_image_that_cannot_be_pulled_is_one_error_on_both_engines_with_the_recipe(
+    engine: Engine, workload_name: str, private_registry: None
+) -> None:
+    """Not "start an engine" (the engine is up), the same code on Docker and Podman, and what to do instead."""
+    result = mcpctl(engine, "run", "t/unpullable", "--name", workload_name, "--json")
+    assert result.exit_code == ExitCode.NOT_FOUND, result.stdout
+    error = result.json()["errors"][0]
+    assert error["code"] == "image-unavailable"
+    assert error["message"] == "Cannot pull 127.0.0.1:1/mcp/unpullable:1: 127.0.0.1:1 cannot be reached from this machine."
+    assert "unpullable has no package source" in error["hint"]
+    assert f"`{engine.name} load -i image.tar`" in error["hint"]
+    assert "Start an engine" not in result.stdout
 
 
 def test_name_already_in_use(engine: Engine, workload_name: str) -> None:

@@ -21,15 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolhive_py.errors import EngineError, UsageError
+from toolhive_py.errors import EngineError, NotFoundError, UsageError
 from toolhive_py.runtime import labels
 from toolhive_py.runtime.engine import engine_errors
+from toolhive_py.runtime.images import PullPolicy, ensure_image, load_hint
 from toolhive_py.runtime.spec import NOBODY, hardened_settings
 
 if TYPE_CHECKING:
     from toolhive_py.runtime.engine import Engine
 
-__all__ = ["DEFAULT_NODE_IMAGE", "DEFAULT_PYTHON_IMAGE", "BuildConfig", "PackageSource", "build_package_image", "parse_package", "tag_for"]
+__all__ = ["DEFAULT_NODE_IMAGE", "DEFAULT_PYTHON_IMAGE", "BuildConfig", "PackageSource", "base_setting",
+           "build_package_image", "cached_package_image", "parse_package", "require_base_image", "tag_for"]
 
 DEFAULT_PYTHON_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_NODE_IMAGE = "node:22-bookworm-slim"
@@ -158,23 +160,57 @@ def _dockerfile(config: BuildConfig, package: PackageSource, script: str) -> str
     return "\n".join(lines) + "\n"
 
 
-def build_package_image(engine: Engine, source: str, config: BuildConfig,
-                        notify: Callable[[str], None] = lambda _: None) -> str:
-    """Build (or reuse) the image for ``source``; returns its tag. Same inputs, same tag, no rebuild."""
-    package = parse_package(source)
-    tag = tag_for(package)
-    context = config.cache_dir / "builds" / tag.replace("/", "_").replace(":", "_")
+def base_setting(package: PackageSource) -> str:
+    """The setting that names the base image a package's build starts from."""
+    return "build.node_image" if package.ecosystem == "npm" else "build.python_image"
+
+
+def require_base_image(engine: Engine, image: str, setting: str) -> None:
+    """A local build's base image, present or pulled; an offline machine without it is told what to set."""
+    try:
+        ensure_image(engine, image, policy=PullPolicy.MISSING)
+    except NotFoundError as error:
+        needs = "node" if setting == "build.node_image" else "python3"
+        reason = error.context.get("reason") or "it is not there"
+        raise NotFoundError(
+            f"Cannot build locally: the base image {image} is not on {engine.kind} and cannot be pulled ({reason}).",
+            hint=f"Use a local image that has {needs} (`{engine.kind} images` lists them): "
+                 f"`mcpctl config set {setting} IMAGE`. Or bring {image} here. {load_hint(engine.kind, image)}",
+            code="image-unavailable", image=image, setting=setting, reason=reason,
+        ) from error
+
+
+def _fingerprint(package: PackageSource, source: str, config: BuildConfig) -> str:
     ca = config.ca_bundle.read_bytes() if config.ca_bundle else b""
     base = config.node_image if package.ecosystem == "npm" else config.python_image
     recipe = _dockerfile(config, package, "")  # so a changed recipe rebuilds images made by the old one
-    fingerprint = hashlib.sha256(f"{source}|{base}|{recipe}".encode() + ca).hexdigest()[:16]
+    return hashlib.sha256(f"{source}|{base}|{recipe}".encode() + ca).hexdigest()[:16]
+
+
+def cached_package_image(engine: Engine, source: str, config: BuildConfig) -> str | None:
+    """The tag of an image already built from ``source`` with these exact inputs, if there is one."""
+    package = parse_package(source)
+    tag = tag_for(package)
     with engine_errors(f"Looking for {tag}"):
         try:
             existing = engine.client.images.get(tag)
         except Exception:  # noqa: BLE001 - the SDK's ImageNotFound; anything else is retried by the build
             existing = None
-    if existing is not None and (existing.labels or {}).get(labels.BUILD_FINGERPRINT) == fingerprint:
-        return tag
+    fingerprint = _fingerprint(package, source, config)
+    return tag if existing is not None and (existing.labels or {}).get(labels.BUILD_FINGERPRINT) == fingerprint \
+        else None
+
+
+def build_package_image(engine: Engine, source: str, config: BuildConfig,
+                        notify: Callable[[str], None] = lambda _: None) -> str:
+    """Build (or reuse) the image for ``source``; returns its tag. Same inputs, same tag, no rebuild."""
+    if (cached := cached_package_image(engine, source, config)) is not None:
+        return cached
+    package = parse_package(source)
+    tag = tag_for(package)
+    context = config.cache_dir / "builds" / tag.replace("/", "_").replace(":", "_")
+    base = config.node_image if package.ecosystem == "npm" else config.python_image
+    require_base_image(engine, base, base_setting(package))
     notify(f"building {tag} locally from {source} on {base}")
     shutil.rmtree(context, ignore_errors=True)
     if package.ecosystem == "npm":
@@ -187,5 +223,5 @@ def build_package_image(engine: Engine, source: str, config: BuildConfig,
     (context / "Dockerfile").write_text(_dockerfile(config, package, script))
     with engine_errors(f"Building {tag}"):
         engine.client.images.build(path=str(context), tag=tag, rm=True, pull=False, network_mode="none",
-                                   labels={labels.BUILD_FINGERPRINT: fingerprint})
+                                   labels={labels.BUILD_FINGERPRINT: _fingerprint(package, source, config)})
     return tag

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from toolhive_py.errors import EngineError
 from toolhive_py.registry.models import OutboundPermissions
 from toolhive_py.runtime import labels
+from toolhive_py.runtime.builds import require_base_image
 from toolhive_py.runtime.engine import engine_errors
 from toolhive_py.runtime.spec import NOBODY, hardened_settings
 
@@ -39,6 +40,7 @@ def ensure_filter_image(engine: Engine, python_image: str) -> str:
     with engine_errors("Looking for the egress filter image"):
         if engine.client.images.list(name=tag):
             return tag
+    require_base_image(engine, python_image, "build.python_image")
     with tempfile.TemporaryDirectory() as context:
         Path(context, "filter.py").write_bytes(script)
         Path(context, "Dockerfile").write_text(f"FROM {python_image}\nCOPY filter.py /opt/mcpctl-egress-filter.py\n"

@@ -20,7 +20,64 @@ from toolhive_py.errors import NotFoundError, VerificationError
 from toolhive_py.runtime.engine import Engine, engine_errors
 from toolhive_py.runtime.spec import NOBODY, resolve_user, user_needs_accounts
 
-__all__ = ["ImageInfo", "PullPolicy", "PullProgress", "ensure_image", "read_accounts"]
+__all__ = ["ImageInfo", "PullFailure", "PullPolicy", "PullProgress", "classify_pull_error", "ensure_image",
+           "find_image", "load_hint", "read_accounts", "registry_of"]
+
+
+class PullFailure(StrEnum):
+    """Why a pull failed, the same on Docker and Podman (their texts differ; the cause and the fix do not)."""
+
+    UNREACHABLE = "registry unreachable"
+    NOT_FOUND = "no such image"
+    DENIED = "access denied"
+    OTHER = "pull failed"
+
+
+# Checked in this order: Podman wraps a network failure in "pinging container registry …: Get …: dial tcp …", and
+# Docker's "pull access denied …, repository does not exist or may require 'docker login'" is about existence first.
+_PULL_FAILURES: Final = (
+    (PullFailure.UNREACHABLE, ("no such host", "dial tcp", "connection refused", "i/o timeout", "network is unreachable",
+                               "no route to host", "connection reset", "tls handshake", "x509:", "proxyconnect",
+                               "server misbehaving", "temporary failure in name resolution", "deadline exceeded",
+                               "timeout exceeded", "unexpected eof")),
+    (PullFailure.NOT_FOUND, ("manifest unknown", "does not exist", "not found", "name unknown", "no such image",
+                             "manifest for", "reference does not exist")),
+    (PullFailure.DENIED, ("unauthorized", "authentication required", "denied", "forbidden")),
+)
+
+
+def classify_pull_error(text: str) -> PullFailure:
+    """What an engine's pull error text means, as a closed set: a pure function, so both engines' texts are tested."""
+    lowered = text.lower()
+    for failure, needles in _PULL_FAILURES:
+        if any(needle in lowered for needle in needles):
+            return failure
+    return PullFailure.OTHER
+
+
+def registry_of(reference: str) -> str:
+    """The registry host an image reference pulls from (Docker Hub's for a bare name)."""
+    first, sep, _ = reference.partition("/")
+    return first if sep and ("." in first or ":" in first or first == "localhost") else "docker.io"
+
+
+def load_hint(kind: str, reference: str) -> str:
+    """How to bring an image onto a machine that cannot pull it."""
+    return (f"On a machine that can pull it: `{kind} pull {reference} && {kind} save {reference} -o image.tar`; "
+            f"then here: `{kind} load -i image.tar`. Or build an image yourself and tag it {reference}.")
+
+
+def _pull_error(engine: Engine, reference: str, text: str) -> NotFoundError:
+    failure = classify_pull_error(text)
+    registry = registry_of(reference)
+    why = {PullFailure.UNREACHABLE: f"{registry} cannot be reached from this machine",
+           PullFailure.NOT_FOUND: f"{registry} has no such image",
+           PullFailure.DENIED: f"{registry} refused access",
+           PullFailure.OTHER: "the pull failed"}[failure]
+    first = {PullFailure.NOT_FOUND: "Check the image name and tag. ",
+             PullFailure.DENIED: f"Log in (`{engine.kind} login {registry}`) if it is private. "}.get(failure, "")
+    return NotFoundError(f"Cannot pull {reference}: {why}.", hint=first + load_hint(engine.kind, reference),
+                         code="image-unavailable", image=reference, reason=failure.value, detail=text.strip())
 
 
 class PullPolicy(StrEnum):
@@ -108,17 +165,35 @@ def _resolved(engine: Engine, info: ImageInfo) -> ImageInfo:
 
 
 def _pull(engine: Engine, reference: str, progress: Callable[[PullProgress], None] | None) -> None:
+    """Pull ``reference``; a failure is one ``image-unavailable`` error on both engines (Docker answers it with an
+    HTTP 500, Podman with an ``error`` event in the stream), never "start an engine": the engine is up."""
+    import docker.errors
+
     repository, _, tag = reference.rpartition(":") if ":" in reference.rsplit("/", 1)[-1] else (reference, "", "latest")
     with engine_errors(f"Pulling {reference}"):
-        for event in engine.client.api.pull(repository, tag=tag, stream=True, decode=True):
-            if "error" in event:
-                raise NotFoundError(f"Cannot pull {reference}: {event['error']}",
-                                    hint="Check the image name, your network, or build it locally.",
-                                    code="pull-failed")
-            if progress is not None:
-                detail = event.get("progressDetail") or {}
-                progress(PullProgress(str(event.get("id", "")), str(event.get("status", "")),
-                                      detail.get("current"), detail.get("total")))
+        failure: str | None = None
+        try:
+            # Read to the end even after an error event: the engine then closes the stream, and the connection with
+            # it (leaving the stream half-read leaks the socket).
+            for event in engine.client.api.pull(repository, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    failure = failure or str(event["error"])
+                elif progress is not None:
+                    detail = event.get("progressDetail") or {}
+                    progress(PullProgress(str(event.get("id", "")), str(event.get("status", "")),
+                                          detail.get("current"), detail.get("total")))
+        except docker.errors.APIError as exc:
+            if exc.status_code is not None and exc.status_code < 500 and exc.status_code not in (401, 403, 404):
+                raise
+            raise _pull_error(engine, reference, str(exc.explanation or exc)) from exc
+        if failure is not None:
+            raise _pull_error(engine, reference, failure)
+
+
+def find_image(engine: Engine, reference: str) -> ImageInfo | None:
+    """The local image ``reference`` names, if the engine has it (never pulls)."""
+    with engine_errors(f"Inspecting {reference}"):
+        return _info(engine, reference)
 
 
 def ensure_image(
@@ -138,7 +213,7 @@ def ensure_image(
     if info is None:
         raise NotFoundError(
             f"Image {reference} is not present on {engine.kind}.",
-            hint="Pull it (--pull missing), load it (`docker load`), or build it locally.",
+            hint=f"Pull it (--pull missing), or load it. {load_hint(engine.kind, reference)}",
             code="image-missing",
         )
     if digest is not None and digest != info.id and not any(d.endswith("@" + digest) for d in info.repo_digests):

@@ -234,19 +234,42 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "", image_
 
 def _obtain_image(engine: Engine, target: RunTarget, options: RunOptions, *, build: BuildConfig | None,
                   progress: Callable[[PullProgress], None] | None, notify: Callable[[str], None]) -> tuple[RunTarget, ImageInfo]:
-    """The image to run: pulled or present, or built from the entry's package when that is the only way."""
+    """The image to run: present or pulled, else built from the entry's package when that is possible.
+
+    An image already built from the entry's package stands in for a registry image this engine lacks without a pull
+    attempt (and its error line) on every run; ``--pull always`` still asks the registry first. A pull that fails
+    says whether the entry could be built instead, and how to load the image.
+    """
+    from toolhive_py.runtime.builds import cached_package_image
+    from toolhive_py.runtime.images import find_image
+
     digest = target.entry.digest if target.entry else None
     if target.package and build is not None and target.image == tag_for(parse_package(target.package)):
         tag = build_package_image(engine, target.package, build, notify)
         return target, ensure_image(engine, tag, policy=PullPolicy.NEVER)
+    buildable = target.package is not None and build is not None and digest is None  # a build cannot match a digest
+    if (buildable and target.package is not None and build is not None and options.pull is not PullPolicy.ALWAYS
+            and find_image(engine, target.image) is None
+            and (cached := cached_package_image(engine, target.package, build)) is not None):
+        return replace(target, image=cached), ensure_image(engine, cached, policy=PullPolicy.NEVER)
     try:
         return target, ensure_image(engine, target.image, policy=options.pull, digest=digest, progress=progress)
     except (EngineError, NotFoundError) as error:
-        if not target.package or build is None or digest is not None:  # a local build cannot match a pinned digest
+        if buildable and target.package is not None and build is not None:
+            reason = error.context.get("reason") or error.message.rstrip(".")
+            notify(f"cannot pull {target.image} ({reason}); building it locally from {target.package}")
+            tag = build_package_image(engine, target.package, build, notify)
+            return replace(target, image=tag), ensure_image(engine, tag, policy=PullPolicy.NEVER)
+        if error.code not in ("image-unavailable", "image-missing"):
             raise
-        notify(f"cannot get {target.image} ({error.message.rstrip('.')}); building it locally from {target.package}")
-        tag = build_package_image(engine, target.package, build, notify)
-        return replace(target, image=tag), ensure_image(engine, tag, policy=PullPolicy.NEVER)
+        if target.package is None:
+            why = f"{target.server} has no package source to build it from instead."
+        elif digest is not None:
+            why = f"{target.server} pins a digest, which a local build from {target.package} cannot match."
+        else:
+            why = f"{target.server} could be built from {target.package}, but no build settings were given."
+        raise NotFoundError(error.message, hint=f"{why} {error.hint or ''}".strip(), code=error.code,
+                            **error.context) from error
 
 
 def launch(
