@@ -16,7 +16,7 @@ from toolhive_py.clients.api import ManagedServer, entry_for
 from toolhive_py.clients.catalog import get_client
 from toolhive_py.config import Paths
 from toolhive_py.scan.fix import apply_plan, build_plan
-from toolhive_py.scan.model import ScanReport
+from toolhive_py.scan.model import ScanReport, SecretLocation
 from toolhive_py.scan.scanner import ScanOptions, run_scan
 
 URL = "http://127.0.0.1:41234/mcp"
@@ -53,7 +53,7 @@ def test_plan_moves_secrets_of_vetted_servers_and_leaves_unvetted_ones(tmp_path:
     assert {f.name: (f.status, f.registry_match) for f in report.findings} == {
         "fetch": ("vetted", "default/fetch"), "files": ("vetted", "default/filesystem"), "shady": ("unvetted", None)}
     plan = build_plan(report, {})
-    steps = [(s.server, s.action, s.location, s.secret_name, s.env_name) for s in plan]
+    steps = [(s.server, s.action, s.to_dict()["location"], s.secret_name, s.env_name) for s in plan]
     assert steps == [
         ("fetch", "move-secret", "env:FETCH_API_KEY", "fetch-fetch_api_key", "FETCH_API_KEY"),
         ("fetch", "start-first", None, None, None),
@@ -102,10 +102,10 @@ def test_secrets_are_read_live_from_every_location(tmp_path: Path) -> None:
                   "envFile": "fetch.env", "headers": {"Authorization": f"Bearer {header}"}},
     }}))
     plan = [s for s in build_plan(_scan(home), {}) if s.action == "move-secret"]
-    values = {s.location: _secret_value(s) for s in plan}
+    values = {str(s.location): _secret_value(s) for s in plan}
     side_file = home / ".cursor" / "fetch.env"
     assert values == {"arg:2": arg, "header:Authorization": header, f"file:{side_file}:FETCH_TOKEN": side}
-    side_step = next(s for s in plan if (s.location or "").startswith("file:"))
+    side_step = next(s for s in plan if s.location is not None and s.location.kind == "file")
     assert (side_step.env_name, side_step.secret_name) == ("FETCH_TOKEN", "fetch-fetch_token")
     assert f"delete it from {side_file} by hand" in side_step.detail
 
@@ -228,10 +228,49 @@ def test_a_connection_string_password_is_moved_alone_and_never_offered_as_the_wh
         "command": "uvx", "args": ["mcp-server-fetch==2026.10.24"],
         "env": {"DATABASE_URL": "postgres://app:Pg1pass@db/app"}}}}))
     plan = build_plan(_scan(home), {})
-    assert [(s.action, s.location, s.env_name) for s in plan] == [
+    assert [(s.action, s.to_dict()["location"], s.env_name) for s in plan] == [
         ("move-secret", "env:DATABASE_URL", None), ("start-first", None, None)]
     assert _secret_value(plan[0]) == "Pg1pass", "the secret is the password"
     assert "password of the connection string" in plan[0].detail
     assert "give the managed server its connection string yourself" in plan[0].detail
     assert ":DATABASE_URL" not in plan[1].detail, "a password alone must not become the whole variable"
     assert all("Pg1pass" not in s.detail for s in plan)
+
+
+@pytest.mark.parametrize(("text", "location"), [
+    ("env:GITHUB_TOKEN", SecretLocation("env", name="GITHUB_TOKEN")),
+    ("arg:3", SecretLocation("arg", index=3)),
+    ("header:Authorization", SecretLocation("header", name="Authorization")),
+    ("field:apiKey", SecretLocation("field", name="apiKey")),
+    ("url-query:api_key", SecretLocation("url-query", name="api_key")),
+    ("url-query:a:b", SecretLocation("url-query", name="a:b")),
+    ("url-userinfo", SecretLocation("url-userinfo")),
+    ("file:/home/ana/.env:API_KEY", SecretLocation("file", name="API_KEY", path="/home/ana/.env")),
+    ("file:C:/Users/ana/.env:API_KEY", SecretLocation("file", name="API_KEY", path="C:/Users/ana/.env")),
+])
+def test_a_secret_location_parses_from_and_prints_as_the_reports_string(text: str, location: SecretLocation) -> None:
+    assert SecretLocation.parse(text) == location
+    assert str(location) == text
+
+
+@pytest.mark.parametrize("text", ["", "env", "env:", "arg:x", "arg:", "file:API_KEY", "file::KEY", "file:/p:",
+                                  "url-userinfo:x", "cookie:x", "ENV:X"])
+def test_a_string_no_scan_writes_is_no_secret_location(text: str) -> None:
+    with pytest.raises(ValueError, match="not a secret location"):
+        SecretLocation.parse(text)
+
+
+def test_every_location_a_scan_reports_parses_back_to_the_same_string(tmp_path: Path) -> None:
+    """The report's strings and the type agree for every place analyze finds a secret."""
+    home = tmp_path / "scanned"
+    (home / ".cursor").mkdir(parents=True)
+    token = "ghp_" + "L4" * 18
+    (home / ".cursor" / "side.env").write_text(f"SIDE_TOKEN={token}\n")
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {
+        "cmd": {"command": "uvx", "args": ["mcp-server-fetch==2026.10.24", "--token", token], "envFile": "side.env",
+                "env": {"E_TOKEN": token}, "headers": {"X-Key": token}, "apiKey": token},
+        "remote": {"url": f"https://u:{token}@example.com/mcp?key={token}"}}}))
+    found = [s.location for f in _scan(home).findings for s in f.secrets]
+    assert {SecretLocation.parse(text).kind for text in found} == {
+        "arg", "file", "env", "header", "field", "url-query", "url-userinfo"}
+    assert [str(SecretLocation.parse(text)) for text in found] == found

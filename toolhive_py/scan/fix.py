@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from toolhive_py.config import Paths
 from toolhive_py.errors import ConflictError, MCPCTLError
-from toolhive_py.scan.model import ScanReport, ServerFinding
+from toolhive_py.scan.model import ScanReport, SecretLocation, ServerFinding
 from toolhive_py.scan.secrets import CONNECTION_STRING
 
 if TYPE_CHECKING:
@@ -41,40 +41,29 @@ class FixStep:
     detail: str
     secret_name: str | None = None
     env_name: str | None = None
-    location: str | None = None  # where the secret sits in the entry (env:NAME, header:NAME, arg:3, …)
+    location: SecretLocation | None = None  # where the secret sits in the entry; JSON: its string form (env:NAME, …)
     fingerprint: str | None = None  # the scan's fingerprint, so a value changed since the scan is refused
     url: str | None = None
     status: Literal["planned", "done", "failed"] = "planned"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["location"] = None if self.location is None else str(self.location)
+        return data
 
 
 def _secret_name(server: str, key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"{server}-{key}".lower())[:128]
 
 
-def _secret_key(location: str) -> tuple[str, str | None]:
-    """(name part for the backend, env var name when the secret was an env var) for a secret's location."""
-    kind, _, rest = location.partition(":")
-    if kind == "env":
-        return rest, rest
-    if kind == "file":  # file:PATH:NAME — a side env file defines env vars too
-        name = rest.rpartition(":")[2]
-        return name, name
-    if kind == "arg":
-        return f"arg{rest}", None
-    return rest or kind, None
-
-
-def _secret_names(findings: Sequence[ServerFinding]) -> dict[tuple[str, str], str]:
+def _secret_names(findings: Sequence[ServerFinding]) -> dict[tuple[str, SecretLocation], str]:
     """The backend name for each secret to move, keyed by (finding id, location).
 
     ``server-key`` normally, so the same token pasted into three clients becomes one secret. When that
     name would hold different values (the same server configured with different keys in two clients),
     each gets its client and scope appended instead, so no value silently overwrites another.
     """
-    planned = {(f.id, s.location): (f, _secret_name(f.name, _secret_key(s.location)[0]), s.fingerprint)
+    planned = {(f.id, s.where): (f, _secret_name(f.name, s.where.key), s.fingerprint)
                for f in findings if f.status != "unvetted" for s in f.secrets}
     values_per_name: defaultdict[str, set[str | None]] = defaultdict(set)
     for _, name, fingerprint in planned.values():
@@ -83,7 +72,7 @@ def _secret_names(findings: Sequence[ServerFinding]) -> dict[tuple[str, str], st
     for (finding_id, location), (finding, name, _) in planned.items():
         if len(values_per_name[name]) > 1:
             where = f"{finding.client or 'unknown'}-{(finding.scope or 'user').split(' ')[0]}"
-            name = _secret_name(finding.name, f"{_secret_key(location)[0]}-{where}")
+            name = _secret_name(finding.name, f"{location.key}-{where}")
         names[(finding_id, location)] = name
     return names
 
@@ -110,7 +99,7 @@ def _workload_urls(paths: Paths, socket: str | None) -> dict[str, str]:
 
 
 def _plan_one(finding: ServerFinding, workloads: Mapping[str, str],
-              secret_names: Mapping[tuple[str, str], str]) -> list[FixStep]:
+              secret_names: Mapping[tuple[str, SecretLocation], str]) -> list[FixStep]:
     make = functools.partial(FixStep, finding=finding.id, client=finding.client or "",
                              scope=finding.scope or "user", config_path=finding.config_path or "",
                              server=finding.name)
@@ -118,19 +107,20 @@ def _plan_one(finding: ServerFinding, workloads: Mapping[str, str],
         return [make("leave", detail="unvetted: reported, not touched")]
     steps = []
     for secret in finding.secrets:
-        env = _secret_key(secret.location)[1]
-        name = secret_names[(finding.id, secret.location)]
-        detail = f"{secret.location} ({secret.redacted}) → secret {name}"
+        where = secret.where
+        env = where.env_name
+        name = secret_names[(finding.id, where)]
+        detail = f"{where} ({secret.redacted}) → secret {name}"
         if secret.provider == CONNECTION_STRING:
             # The backend holds the password alone, and mcpctl hands a secret to a server as a whole
             # variable: it cannot rebuild the connection string, so no `--secret NAME:VAR` is offered.
-            detail = (f"password of the connection string in {secret.location} ({secret.redacted}) → secret "
+            detail = (f"password of the connection string in {where} ({secret.redacted}) → secret "
                       f"{name}; mcpctl passes secrets as whole variables, so give the managed server its "
                       "connection string yourself")
             env = None
-        if secret.location.startswith("file:"):
-            detail += f"; then delete it from {secret.location.removeprefix('file:').rpartition(':')[0]} by hand"
-        steps.append(make("move-secret", detail=detail, secret_name=name, env_name=env, location=secret.location,
+        if where.kind == "file":
+            detail += f"; then delete it from {where.path} by hand"
+        steps.append(make("move-secret", detail=detail, secret_name=name, env_name=env, location=where,
                           fingerprint=secret.fingerprint))
     url = workloads.get(finding.registry_match or "") or workloads.get((finding.registry_match or "").split("/")[-1])
     short_scope = make.keywords["scope"].split(" ")[0]
@@ -195,7 +185,7 @@ def _secret_value(step: FixStep) -> str:
 
     located, _ = entry_secrets(_live_entry(step), Path(step.config_path).parent)
     for location, match in located:
-        if location == step.location and match.fingerprint == step.fingerprint:
+        if location == str(step.location) and match.fingerprint == step.fingerprint:
             return match.value
     raise MCPCTLError(f"The secret at {step.location} of {step.server} changed since the scan.", code="fix-stale",
                       hint="Run `mcpctl scan --fix` again.")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal, get_args
 
-__all__ = ["LEVELS", "Level", "Reason", "ScanError", "ScanReport", "SecretFinding", "ServerFinding", "level_at_least"]
+__all__ = ["LEVELS", "Level", "LocationKind", "Reason", "ScanError", "ScanReport", "SecretFinding", "SecretLocation",
+           "ServerFinding", "level_at_least"]
 
 Level = Literal["critical", "high", "medium", "low", "info"]
 LEVELS: tuple[Level, ...] = ("critical", "high", "medium", "low", "info")
@@ -23,12 +24,76 @@ class Reason:
     message: str
 
 
+LocationKind = Literal["env", "arg", "header", "field", "url-query", "url-userinfo", "file"]
+_KINDS: Final[frozenset[str]] = frozenset(get_args(LocationKind))
+
+
+@dataclass(frozen=True)
+class SecretLocation:
+    """Where a secret sits in a server's entry. Its string form is the report's ``location`` (a documented
+    schema, so it never changes): ``env:NAME``, ``arg:3``, ``header:NAME``, ``field:KEY``, ``url-query:KEY``,
+    ``url-userinfo`` and ``file:PATH:NAME`` (a variable in a side env file; PATH may hold colons, NAME not).
+
+    >>> SecretLocation.parse("file:/home/ana/.env:API_KEY")
+    SecretLocation(kind='file', name='API_KEY', index=None, path='/home/ana/.env')
+    """
+
+    kind: LocationKind
+    name: str = ""  # the env var, header, field or query key; a side file's variable
+    index: int | None = None  # the argument's position (kind "arg")
+    path: str | None = None  # the side file (kind "file")
+
+    @classmethod
+    def parse(cls, text: str) -> SecretLocation:
+        """The location a report string names; ValueError for a string no scan writes."""
+        kind, sep, rest = text.partition(":")
+        if kind not in _KINDS or (kind == "url-userinfo") == bool(sep):
+            raise ValueError(f"not a secret location: {text!r}")
+        if kind == "arg":
+            if not rest.isdigit():
+                raise ValueError(f"not a secret location: {text!r}")
+            return cls("arg", index=int(rest))
+        if kind == "file":
+            path, colon, name = rest.rpartition(":")
+            if not (colon and path and name):
+                raise ValueError(f"not a secret location: {text!r}")
+            return cls("file", name=name, path=path)
+        if kind != "url-userinfo" and not rest:
+            raise ValueError(f"not a secret location: {text!r}")
+        return cls(kind, name=rest)  # type: ignore[arg-type]  # kind is checked against LocationKind above
+
+    def __str__(self) -> str:
+        if self.kind == "url-userinfo":
+            return self.kind
+        if self.kind == "arg":
+            return f"arg:{self.index}"
+        if self.kind == "file":
+            return f"file:{self.path}:{self.name}"
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def env_name(self) -> str | None:
+        """The environment variable the secret was the value of (an entry's env, or a side env file)."""
+        return self.name if self.kind in ("env", "file") else None
+
+    @property
+    def key(self) -> str:
+        """A short name for the secret's place, for naming it in the backend: ``API_KEY``, ``arg3``, …"""
+        if self.kind == "arg":
+            return f"arg{self.index}"
+        return self.name or self.kind
+
+
 @dataclass(frozen=True)
 class SecretFinding:
     provider: str
-    location: str  # env:NAME, arg:3, header:Authorization, url-query:key, file:PATH:NAME
+    location: str  # SecretLocation's string form: env:NAME, arg:3, header:Authorization, file:PATH:NAME, …
     redacted: str
     fingerprint: str
+
+    @property
+    def where(self) -> SecretLocation:
+        return SecretLocation.parse(self.location)
 
 
 @dataclass
