@@ -10,6 +10,7 @@ that cannot be written) makes the result partial, it never hides the running wor
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ __all__ = [
     "audit_records",
     "connect_clients",
     "ensure_proxy",
+    "is_mine",
     "list_workloads",
     "logs",
     "managed_servers",
@@ -164,6 +166,12 @@ class ClientsResult:
 
 
 # ----- helpers -----------------------------------------------------------------------------------------
+
+def is_mine(workload: Workload, uid: int | None = None) -> bool:
+    """Whether this user created ``workload`` (engines are shared by every user of a machine). Workloads made
+    before owners were labelled count as everyone's."""
+    return workload.owner in ("", str(os.getuid() if uid is None else uid))
+
 
 def _build_config(paths: Paths) -> BuildConfig:
     """Where local package builds start from (settings build.python_image, build.node_image, build.ca_bundle)."""
@@ -339,8 +347,8 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
     disconnected: dict[str, tuple[str, ...]] = {}
     failures: list[Failure] = []
     with open_engine(paths, socket) as engine:
-        targets = ([w.name for w in workloads.list_workloads(engine, include_stopped=True)] if all_workloads
-                   else list(names))
+        targets = ([w.name for w in workloads.list_workloads(engine, include_stopped=True) if is_mine(w)]
+                   if all_workloads else list(names))
         for target in targets:
             try:
                 workloads.remove_workload(engine, target)
@@ -357,13 +365,15 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
     return RemoveResult(tuple(removed), disconnected, tuple(failures))
 
 
-def list_workloads(paths: Paths, *, include_stopped: bool = False, socket: str | None = None) -> list[WorkloadView]:
+def list_workloads(paths: Paths, *, include_stopped: bool = False, all_users: bool = False,
+                   socket: str | None = None) -> list[WorkloadView]:
+    """This user's workloads (every user's with ``all_users``)."""
     from toolhive_py.runtime import workloads
     from toolhive_py.runtime.engine import open_engine
 
     with open_engine(paths, socket) as engine:
         found = workloads.list_workloads(engine, include_stopped=include_stopped)
-    return [WorkloadView(w, _proxy_state(paths, w)) for w in found]
+    return [WorkloadView(w, _proxy_state(paths, w)) for w in found if all_users or is_mine(w)]
 
 
 def status(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadView:
@@ -384,7 +394,8 @@ def runtime_status(paths: Paths, *, socket: str | None = None) -> dict[str, Any]
 
 
 def managed_servers(paths: Paths, names: Sequence[str] | None, *, socket: str | None = None) -> list[ManagedServer]:
-    """Workloads as (name, proxy URL), all of them when ``names`` is None; every name must exist and have a proxy."""
+    """Workloads as (name, proxy URL), all of this user's when ``names`` is None; every name must exist and have
+    a proxy."""
     from toolhive_py.clients.api import ManagedServer
     from toolhive_py.runtime import workloads
     from toolhive_py.runtime.engine import open_engine
@@ -392,7 +403,7 @@ def managed_servers(paths: Paths, names: Sequence[str] | None, *, socket: str | 
     with open_engine(paths, socket) as engine:
         found = {w.name: w for w in workloads.list_workloads(engine, include_stopped=True)}
     servers: list[ManagedServer] = []
-    for name in found if names is None else names:
+    for name in [n for n, w in found.items() if is_mine(w)] if names is None else names:
         workload = found.get(name)
         if workload is None or workload.url is None:
             raise NotFoundError(f"No managed server named {name!r}.", hint="Start it with `mcpctl run NAME`; "

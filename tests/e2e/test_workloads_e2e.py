@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -126,3 +127,44 @@ def test_a_removed_workload_leaves_completion_and_keeps_its_audit_log(engine: En
     assert workload not in workload_names(workload[:3])
     [archived] = (paths.state_dir / "audit-archive").glob(f"{workload}-*.jsonl")
     assert archived.read_text() == '{"method": "tools/list"}\n'
+
+
+def test_another_users_workload_on_a_shared_engine_is_not_yours(engine: Engine, workload: str,
+                                                                isolated_home: Path) -> None:
+    """A container another user's mcpctl made (owner label: their uid) is not listed, connected or removed."""
+    import docker
+    import docker.types
+
+    from toolhive_py.runtime.spec import host_nproc_ceiling
+
+    mine = run_cli("run", BASE_IMAGE, "--unvetted", "--name", workload, "--runtime-socket", engine.base_url,
+                   "--", "sleep", "300")
+    assert mine.exit_code == 0, mine.stderr
+    client = docker.DockerClient(base_url=engine.base_url, timeout=60)
+    theirs = f"{workload}-theirs"
+    labels = {"io.mcpctl.managed": "true", "io.mcpctl.name": theirs, "io.mcpctl.owner": "54321",
+              "io.mcpctl.proxy-port": "1", "io.mcpctl.transport": "stdio", "io.mcpctl.test": "1"}
+    client.containers.run(BASE_IMAGE, ["sleep", "300"], name=f"mcpctl-{theirs}", labels=labels, detach=True,
+                          network_mode="none",  # Podman here needs explicit nofile and nproc limits
+                          ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+                                   docker.types.Ulimit(name="nproc", soft=host_nproc_ceiling(),
+                                                       hard=host_nproc_ceiling())])
+    try:
+        listed = {w["name"]: w for w in run_cli("list", "--json", "--runtime-socket", engine.base_url).json()["data"]}
+        assert workload in listed
+        assert listed[workload]["owner"] == str(os.getuid())
+        assert theirs not in listed
+        everyone = run_cli("list", "--all-users", "--json", "--runtime-socket", engine.base_url).json()["data"]
+        assert theirs in {w["name"] for w in everyone}
+
+        connected = run_cli("client", "connect", "cursor", "--all", "--json", "--runtime-socket", engine.base_url)
+        assert connected.exit_code == 0, connected.stderr
+        assert theirs not in connected.json()["data"]["servers"]
+        assert theirs not in (isolated_home / ".cursor" / "mcp.json").read_text()
+
+        removed = run_cli("rm", "--all", "--json", "--runtime-socket", engine.base_url)
+        assert theirs not in removed.json()["data"]["removed"]
+        assert client.containers.get(f"mcpctl-{theirs}").status == "running"
+    finally:
+        client.containers.get(f"mcpctl-{theirs}").remove(force=True)
+        client.close()

@@ -121,3 +121,17 @@ def test_a_tail_that_is_not_a_number_is_a_usage_error() -> None:
     result = run_cli("logs", "anything", "--tail", "abc")
     assert result.exit_code == ExitCode.USAGE
     assert "--tail" in result.stderr
+
+
+def test_a_workload_is_yours_when_its_owner_is_your_uid_or_unlabelled() -> None:
+    from toolhive_py.runtime.workloads import Workload
+    from toolhive_py.workloads import is_mine
+
+    def made_by(owner: str) -> Workload:
+        return Workload(name="w", container_id="c", status="running", image="i", server="s", registry="",
+                        vetted=True, transport="stdio", created="", ports={}, secret_env=(), restart_count=0,
+                        owner=owner)
+
+    assert is_mine(made_by("1000"), uid=1000)
+    assert is_mine(made_by(""), uid=1000)
+    assert not is_mine(made_by("0"), uid=1000)

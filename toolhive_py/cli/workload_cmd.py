@@ -132,11 +132,13 @@ def register(root: typer.Typer) -> None:
 
     @root.command("list")
     def list_(ctx: typer.Context, all_: bool = typer.Option(False, "--all", "-a", help="Include stopped."),
+              all_users: bool = typer.Option(False, "--all-users", help="Also other users' workloads on this engine."),
               socket: str | None = options.RUNTIME_SOCKET, json_output: bool = options.JSON) -> None:
-        """List workloads (from engine labels)."""
+        """List your workloads (from engine labels)."""
         from toolhive_py import workloads
 
-        views = workloads.list_workloads(get_state(ctx).paths, include_stopped=all_, socket=socket)
+        views = workloads.list_workloads(get_state(ctx).paths, include_stopped=all_, all_users=all_users,
+                                         socket=socket)
         if json_output:
             print_json("list", [view.to_dict() for view in views])
             return
@@ -164,7 +166,7 @@ def register(root: typer.Typer) -> None:
 
     @root.command("rm")
     def rm(ctx: typer.Context, names: list[str] | None = options.WORKLOADS,
-           all_: bool = typer.Option(False, "--all", help="Remove every workload."),
+           all_: bool = typer.Option(False, "--all", help="Remove every workload of yours."),
            socket: str | None = options.RUNTIME_SOCKET, json_output: bool = options.JSON) -> None:
         """Remove workloads; with several, reports partial success (exit 8)."""
         from toolhive_py import workloads

@@ -14,6 +14,7 @@ __all__ = [
     "IMAGE",
     "MANAGED",
     "NAME",
+    "OWNER",
     "PERMISSION_PROFILE",
     "POLICY",
     "PROXY_PORT",
@@ -46,6 +47,9 @@ CREATED: Final = _PREFIX + "created"
 PROXY_PORT: Final = _PREFIX + "proxy-port"
 # The proxy's tool policy (allow/deny/rate limit) as JSON, so restarts keep it.
 POLICY: Final = _PREFIX + "policy"
+# The uid of the user who created the workload: engines are shared by every user of a machine, and each sees
+# only their own workloads unless they ask.
+OWNER: Final = _PREFIX + "owner"
 # On a workload's egress network and filter sidecar: the workload they belong to. Never on a workload itself, so
 # these are not listed as workloads, and follow their workload's stop/start/rm.
 EGRESS_FOR: Final = _PREFIX + "egress-for"

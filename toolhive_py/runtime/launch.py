@@ -8,6 +8,7 @@ package source, a server from a registry added with ``--insecure-skip-verify`` â
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,7 @@ class RunOptions:
     pull: PullPolicy = PullPolicy.MISSING
     proxy_port: int | None = None
     policy_json: str | None = None
+    owner: str = field(default_factory=lambda: str(os.getuid()))
 
 
 _DOUBLE_QUOTED_ESCAPES: Final = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
@@ -228,6 +230,7 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "", image_
         registry=target.registry,
         proxy_port=options.proxy_port,
         policy_json=options.policy_json,
+        owner=options.owner,
     )
     return LaunchPlan(request, build_container_spec(request), tuple(secrets))
 

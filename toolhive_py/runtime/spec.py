@@ -97,6 +97,7 @@ class RunRequest:
     registry: str | None = None
     proxy_port: int | None = None
     policy_json: str | None = None
+    owner: str = ""  # the creating user's uid (label io.mcpctl.owner)
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,8 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
         workload_labels[labels.PROXY_PORT] = str(request.proxy_port)
     if request.policy_json:
         workload_labels[labels.POLICY] = request.policy_json
+    if request.owner:
+        workload_labels[labels.OWNER] = request.owner
     kwargs: dict[str, Any] = {
         "image": request.image_id or request.image,
         "name": container_name(request.name),

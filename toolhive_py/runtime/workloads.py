@@ -38,6 +38,7 @@ class Workload:
     proxy_port: int | None = None
     policy_json: str = ""
     target_port: int | None = None
+    owner: str = ""  # uid of the user who created it; "" for workloads made before owners were labelled
 
     @property
     def url(self) -> str | None:
@@ -48,7 +49,7 @@ class Workload:
         return {"name": self.name, "status": self.status, "image": self.image, "server": self.server,
                 "registry": self.registry or None, "vetted": self.vetted, "transport": self.transport,
                 "created": self.created, "ports": self.ports, "secret_env": list(self.secret_env),
-                "restart_count": self.restart_count, "url": self.url, "proxy_port": self.proxy_port, "container_id": self.container_id[:12]}
+                "restart_count": self.restart_count, "owner": self.owner or None, "url": self.url, "proxy_port": self.proxy_port, "container_id": self.container_id[:12]}
 
 
 def _from_container(container: Any) -> Workload:
@@ -73,6 +74,7 @@ def _from_container(container: Any) -> Workload:
         restart_count=int(attrs.get("RestartCount") or 0),
         proxy_port=int(found[labels.PROXY_PORT]) if found.get(labels.PROXY_PORT, "").isdigit() else None,
         policy_json=found.get(labels.POLICY, ""),
+        owner=found.get(labels.OWNER, ""),
         target_port=next((int(p.split("/")[0]) for p in ((attrs.get("HostConfig") or {}).get("PortBindings") or {})),
                          None),
     )
