@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from toolhive_py.errors import RegistryFormatError
+from toolhive_py.errors import RegistryFormatError, UsageError
+from toolhive_py.packages import parse_package
 
 __all__ = [
     "EnvVar",
@@ -30,7 +31,6 @@ __all__ = [
 
 SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_PACKAGE = re.compile(r"^(npx://(@[\w.-]+/)?[\w.-]+@[\w.+-]+|uvx://[\w.-]+==[\w.+-]+)$")
 
 
 def _require_timezone(value: datetime) -> datetime:
@@ -98,8 +98,11 @@ class ServerEntry(_Model):
     @field_validator("package")
     @classmethod
     def _package_format(cls, value: str | None) -> str | None:
-        if value is not None and not _PACKAGE.match(value):
-            raise ValueError("must be npx://NAME@VERSION or uvx://NAME==VERSION")
+        if value is not None:
+            try:
+                parse_package(value)
+            except UsageError:
+                raise ValueError("must be npx://NAME@VERSION or uvx://NAME==VERSION (an exact version)") from None
         return value
 
     @model_validator(mode="after")

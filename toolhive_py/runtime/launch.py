@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from toolhive_py.errors import EngineError, NotFoundError, UnvettedError, UsageError
+from toolhive_py.packages import is_package_source
 from toolhive_py.registry.models import Permissions, ServerEntry
 from toolhive_py.runtime.builds import DEFAULT_PYTHON_IMAGE, BuildConfig, build_package_image, parse_package, tag_for
 from toolhive_py.runtime.images import ImageInfo, PullPolicy, PullProgress, ensure_image
@@ -148,7 +149,7 @@ def _looks_like_image(reference: str) -> bool:
 
 
 def resolve_target(store: RegistryStore, server: str, *, unvetted: bool) -> RunTarget:
-    if server.startswith(("npx://", "uvx://")):
+    if is_package_source(server):
         if not unvetted:
             raise UnvettedError(f"{server} is a package source, not a vetted registry server.",
                                 hint="Pass --unvetted to run it anyway; it will be marked unvetted.")
