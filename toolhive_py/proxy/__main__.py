@@ -26,6 +26,8 @@ from toolhive_py.proxy.backends import (
 from toolhive_py.proxy.policy import ToolPolicy
 from toolhive_py.proxy.server import serve
 
+__all__ = ["main"]
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m toolhive_py.proxy", description=__doc__.splitlines()[0])

@@ -65,7 +65,7 @@ from toolhive_py.proxy.jsonrpc import (
 )
 from toolhive_py.proxy.mux import ClientSession, Multiplexer, RequestContext
 
-__all__ = ["build_app", "security_settings"]
+__all__ = ["SseEndpoint", "StreamableHttpEndpoint", "build_app", "relay", "security_settings"]
 
 logger = logging.getLogger(__name__)
 

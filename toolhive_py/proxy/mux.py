@@ -25,7 +25,7 @@ from toolhive_py.proxy.metrics import Metrics
 from toolhive_py.proxy.policy import RateLimiter, ToolPolicy, check_tool_call
 from toolhive_py.proxy.subscriptions import SubscriptionTable
 
-__all__ = ["BACKEND_PROTOCOL_VERSION", "ClientSession", "Deliver", "Multiplexer", "RequestContext"]
+__all__ = ["BACKEND_PROTOCOL_VERSION", "ClientSession", "Deliver", "Multiplexer", "RequestContext", "RequestRefused"]
 
 logger = logging.getLogger(__name__)
 
