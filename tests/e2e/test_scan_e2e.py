@@ -328,3 +328,68 @@ def test_processes_inside_listed_containers_are_not_reported_again(engine: Engin
     assert [f for f in report["findings"] if f["source"] == "process" and f["pid"] in inside] == []
     containers = {f["container"]: f["status"] for f in report["findings"] if f["source"] == "container"}
     assert containers[f"mcpctl-{workload}"] == "managed"
+
+
+def _ask_through(entry: dict[str, object], messages: list[dict[str, object]], answers: int) -> list[dict[str, object]]:
+    """Run a stdio entry as Claude Desktop does and read ``answers`` JSON-RPC responses (bounded in time)."""
+    import select
+
+    command = [str(entry["command"]), *[str(a) for a in entry["args"]]]  # type: ignore[attr-defined]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,  # noqa: S603
+                          stderr=subprocess.DEVNULL) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        try:
+            process.stdin.write("".join(json.dumps(m) + "\n" for m in messages).encode())
+            process.stdin.flush()
+            found: list[dict[str, object]] = []
+            deadline = time.monotonic() + 60
+            while len(found) < answers and time.monotonic() < deadline:
+                ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+                line = process.stdout.readline() if ready else b""
+                if not line:
+                    break
+                message = json.loads(line)
+                if "id" in message:
+                    found.append(message)
+            return found
+        finally:
+            process.kill()
+
+
+@pytest.mark.usefixtures("secret_service", "registry_with_the_test_image")
+def test_fix_apply_points_a_stdio_only_client_at_the_unrestricted_workload_by_its_name(
+        engine: Engine, workload: str, isolated_home: Path) -> None:
+    """Regression: Claude Desktop's entry became `mcpctl connect ENTRY-NAME`, and with two workloads of the
+    server the one with a tool policy was picked. The entry keeps its key, runs `mcpctl connect` with the
+    name of the workload that hides no tools, and answers through the bridge before it is called done."""
+    open_one = f"{workload}-open"
+    assert run_cli("secret", "set", "ghsrv_token", input="managed-value").exit_code == 0
+    try:
+        for name, policy in ((workload, ["--tools", "echo"]), (open_one, [])):
+            started = run_cli("run", "ghsrv", "--name", name, "--secret", "ghsrv_token:GITHUB_PERSONAL_ACCESS_TOKEN",
+                              *policy, "--runtime-socket", engine.base_url)
+            assert started.exit_code == 0, started.stderr
+        config = isolated_home / ".config" / "Claude" / "claude_desktop_config.json"
+        config.parent.mkdir(parents=True)
+        entry = {"command": "docker", "args": ["run", "-i", "--rm", MCP_SERVER_IMAGE]}
+        config.write_text(json.dumps({"mcpServers": {workload: entry, "notes": {"command": "true"}}}, indent=2))
+
+        applied = run_cli("scan", "--fix", "--apply", "--json", "--no-processes", "--runtime-socket", engine.base_url)
+        assert applied.exit_code == 0, applied.stderr
+        [step] = [s for s in applied.json()["data"] if s["client"] == "claude-desktop" and s["server"] == workload]
+        assert (step["action"], step["status"], step["workload"]) == ("repoint", "done", open_one), step["detail"]
+        written = json.loads(config.read_text())["mcpServers"]
+        assert written["notes"] == {"command": "true"}
+        assert written[workload]["args"][-2:] == ["connect", open_one]
+
+        answers = _ask_through(written[workload], [
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}], answers=2)
+        assert [a["id"] for a in answers] == [1, 2]
+        tools = {t["name"] for t in answers[1]["result"]["tools"]}  # type: ignore[index]
+        assert {"echo", "add", "whoami"} <= tools, "the workload without a tool policy"
+    finally:
+        run_cli("rm", open_one, "--runtime-socket", engine.base_url)

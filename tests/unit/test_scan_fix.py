@@ -12,10 +12,10 @@ import yaml
 
 from tests.fakes.vault import FakeVault
 from tests.helpers import run_cli
-from toolhive_py.clients.api import ManagedServer, entry_for
+from toolhive_py.clients.api import ManagedServer, Target, entry_for, status
 from toolhive_py.clients.catalog import get_client
 from toolhive_py.config import Paths
-from toolhive_py.scan.fix import apply_plan, build_plan
+from toolhive_py.scan.fix import FixStep, ManagedWorkload, _repoint, apply_plan, build_plan
 from toolhive_py.scan.model import ScanReport, SecretLocation
 from toolhive_py.scan.scanner import ScanOptions, run_scan
 
@@ -34,6 +34,18 @@ CONFIG = """{
   },
 }
 """.replace('"API_KEY"', f'"{API_KEY}"').replace('"SHADY_TOKEN"}', '"ghp_' + "Q1" * 18 + '"}')
+
+
+FETCH = (ManagedWorkload("fetch", URL),)
+FILES = (ManagedWorkload("filesystem", URL),)
+
+
+def _write_repoints(plan: list[FixStep]) -> None:
+    """Write each repoint's entry, as --apply does once the workload answers (that check needs a running
+    proxy: tests/e2e)."""
+    for step in plan:
+        if step.action == "repoint":
+            _repoint(Paths.from_env(), step)
 
 
 def _scan(home: Path) -> ScanReport:
@@ -62,7 +74,7 @@ def test_plan_moves_secrets_of_vetted_servers_and_leaves_unvetted_ones(tmp_path:
     ]
     assert "mcpctl run default/fetch --secret fetch-fetch_api_key:FETCH_API_KEY" in plan[1].detail
     assert all(API_KEY not in s.detail for s in plan)
-    with_workloads = build_plan(report, {"fetch": URL, "filesystem": URL})
+    with_workloads = build_plan(report, {"default/fetch": FETCH, "default/filesystem": FILES})
     assert [(s.server, s.action) for s in with_workloads] == [
         ("fetch", "move-secret"), ("fetch", "repoint"), ("files", "repoint"), ("shady", "leave")]
 
@@ -70,9 +82,8 @@ def test_plan_moves_secrets_of_vetted_servers_and_leaves_unvetted_ones(tmp_path:
 def test_repoint_replaces_the_entry_in_place_and_nothing_else(tmp_path: Path) -> None:
     home = _home(tmp_path)
     config = home / ".cursor" / "mcp.json"
-    plan = [s for s in build_plan(_scan(home), {"filesystem": URL}) if s.server == "files"]
-    apply_plan(Paths.from_env(), plan)
-    assert [s.status for s in plan] == ["done"]
+    plan = [s for s in build_plan(_scan(home), {"default/filesystem": FILES}) if s.server == "files"]
+    _write_repoints(plan)
     assert config.read_text() == CONFIG.replace(
         '{"command": "docker", "args": ["run", "-i", "--rm", "mcp/filesystem:1.0.2"]}', f'{{"url": "{URL}"}}')
 
@@ -80,7 +91,7 @@ def test_repoint_replaces_the_entry_in_place_and_nothing_else(tmp_path: Path) ->
 def test_a_secret_changed_since_the_scan_is_refused_and_the_entry_kept(tmp_path: Path) -> None:
     home = _home(tmp_path)
     config = home / ".cursor" / "mcp.json"
-    plan = [s for s in build_plan(_scan(home), {"fetch": URL}) if s.server == "fetch"]
+    plan = [s for s in build_plan(_scan(home), {"default/fetch": FETCH}) if s.server == "fetch"]
     changed = CONFIG.replace(API_KEY, "Zr8@kM3$qT6yW1uC")
     config.write_text(changed)
     apply_plan(Paths.from_env(), plan)
@@ -148,10 +159,9 @@ def test_repoint_replaces_a_toml_or_yaml_entry_in_place_and_nothing_else(
     config = home / relative
     config.parent.mkdir(parents=True)
     config.write_text(original)
-    plan = build_plan(_scan(home), {"filesystem": URL})
+    plan = build_plan(_scan(home), {"default/filesystem": FILES})
     assert [(s.server, s.action) for s in plan] == [("files", "repoint"), ("shady", "leave")]
-    apply_plan(Paths.from_env(), plan)
-    assert plan[0].status == "done", plan[0].detail
+    _write_repoints(plan)
     entry = entry_for(get_client(client_id), ManagedServer("files", URL))
     middle = (f'url = "{URL}"\n' if client_id == "codex"
               else yaml.safe_dump(entry, sort_keys=False).rstrip("\n").replace("\n", "\n    "))
@@ -170,10 +180,9 @@ def test_repoint_edits_the_continue_folder_file_and_the_opencode_2_map_the_entry
     local = '{"type": "local", "command": ["docker", "run", "-i", "--rm", "mcp/filesystem:1.0.2"]}'
     native.write_text('{"mcp": {"servers": {"files": ' + local + '}}}\n')
 
-    plan = build_plan(_scan(home), {"filesystem": URL})
+    plan = build_plan(_scan(home), {"default/filesystem": FILES})
     assert sorted((s.client, s.action) for s in plan) == [("continue", "repoint"), ("opencode", "repoint")]
-    apply_plan(Paths.from_env(), plan)
-    assert [s.status for s in plan] == ["done", "done"], [s.detail for s in plan]
+    _write_repoints(plan)
     assert copied.read_text() == '{"mcpServers": {"files": {"type": "http", "url": "' + URL + '"}}}\n'
     assert native.read_text() == '{"mcp": {"servers": {"files": {"type": "remote", "url": "' + URL + '"}}}}\n'
 
@@ -274,3 +283,156 @@ def test_every_location_a_scan_reports_parses_back_to_the_same_string(tmp_path: 
     assert {SecretLocation.parse(text).kind for text in found} == {
         "arg", "file", "env", "header", "field", "url-query", "url-userinfo"}
     assert [str(SecretLocation.parse(text)) for text in found] == found
+
+
+TIME_ENTRY = {"command": "uvx", "args": ["mcp-server-time==2026.1.26"]}
+
+
+def _claude_desktop(tmp_path: Path, servers: dict[str, object]) -> Path:
+    home = tmp_path / "scanned"
+    config = home / ".config" / "Claude" / "claude_desktop_config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"mcpServers": servers}, indent=2) + "\n")
+    return config
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_choose_workload_prefers_one_without_a_tool_policy_then_the_entrys_name(order: int) -> None:
+    from toolhive_py.scan.fix import choose_workload
+
+    restricted = ManagedWorkload("time", URL, restricted=True)
+    other, named = ManagedWorkload("a-time", URL), ManagedWorkload("clock", URL)
+    assert choose_workload([restricted, other][::order], "time") == other
+    assert choose_workload([other, named][::order], "clock") == named, "the entry's own name among open ones"
+    assert choose_workload([ManagedWorkload("b", URL), other][::order], "time") == other, "else by name"
+    assert choose_workload([restricted], "time") is None, "re-pointing would take tools away"
+    assert choose_workload([], "time") is None
+
+
+def test_the_plan_repoints_at_the_unrestricted_workload_and_names_it(tmp_path: Path) -> None:
+    """Two workloads of one server, the one named like the entry restricted: the open one is chosen, and a
+    stdio-only client's entry will run `mcpctl connect` with *its* name."""
+    home = _claude_desktop(tmp_path, {"time": TIME_ENTRY}).parents[2]
+    report = _scan(home)
+    assert [(f.client, f.status, f.registry_match) for f in report.findings] == [
+        ("claude-desktop", "vetted", "default/time")]
+    served = {"default/time": (ManagedWorkload("time", URL, restricted=True),
+                               ManagedWorkload("time-open", "http://127.0.0.1:41235/mcp"))}
+    [step] = build_plan(report, served)
+    assert (step.action, step.server, step.workload, step.url) == (
+        "repoint", "time", "time-open", "http://127.0.0.1:41235/mcp")
+    assert step.detail == "entry → `mcpctl connect time-open` (workload time-open)"
+    assert step.to_dict()["workload"] == "time-open"
+
+
+def test_only_restricted_workloads_are_not_chosen_and_the_plan_says_why(tmp_path: Path) -> None:
+    home = _claude_desktop(tmp_path, {"time": TIME_ENTRY}).parents[2]
+    [step] = build_plan(_scan(home), {"default/time": (ManagedWorkload("time", URL, restricted=True),)})
+    assert (step.action, step.workload) == ("start-first", None)
+    assert "(time) hide tools with a tool policy" in step.detail
+    assert "mcpctl run default/time --name NAME" in step.detail
+
+
+def test_a_workload_of_another_registry_with_the_same_server_name_is_not_used(tmp_path: Path) -> None:
+    home = _claude_desktop(tmp_path, {"time": TIME_ENTRY}).parents[2]
+    [step] = build_plan(_scan(home), {"private/time": (ManagedWorkload("time", URL),)})
+    assert step.action == "start-first"
+    [step] = build_plan(_scan(home), {"time": (ManagedWorkload("time", URL),)})
+    assert step.action == "repoint", "a workload without a registry label is matched by server name"
+
+
+def test_a_stdio_only_clients_entry_keeps_its_key_and_connects_to_the_chosen_workload(tmp_path: Path) -> None:
+    """Regression: Claude Desktop's `time` entry became `mcpctl connect time` (the entry's name)."""
+    from toolhive_py.clients.api import mcpctl_command
+    from toolhive_py.scan.fix import entry_target
+
+    config = _claude_desktop(tmp_path, {"time": TIME_ENTRY, "other": {"command": "true"}})
+    plan = build_plan(_scan(config.parents[2]), {"default/time": (ManagedWorkload("time-open", URL),)})
+    assert sorted((s.server, s.action) for s in plan) == [("other", "leave"), ("time", "repoint")]
+    _write_repoints(plan)
+    written = json.loads(config.read_text())["mcpServers"]
+    command, prefix = mcpctl_command()
+    assert written == {"time": {"command": command, "args": [*prefix, "connect", "time-open"]},
+                       "other": {"command": "true"}}
+    assert entry_target(written["time"]) == ("connect", "time-open")
+
+
+@pytest.mark.parametrize(("entry", "target"), [
+    ({"url": URL}, ("url", URL)),
+    ({"type": "http", "serverUrl": URL}, ("url", URL)),
+    ({"command": "/opt/bin/mcpctl", "args": ["connect", "time-2"]}, ("connect", "time-2")),
+    ({"command": "/usr/bin/python3", "args": ["-m", "toolhive_py", "connect", "time-2"]}, ("connect", "time-2")),
+    ({"type": "local", "command": ["/opt/bin/mcpctl", "connect", "time-2"]}, ("connect", "time-2")),
+    ({"command": "/opt/bin/mcpctl", "args": ["connect"]}, None),
+    ({"command": "uvx", "args": ["connect", "time"]}, None),
+    ({"command": "uvx", "args": ["mcp-server-time"]}, None),
+    ({}, None),
+])
+def test_entry_target_reads_where_a_written_entry_sends_the_client(
+        entry: dict[str, object], target: tuple[str, str] | None) -> None:
+    from toolhive_py.scan.fix import entry_target
+
+    assert entry_target(entry) == target
+
+
+@pytest.mark.parametrize(("content_type", "body", "answered"), [
+    ("application/json", '{"jsonrpc": "2.0", "id": "mcpctl-scan-fix", "result": {"protocolVersion": "x"}}', True),
+    ("text/event-stream", 'id: 1\r\nretry: 1000\r\ndata: \r\n\r\nevent: message\r\ndata: {"jsonrpc": "2.0", '
+     '"id": "mcpctl-scan-fix", "result": {}}\r\n\r\n', True),
+    ("application/json", '{"jsonrpc": "2.0", "id": "mcpctl-scan-fix", "error": {"code": -32000, "message": "x"}}',
+     False),
+    ("application/json", '{"jsonrpc": "2.0", "id": 1, "result": {}}', False),
+    ("text/html", "<html>it works</html>", False),
+    ("text/event-stream", "data: not json\n\n", False),
+])
+def test_initialize_answered_needs_the_probes_result(content_type: str, body: str, answered: bool) -> None:
+    from toolhive_py.scan.fix import initialize_answered
+
+    assert initialize_answered(content_type, body) is answered
+
+
+def test_a_workload_whose_proxy_does_not_answer_is_not_pointed_at(tmp_path: Path) -> None:
+    """A repoint is done only once the workload answers: nothing listening means a failed step, the entry
+    and the file untouched, and no backup."""
+    from toolhive_py.proxy.supervisor import free_port
+
+    config = _claude_desktop(tmp_path, {"time": TIME_ENTRY})
+    original = config.read_text()
+    dead = f"http://127.0.0.1:{free_port()}/mcp"
+    plan = build_plan(_scan(config.parents[2]), {"default/time": (ManagedWorkload("time-open", dead),)})
+    apply_plan(Paths.from_env(), plan)
+    assert [(s.action, s.status) for s in plan] == [("repoint", "failed")]
+    assert "the workload time-open does not answer" in plan[0].detail
+    assert f"its proxy {dead} does not answer" in plan[0].detail
+    assert config.read_text() == original
+    assert not (Paths.from_env().state_dir / "clients" / "backups").exists()
+
+
+def test_a_written_entry_that_does_not_work_is_put_back(tmp_path: Path) -> None:
+    from toolhive_py.scan.fix import _check_target, _live_entry, _restore, entry_target
+
+    config = _claude_desktop(tmp_path, {"time": TIME_ENTRY})
+    original = config.read_text()
+    [step] = build_plan(_scan(config.parents[2]), {"default/time": (ManagedWorkload("time-open", URL),)})
+    backup = _repoint(Paths.from_env(), step)
+    why = _check_target(Paths.from_env(), step, entry_target(_live_entry(step)))
+    assert why == "the workload time-open has no running proxy (`mcpctl start time-open`)"
+    assert _restore(Paths.from_env(), step, backup) == "; the entry was put back as it was"
+    assert config.read_text() == original
+    target = Target(get_client("claude-desktop"), get_client("claude-desktop").locations[0], config)
+    assert status(Paths.from_env(), target)["servers"] == [{"name": "time", "managed": False, "target": "uvx …"}]
+
+
+@pytest.mark.parametrize(("policy", "restricted"), [
+    ("", False),
+    ('{"allow": [], "deny": [], "rate_limit": null}', False),
+    ('{"allow": [], "deny": [], "rate_limit": "5/m"}', False),
+    ('{"allow": ["get_time"], "deny": [], "rate_limit": null}', True),
+    ('{"allow": [], "deny": ["convert_time"], "rate_limit": null}', True),
+    ("{not json", True),
+    ('["a list"]', True),
+])
+def test_a_tool_policy_that_hides_tools_makes_a_workload_restricted(policy: str, restricted: bool) -> None:
+    from toolhive_py.scan.fix import _restricts_tools
+
+    assert _restricts_tools(policy) is restricted

@@ -59,8 +59,13 @@ __all__ = ["ClientStatus", "LedgerRecord", "ManagedServer", "OriginalState", "Ta
 
 @dataclass(frozen=True)
 class ManagedServer:
+    """A managed server as a client entry: ``name`` is the entry's key in the client's config, ``url`` its
+    proxy. ``workload`` names the workload a `mcpctl connect` entry runs when that is not ``name`` (`scan
+    --fix` keeps the user's entry name ``time`` while pointing it at the workload ``time-2``)."""
+
     name: str
     url: str
+    workload: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ def entry_for(client: Client, server: ManagedServer, location: Location | None =
     if remote is not None:
         return remote(server.name, server.url)
     command, prefix = mcpctl_command()
-    return client.stdio(server.name, command, [*prefix, "connect", server.name])
+    return client.stdio(server.name, command, [*prefix, "connect", server.workload or server.name])
 
 
 # ----- ledger, locks, backups --------------------------------------------------------------------------

@@ -10,13 +10,16 @@ in the plan: the plan is printed and may be saved.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit
 
 from toolhive_py.config import Paths
 from toolhive_py.errors import ConflictError, MCPCTLError
@@ -27,7 +30,8 @@ if TYPE_CHECKING:
     from toolhive_py.clients.catalog import Location
     from toolhive_py.secrets.base import SecretProvider
 
-__all__ = ["FixStep", "apply_plan", "build_plan", "plan_fixes", "render_plan"]
+__all__ = ["EntryTarget", "FixStep", "ManagedWorkload", "apply_plan", "build_plan", "choose_workload", "entry_target",
+           "initialize_answered", "plan_fixes", "render_plan"]
 
 
 @dataclass
@@ -44,6 +48,7 @@ class FixStep:
     location: SecretLocation | None = None  # where the secret sits in the entry; JSON: its string form (env:NAME, …)
     fingerprint: str | None = None  # the scan's fingerprint, so a value changed since the scan is refused
     url: str | None = None
+    workload: str | None = None  # the managed workload a repoint (or a by-hand leave) points the entry at
     status: Literal["planned", "done", "failed"] = "planned"
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,8 +82,37 @@ def _secret_names(findings: Sequence[ServerFinding]) -> dict[tuple[str, SecretLo
     return names
 
 
-def _workload_urls(paths: Paths, socket: str | None) -> dict[str, str]:
-    """Registry server (both NAME and REGISTRY/NAME) → proxy URL of a running managed workload."""
+@dataclass(frozen=True)
+class ManagedWorkload:
+    """A running managed workload that serves a registry server: its name (what `mcpctl connect` takes), its
+    proxy URL, and whether a tool policy (`--tools`/`--deny-tools`) hides some of the server's tools."""
+
+    name: str
+    url: str
+    restricted: bool = False
+
+
+def choose_workload(candidates: Sequence[ManagedWorkload], entry_name: str) -> ManagedWorkload | None:
+    """The workload an entry is re-pointed at: one that hides no tools (the entry has them all today), the
+    one named like the entry when there are several, else the first by name. None when every candidate
+    is restricted: re-pointing would silently take tools away."""
+    open_ones = sorted((w for w in candidates if not w.restricted), key=lambda w: (w.name != entry_name, w.name))
+    return open_ones[0] if open_ones else None
+
+
+def _restricts_tools(policy_json: str) -> bool:
+    from toolhive_py.proxy.policy import ToolPolicy
+
+    try:
+        policy = ToolPolicy.from_json(policy_json)
+    except (ValueError, TypeError, AttributeError, MCPCTLError):
+        return True  # a policy label mcpctl cannot read: assume it hides something
+    return bool(policy.allow or policy.deny)
+
+
+def _workload_urls(paths: Paths, socket: str | None) -> dict[str, tuple[ManagedWorkload, ...]]:
+    """Registry server (REGISTRY/NAME; NAME for a workload without a registry label) → the running vetted
+    managed workloads that serve it."""
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import list_workloads
 
@@ -87,18 +121,26 @@ def _workload_urls(paths: Paths, socket: str | None) -> dict[str, str]:
     except MCPCTLError:
         return {}
     try:
-        urls = {}
+        served: defaultdict[str, list[ManagedWorkload]] = defaultdict(list)
         for workload in list_workloads(engine):
             if workload.url and workload.vetted:
-                urls[workload.server] = workload.url
-                if workload.registry:
-                    urls[f"{workload.registry}/{workload.server}"] = workload.url
-        return urls
+                key = f"{workload.registry}/{workload.server}" if workload.registry else workload.server
+                served[key].append(ManagedWorkload(workload.name, workload.url, _restricts_tools(workload.policy_json)))
+        return {key: tuple(found) for key, found in served.items()}
+    except MCPCTLError:
+        return {}
     finally:
         engine.close()
 
 
-def _plan_one(finding: ServerFinding, workloads: Mapping[str, str],
+def _is_stdio_only(client_id: str) -> bool:
+    from toolhive_py.clients.catalog import CLIENTS
+
+    client = next((c for c in CLIENTS if c.id == client_id), None)
+    return client is not None and client.remote is None and not any(loc.remote_entry for loc in client.locations)
+
+
+def _plan_one(finding: ServerFinding, workloads: Mapping[str, Sequence[ManagedWorkload]],
               secret_names: Mapping[tuple[str, SecretLocation], str]) -> list[FixStep]:
     make = functools.partial(FixStep, finding=finding.id, client=finding.client or "",
                              scope=finding.scope or "user", config_path=finding.config_path or "",
@@ -122,16 +164,29 @@ def _plan_one(finding: ServerFinding, workloads: Mapping[str, str],
             detail += f"; then delete it from {where.path} by hand"
         steps.append(make("move-secret", detail=detail, secret_name=name, env_name=env, location=where,
                           fingerprint=secret.fingerprint))
-    url = workloads.get(finding.registry_match or "") or workloads.get((finding.registry_match or "").split("/")[-1])
+    match = finding.registry_match or ""
+    candidates = workloads.get(match) or workloads.get(match.split("/")[-1]) or ()
+    chosen = choose_workload(candidates, finding.name)
     short_scope = make.keywords["scope"].split(" ")[0]
-    if url and short_scope in ("user", "project"):
-        steps.append(make("repoint", detail=f"entry → {url}", url=url))
-    elif url:
-        steps.append(make("leave", detail=f"in a per-project section; point it at {url} by hand"))
+    flags = "".join(f" --secret {s.secret_name}:{s.env_name}" for s in steps if s.env_name)
+    if chosen and short_scope in ("user", "project"):
+        target = (f"`mcpctl connect {chosen.name}`" if _is_stdio_only(finding.client or "")
+                  else chosen.url)
+        steps.append(make("repoint", detail=f"entry → {target} (workload {chosen.name})", url=chosen.url,
+                          workload=chosen.name))
+    elif chosen:
+        steps.append(make("leave", detail=f"in a per-project section; point it at {chosen.url} (workload "
+                          f"{chosen.name}) by hand", url=chosen.url, workload=chosen.name))
+    elif candidates:
+        names = ", ".join(sorted(w.name for w in candidates))
+        steps.append(make("start-first", detail=f"the managed workloads of {match} ({names}) hide tools with "
+                          "a tool policy, and re-pointing would take those tools away from this entry: run "
+                          f"one without --tools/--deny-tools (`mcpctl run {match} --name NAME{flags}`), then "
+                          "`mcpctl scan --fix --apply` again, or connect the client to one of them yourself "
+                          "(`mcpctl client connect`)"))
     else:
-        flags = "".join(f" --secret {s.secret_name}:{s.env_name}" for s in steps if s.env_name)
-        steps.append(make("start-first", detail=f"no managed server for {finding.registry_match} yet: run "
-                          f"`mcpctl run {finding.registry_match}{flags}`, then `mcpctl scan --fix --apply` again"))
+        steps.append(make("start-first", detail=f"no managed server for {match} yet: run "
+                          f"`mcpctl run {match}{flags}`, then `mcpctl scan --fix --apply` again"))
     return steps
 
 
@@ -139,8 +194,8 @@ def _candidates(report: ScanReport) -> list[ServerFinding]:
     return [f for f in report.findings if f.source == "config" and f.status != "managed"]
 
 
-def build_plan(report: ScanReport, workloads: Mapping[str, str]) -> list[FixStep]:
-    """The steps for a report, given the proxy URL of each running managed server (by registry name)."""
+def build_plan(report: ScanReport, workloads: Mapping[str, Sequence[ManagedWorkload]]) -> list[FixStep]:
+    """The steps for a report, given the running managed workloads of each registry server (REGISTRY/NAME)."""
     candidates = _candidates(report)
     names = _secret_names(candidates)
     return [step for finding in candidates for step in _plan_one(finding, workloads, names)]
@@ -191,12 +246,129 @@ def _secret_value(step: FixStep) -> str:
                       hint="Run `mcpctl scan --fix` again.")
 
 
-def _repoint(paths: Paths, step: FixStep) -> None:
+def _repoint(paths: Paths, step: FixStep) -> Path:
+    """Write the entry (under the user's name for it, naming the chosen workload); returns the backup."""
     from toolhive_py.clients.api import ManagedServer, Target, connect
     from toolhive_py.clients.catalog import get_client
 
     target = Target(get_client(step.client), _location(step), Path(step.config_path))
-    connect(paths, target, [ManagedServer(step.server, step.url or "")], replace=True)
+    server = ManagedServer(step.server, step.url or "", workload=step.workload or "")
+    return connect(paths, target, [server], replace=True)
+
+
+EntryTarget = tuple[Literal["url", "connect"], str]
+
+
+def entry_target(entry: Mapping[str, Any]) -> EntryTarget | None:
+    """Where an entry mcpctl writes sends a client: ("url", the proxy URL) or ("connect", the workload
+    `mcpctl connect` is given); None for any other entry."""
+    from toolhive_py.clients.catalog import URL_KEYS
+    from toolhive_py.scan.analyze import command_line
+
+    url = next((entry[k] for k in URL_KEYS if isinstance(entry.get(k), str)), None)
+    if url is not None:
+        return ("url", url)
+    line = command_line(entry)
+    if line is None:
+        return None
+    program, args = line
+    if program not in ("mcpctl", "mcpctl.exe") and not ("-m" in args and "toolhive_py" in args):
+        return None
+    at = args.index("connect") if "connect" in args else -1
+    return ("connect", args[at + 1]) if 0 <= at < len(args) - 1 else None
+
+
+_PROBE_ID: Final = "mcpctl-scan-fix"
+
+
+def initialize_answered(content_type: str, body: str) -> bool:
+    """Whether a Streamable HTTP answer (plain JSON, or an SSE stream of JSON events) carries the result of
+    the probe's ``initialize``."""
+    if content_type.split(";")[0].strip() == "text/event-stream":
+        texts = [line[5:].strip() for line in body.splitlines() if line.startswith("data:")]
+    else:
+        texts = [body]
+    for text in texts:
+        try:
+            message = json.loads(text) if text else None
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("id") == _PROBE_ID and isinstance(message.get("result"), dict):
+            return True
+    return False
+
+
+def _probe(url: str, timeout: float = 5.0) -> str | None:
+    """None when the proxy at ``url`` answers an MCP ``initialize`` with a result, else why not. Only a
+    loopback URL is asked: nothing a config names elsewhere is contacted."""
+    import httpx
+
+    if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return f"{url} is not a local mcpctl proxy"
+    request = {"jsonrpc": "2.0", "id": _PROBE_ID, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "mcpctl-scan-fix",
+                                                                            "version": "1"}}}
+    try:
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            response = client.post(url, json=request, headers={"Accept": "application/json, text/event-stream"})
+            session = response.headers.get("mcp-session-id")
+            if session:  # the probe's session is not needed any more
+                with contextlib.suppress(httpx.HTTPError):
+                    client.delete(url, headers={"mcp-session-id": session})
+    except httpx.HTTPError as exc:
+        return f"its proxy {url} does not answer ({type(exc).__name__}: {exc})"
+    if response.status_code != 200 or not initialize_answered(response.headers.get("content-type", ""),
+                                                               response.text):
+        return f"its proxy {url} did not answer an MCP initialize (HTTP {response.status_code})"
+    return None
+
+
+def _check_target(paths: Paths, step: FixStep, target: EntryTarget | None) -> str | None:
+    """Why the entry would not work (None: it answers)."""
+    from toolhive_py.proxy.supervisor import running_proxy
+
+    if target is None:
+        return "the entry is neither a proxy URL nor `mcpctl connect`"
+    kind, value = target
+    if kind == "url":
+        return f"the entry points at {value}, not at {step.url}" if value != step.url else _probe(value)
+    if value != step.workload:
+        return f"the entry runs `mcpctl connect {value}`, not the workload {step.workload}"
+    state = running_proxy(paths, value)
+    if state is None:
+        return f"the workload {value} has no running proxy (`mcpctl start {value}`)"
+    return _probe(state.url)
+
+
+def _restore(paths: Paths, step: FixStep, backup: Path) -> str:
+    """Put the file back as it was before the repoint, when the newest backup of that client is still ours."""
+    from toolhive_py.clients.api import restore
+
+    newest = max(backup.parent.glob("*.json"), default=None)
+    if newest != backup:
+        return f"; {step.config_path} changed again since, so the entry was left as written"
+    try:
+        restore(paths, step.client, force=True)
+    except MCPCTLError as error:
+        return f"; putting {step.config_path} back failed too ({error.message})"
+    return "; the entry was put back as it was"
+
+
+def _repoint_verified(paths: Paths, step: FixStep) -> None:
+    """Re-point only at a workload that answers, then check that the entry as written reaches it; an
+    entry that does not is put back, so a broken entry is never reported as fixed."""
+    if step.workload is None:
+        raise RuntimeError("a repoint step names its workload")  # a caller bug, never user input
+    why = _check_target(paths, step, ("url", step.url or "") if step.url else None)
+    if why is not None:
+        raise MCPCTLError(f"the workload {step.workload} does not answer: {why}; nothing was changed.",
+                          code="fix-unverified", hint=f"`mcpctl status {step.workload}`, then run "
+                          "`mcpctl scan --fix --apply` again.")
+    backup = _repoint(paths, step)
+    why = _check_target(paths, step, entry_target(_live_entry(step)))
+    if why is not None:
+        raise MCPCTLError(f"the entry as written does not work: {why}{_restore(paths, step, backup)}.",
+                          code="fix-unverified", hint="Run `mcpctl scan --fix` again to see what it would do.")
 
 
 def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
@@ -214,7 +386,7 @@ def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
                 provider = provider or open_provider(paths)
                 _store_new(provider, step.secret_name or "", value)
             else:
-                _repoint(paths, step)
+                _repoint_verified(paths, step)
             step.status = "done"
         except MCPCTLError as error:
             step.status = "failed"
