@@ -97,7 +97,9 @@ async def test_unpullable_registry_image_falls_back_to_its_package(engine: Engin
     write_signed(tmp_path / "p.json", {"time": {"description": "time", "image": "127.0.0.1:1/mcp/time:1.0",
                                                 "package": SOURCE}}, pair.secret)
     assert run_cli("registry", "add", "p", str(tmp_path / "p.json"), "--pubkey", str(tmp_path / "p.pub")).exit_code == 0
-    result = run_cli("run", "p/time", "--name", workload, "--json", "--runtime-socket", engine.base_url)
+    # --pull always: ask the registry even when an earlier test left a build of this package behind.
+    result = run_cli("run", "p/time", "--name", workload, "--json", "--pull", "always",
+                     "--runtime-socket", engine.base_url)
     assert result.exit_code == 0, result.stderr
     assert "cannot pull 127.0.0.1:1/mcp/time:1.0 (registry unreachable); building it locally from " \
            "uvx://mcp-server-time" in result.stderr
