@@ -268,6 +268,8 @@ def test_fix_apply_moves_the_secret_and_repoints_the_entry(engine: Engine, workl
         backups = list((isolated_home / ".local" / "state" / "mcpctl" / "clients" / "backups" / client).glob("*"))
         assert len(backups) == 1, client
         assert json.loads(backups[0].read_text())["text"] == original
+        assert all(s["plaintext_left"] == [] for s in moves.values()), client
+        assert all(s["backups"] == [str(backups[0])] for s in moves.values()), "the backup holds the plaintext"
     cursor_text, (_, _, cursor_head, cursor_tail) = homes["cursor"][0].read_text(), homes["cursor"]
     assert jsonc_loads("{" + cursor_text[len(cursor_head):len(cursor_text) - len(cursor_tail)] + "}") == {
         "github": {"url": url}}

@@ -5,6 +5,7 @@ since the scan is refused and its entry is not touched."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tests.helpers import run_cli
 from toolhive_py.clients.api import ManagedServer, Target, entry_for, status
 from toolhive_py.clients.catalog import get_client
 from toolhive_py.config import Paths
-from toolhive_py.scan.fix import FixStep, ManagedWorkload, _repoint, apply_plan, build_plan
+from toolhive_py.scan.fix import FixStep, ManagedWorkload, _repoint, apply_plan, build_plan, render_plan
 from toolhive_py.scan.model import ScanReport, SecretLocation
 from toolhive_py.scan.scanner import ScanOptions, run_scan
 
@@ -225,7 +226,7 @@ def test_apply_never_overwrites_a_different_value_already_in_the_backend(
         assert run_cli("secret", "set", "fetch-fetch_api_key", input=f"{API_KEY}\n").exit_code == 0
         again = [s for s in build_plan(_scan(home), {}) if s.server == "fetch" and s.action == "move-secret"]
         apply_plan(Paths.from_env(), again)
-        assert again[0].status == "done", "the same value already there is fine"
+        assert again[0].status == "copied", "the same value already there is fine (and the entry is not re-pointed)"
 
 
 def test_a_connection_string_password_is_moved_alone_and_never_offered_as_the_whole_variable(tmp_path: Path) -> None:
@@ -436,3 +437,93 @@ def test_a_tool_policy_that_hides_tools_makes_a_workload_restricted(policy: str,
     from toolhive_py.scan.fix import _restricts_tools
 
     assert _restricts_tools(policy) is restricted
+
+
+@pytest.fixture
+def vault_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVault]:
+    """The secret backend for --apply without a keyring: Vault's API, served in-process."""
+    with FakeVault() as vault:
+        monkeypatch.setenv("VAULT_TOKEN", vault.root_token)
+        assert run_cli("config", "set", "vault.address", vault.url).exit_code == 0
+        assert run_cli("secret", "backend", "vault").exit_code == 0
+        yield vault
+
+
+@pytest.mark.usefixtures("vault_backend")
+def test_a_secret_whose_entry_cannot_be_repointed_is_copied_not_moved(tmp_path: Path) -> None:
+    """Regression: `move-secret ✓` while the token stayed in the file (no managed server to re-point at)."""
+    home = _home(tmp_path)
+    config = home / ".cursor" / "mcp.json"
+    plan = [s for s in build_plan(_scan(home), {}) if s.server == "fetch"]
+    assert [s.action for s in plan] == ["move-secret", "start-first"]
+    assert "copied only: the plaintext stays in the file until the entry is re-pointed" in plan[0].detail
+    apply_plan(Paths.from_env(), plan)
+    assert (plan[0].status, plan[0].plaintext_left, plan[0].backups) == ("copied", [str(config)], [])
+    assert f"copied, not moved: the plaintext is still in {config}" in plan[0].detail
+    assert run_cli("secret", "get", "fetch-fetch_api_key", "--reveal").stdout.strip() == API_KEY
+    assert config.read_text() == CONFIG
+    text = render_plan(plan, applied=True)
+    assert "~ cursor fetch: move-secret (copied) — " in text
+    assert "✓" not in text
+    assert API_KEY not in text
+    data = plan[0].to_dict()
+    assert (data["status"], data["plaintext_left"], data["backups"]) == ("copied", [str(config)], [])
+
+
+def test_a_repointed_entry_moves_its_secrets_and_names_the_backups_that_still_hold_them(tmp_path: Path) -> None:
+    from toolhive_py.scan.fix import _account_for
+
+    home = _home(tmp_path)
+    config = home / ".cursor" / "mcp.json"
+    plan = [s for s in build_plan(_scan(home), {"default/fetch": FETCH}) if s.server == "fetch"]
+    assert [s.action for s in plan] == ["move-secret", "repoint"]
+    assert "copied only" not in plan[0].detail
+    _write_repoints(plan)
+    _account_for(Paths.from_env(), plan[0], API_KEY)
+    [backup] = (Paths.from_env().state_dir / "clients" / "backups" / "cursor").glob("*.json")
+    assert (plan[0].status, plan[0].plaintext_left, plan[0].backups) == ("done", [], [str(backup)])
+    assert f"moved: no plaintext copy is left in {config}" in plan[0].detail
+    assert "`mcpctl client restore cursor` puts the newest backup back" in plan[0].detail
+    assert f"rm {backup} (`mcpctl client restore` can then no longer undo" in render_plan(plan, applied=True)
+    assert API_KEY not in render_plan(plan, applied=True)
+
+
+def test_a_secret_also_pasted_into_another_entry_of_the_file_is_only_copied(tmp_path: Path) -> None:
+    from toolhive_py.scan.fix import _account_for
+
+    home = tmp_path / "scanned"
+    config = home / ".cursor" / "mcp.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"mcpServers": {
+        "fetch": {"command": "uvx", "args": ["mcp-server-fetch==2026.10.24"], "env": {"FETCH_API_KEY": API_KEY}},
+        "mine": {"command": "my-fetch", "env": {"FETCH_API_KEY": API_KEY}}}}))
+    plan = [s for s in build_plan(_scan(home), {"default/fetch": FETCH}) if s.server == "fetch"]
+    _write_repoints(plan)
+    _account_for(Paths.from_env(), plan[0], API_KEY)
+    assert (plan[0].status, plan[0].plaintext_left) == ("copied", [str(config)])
+
+
+def test_a_secret_from_a_side_file_is_copied_until_the_file_is_cleaned(tmp_path: Path) -> None:
+    from toolhive_py.scan.fix import _account_for
+
+    home = tmp_path / "scanned"
+    side = home / ".cursor" / "fetch.env"
+    side.parent.mkdir(parents=True)
+    token = "ghp_" + "S5" * 18
+    side.write_text(f"FETCH_TOKEN={token}\n")
+    (home / ".cursor" / "mcp.json").write_text(json.dumps({"mcpServers": {"fetch": {
+        "command": "uvx", "args": ["mcp-server-fetch==2026.10.24"], "envFile": "fetch.env"}}}))
+    plan = build_plan(_scan(home), {"default/fetch": FETCH})
+    _write_repoints(plan)
+    _account_for(Paths.from_env(), plan[0], token)
+    assert (plan[0].status, plan[0].plaintext_left) == ("copied", [str(side)])
+    side.write_text("")
+    again = build_plan(_scan(home), {"default/fetch": FETCH})
+    assert again == [], "the entry is mcpctl's now and the side file is clean"
+
+
+def test_the_json_step_keys_only_grow() -> None:
+    """Fleet tooling reads these keys: new ones are added, none renamed or dropped."""
+    assert set(FixStep("move-secret", "f", "c", "user", "/p", "s", "d").to_dict()) == {
+        "action", "finding", "client", "scope", "config_path", "server", "detail", "secret_name", "env_name",
+        "location", "fingerprint", "url", "status", "workload", "plaintext_left", "backups"}

@@ -52,8 +52,8 @@ from toolhive_py.clients.documents import (
 from toolhive_py.config import Paths, atomic_write
 from toolhive_py.errors import ConfigError, ConflictError, MCPCTLError, NotFoundError, UsageError
 
-__all__ = ["ClientStatus", "LedgerRecord", "ManagedServer", "OriginalState", "Target", "connect", "detect",
-           "disconnect", "entry_for", "describe_entry", "disconnect_everywhere", "is_read_only", "mcpctl_command",
+__all__ = ["ClientStatus", "LedgerRecord", "ManagedServer", "OriginalState", "Target", "backups_holding", "connect",
+           "detect", "disconnect", "entry_for", "describe_entry", "disconnect_everywhere", "is_read_only", "mcpctl_command",
            "resolve_target", "restore", "status", "written_urls"]
 
 
@@ -230,6 +230,20 @@ def written_urls(paths: Paths) -> set[str]:
     """Every URL mcpctl wrote into a client config (so `scan` can tell its own entries from others')."""
     return {value for record in _read_ledger(paths) for key, value in record.entry.items()
             if key in URL_KEYS and isinstance(value, str)}
+
+
+def backups_holding(paths: Paths, client_id: str, needle: str) -> list[Path]:
+    """This client's backups whose saved file text contains ``needle`` (a secret `scan --fix` moved out of the
+    file), oldest first: deleting them is how that plaintext leaves mcpctl's state too."""
+    found = []
+    for backup in sorted(_backup_dir(paths, client_id).glob("*.json")):
+        try:
+            text = json.loads(backup.read_text()).get("text")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(text, str) and needle and needle in text:
+            found.append(backup)
+    return found
 
 
 def _backup_name(ns: int) -> str:

@@ -16,7 +16,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit
@@ -49,7 +49,11 @@ class FixStep:
     fingerprint: str | None = None  # the scan's fingerprint, so a value changed since the scan is refused
     url: str | None = None
     workload: str | None = None  # the managed workload a repoint (or a by-hand leave) points the entry at
-    status: Literal["planned", "done", "failed"] = "planned"
+    # A move-secret is "done" (moved) only when no plaintext copy is left where the client reads it; "copied"
+    # when the backend holds it and the plaintext is still there (the entry was not re-pointed, or a side file).
+    status: Literal["planned", "done", "copied", "failed"] = "planned"
+    plaintext_left: list[str] = field(default_factory=list)  # files that still hold a moved secret's plaintext
+    backups: list[str] = field(default_factory=list)  # mcpctl's backups of the client config that hold it
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -187,6 +191,9 @@ def _plan_one(finding: ServerFinding, workloads: Mapping[str, Sequence[ManagedWo
     else:
         steps.append(make("start-first", detail=f"no managed server for {match} yet: run "
                           f"`mcpctl run {match}{flags}`, then `mcpctl scan --fix --apply` again"))
+    if steps[-1].action != "repoint":
+        for step in steps[:-1]:
+            step.detail += ("; copied only: the plaintext stays in the file until the entry is re-pointed")
     return steps
 
 
@@ -372,11 +379,17 @@ def _repoint_verified(paths: Paths, step: FixStep) -> None:
 
 
 def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
-    """Do each step in order; a step that fails is marked failed and later steps of that server skip."""
+    """Do each step in order; a step that fails is marked failed and later steps of that server skip.
+
+    Once every step ran, each stored secret is looked for where it came from: it is ``done`` (moved) only
+    when no plaintext copy is left in the client's config (or its side file), else ``copied``. Both list
+    mcpctl's own backups that still hold the plaintext.
+    """
     from toolhive_py.secrets.resolve import open_provider
 
     provider = None
     failed: set[str] = set()
+    stored: list[tuple[FixStep, str]] = []
     for step in plan:
         if step.action in ("leave", "start-first") or step.finding in failed:
             continue
@@ -385,13 +398,48 @@ def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
                 value = _secret_value(step)
                 provider = provider or open_provider(paths)
                 _store_new(provider, step.secret_name or "", value)
+                stored.append((step, value))
+                step.status = "copied"
             else:
                 _repoint_verified(paths, step)
-            step.status = "done"
+                step.status = "done"
         except MCPCTLError as error:
             step.status = "failed"
             step.detail += f" (failed: {error.message})"
             failed.add(step.finding)
+    for step, value in stored:
+        _account_for(paths, step, value)
+
+
+def _holds(path: Path, value: str) -> bool:
+    """Whether the file's text holds the value, as written or escaped the way JSON and TOML strings are."""
+    from toolhive_py.clients.documents import load_text
+
+    try:
+        text = load_text(path)
+    except (OSError, MCPCTLError):
+        return True  # unreadable now: it cannot be shown to be gone
+    return text is not None and (value in text or json.dumps(value)[1:-1] in text)
+
+
+def _account_for(paths: Paths, step: FixStep, value: str) -> None:
+    """Say where a stored secret's plaintext still is, and so whether it was moved or only copied."""
+    from toolhive_py.clients.api import backups_holding
+
+    places = [Path(step.config_path)]
+    if step.location is not None and step.location.kind == "file" and step.location.path:
+        places.append(Path(step.location.path))
+    step.plaintext_left = [str(path) for path in places if _holds(path, value)]
+    step.backups = [str(path) for path in backups_holding(paths, step.client, value)]
+    step.status = "copied" if step.plaintext_left else "done"
+    if step.plaintext_left:
+        step.detail += f"; copied, not moved: the plaintext is still in {', '.join(step.plaintext_left)}"
+    else:
+        step.detail += f"; moved: no plaintext copy is left in {step.config_path}"
+    if step.backups:
+        step.detail += (f"; mcpctl's backups of it still hold the plaintext: {' '.join(step.backups)} "
+                        f"(`mcpctl client restore {step.client}` puts the newest backup back; once they are "
+                        "deleted it cannot undo these changes)")
 
 
 def _store_new(provider: SecretProvider, name: str, value: str) -> None:
@@ -405,13 +453,22 @@ def _store_new(provider: SecretProvider, name: str, value: str) -> None:
         provider.set(name, value)
 
 
+_MARKS: Final = {"planned": "•", "done": "✓", "copied": "~", "failed": "✗"}
+
+
 def render_plan(plan: list[FixStep], *, applied: bool) -> str:
     if not plan:
         return "Nothing to fix."
     lines = []
     for step in plan:
-        mark = {"planned": "•", "done": "✓", "failed": "✗"}[step.status]
-        lines.append(f"{mark} {step.client} {step.server}: {step.action} — {step.detail}")
+        status = " (copied)" if step.status == "copied" else ""
+        lines.append(f"{_MARKS[step.status]} {step.client} {step.server}: {step.action}{status} — {step.detail}")
+    backups = sorted({backup for step in plan for backup in step.backups})
+    if backups:
+        lines.append("Backups made by mcpctl still hold plaintext secrets. Once the new entries work, delete them: "
+                     f"rm {' '.join(backups)} (`mcpctl client restore` can then no longer undo these changes).")
+    if any(step.status == "copied" for step in plan):
+        lines.append("~ copied: the secret is in the backend, and its plaintext is still in the file named.")
     if not applied:
         lines.append("Dry run: nothing was changed. Add --apply to do the steps marked •.")
     return "\n".join(lines)
