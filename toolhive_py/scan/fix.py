@@ -2,10 +2,14 @@
 
 Plaintext secrets of vetted servers go into the secret backend, wherever they sat (env, argument, header,
 URL query, side file), so re-pointing the entry never loses a credential the user has nowhere else. Each
-vetted server's entry is then re-pointed at the managed mcpctl server for the same registry entry
-(through the client-config code, so the file is locked, backed up and otherwise unchanged). Unvetted
-servers are reported, never touched. Secret values are read from the file at apply time, never kept
-in the plan: the plan is printed and may be saved.
+vetted server's entry is then re-pointed at a managed workload of the same registry entry, one whose tool
+policy hides nothing (through the client-config code, so the file is locked, backed up and otherwise
+unchanged). Unvetted servers are reported, never touched. Secret values are read from the file at apply
+time, never kept in the plan: the plan is printed and may be saved.
+
+Policy: a result never claims more than happened. A repoint is ``done`` only when the workload answers an
+MCP ``initialize`` and the entry as written reaches it (else it is put back); a secret is ``done`` (moved)
+only when no plaintext copy is left where the client reads it, else ``copied``.
 """
 
 from __future__ import annotations
