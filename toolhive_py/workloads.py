@@ -71,9 +71,13 @@ class WorkloadView:
 
     workload: Workload
     proxy: str  # "up", "DOWN", or "-" for a workload created without a proxy
+    egress_filter: str | None = None  # its egress filter's state (`status` only); None: no filter, or not asked
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.workload.to_dict(), "proxy": self.proxy}
+        shown = {**self.workload.to_dict(), "proxy": self.proxy}
+        if self.egress_filter is not None:
+            shown["egress_filter"] = self.egress_filter
+        return shown
 
 
 @dataclass(frozen=True)
@@ -377,12 +381,15 @@ def list_workloads(paths: Paths, *, include_stopped: bool = False, all_users: bo
 
 
 def status(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadView:
+    """One workload, with its proxy's and its egress filter's state."""
+    from toolhive_py.runtime.egress import sidecar_state
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import get_workload
 
     with open_engine(paths, socket) as engine:
         workload = get_workload(engine, name)
-    return WorkloadView(workload, _proxy_state(paths, workload))
+        egress_filter = sidecar_state(engine, name)
+    return WorkloadView(workload, _proxy_state(paths, workload), egress_filter)
 
 
 def runtime_status(paths: Paths, *, socket: str | None = None) -> dict[str, Any]:

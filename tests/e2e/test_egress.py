@@ -143,6 +143,8 @@ def test_the_filter_runs_whatever_its_uid_runs_elsewhere_and_doctor_checks_it(
     checks = {c["name"]: c for c in run_cli("doctor", "--json", "--runtime-socket", engine.base_url)
               .json()["data"]["checks"]}
     assert checks[f"egress filter {workload}"]["status"] == "ok"
+    status = run_cli("status", workload, "--json", "--runtime-socket", engine.base_url).json()["data"]
+    assert status["egress_filter"] == "running"
 
     sidecar.stop(timeout=1)
     with connect(flag=engine.base_url) as core_engine:
@@ -154,3 +156,6 @@ def test_the_filter_runs_whatever_its_uid_runs_elsewhere_and_doctor_checks_it(
     assert check["status"] == "fail"
     assert "exited" in check["detail"]
     assert f"mcpctl start {workload}" in check["fix"]
+    shown = run_cli("status", workload, "--runtime-socket", engine.base_url).stdout
+    assert "egress_filter" in shown
+    assert "exited" in shown

@@ -135,3 +135,12 @@ def test_a_workload_is_yours_when_its_owner_is_your_uid_or_unlabelled() -> None:
     assert is_mine(made_by("1000"), uid=1000)
     assert is_mine(made_by(""), uid=1000)
     assert not is_mine(made_by("0"), uid=1000)
+
+
+def test_a_podman_without_an_init_binary_is_recognised() -> None:
+    from toolhive_py.runtime.workloads import is_missing_init
+
+    podman = ("Starting workload x: container create: container-init binary not found on the host: stat "
+              "/usr/libexec/podman/catatonit: no such file or directory")
+    assert is_missing_init(podman)
+    assert not is_missing_init("Starting workload x: no space left on device")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
-from toolhive_py.errors import ConflictError, NotFoundError
+from toolhive_py.errors import ConflictError, EngineError, NotFoundError
 from toolhive_py.runtime import egress, labels
 from toolhive_py.runtime.engine import Engine, engine_errors
 from toolhive_py.runtime.spec import ContainerSpec
 
-__all__ = ["Workload", "create_workload", "get_workload", "last_lines", "list_workloads", "remove_workload", "workload_logs",
+__all__ = ["Workload", "create_workload", "get_workload", "is_missing_init", "last_lines", "list_workloads", "remove_workload", "workload_logs",
            "restart_workload", "start_workload", "stop_workload"]
 
 
@@ -129,10 +129,26 @@ def create_workload(engine: Engine, spec: ContainerSpec, secret_values: Mapping[
             container = engine.client.containers.run(**kwargs)
             container.reload()
             return _from_container(container)
+    except EngineError as error:
+        if spec.egress is not None:
+            egress.remove(engine, name)
+        if is_missing_init(error.message):
+            raise EngineError(error.message, hint=_INIT_HINT, code="engine-no-init") from error
+        raise
     except BaseException:
         if spec.egress is not None:
             egress.remove(engine, name)
         raise
+
+
+_INIT_HINT: Final = ("Every mcpctl container runs an init as PID 1; this engine has none. Podman: install "
+                     "catatonit (`apt install catatonit`), or set init_path in containers.conf to another init "
+                     "(tini).")
+
+
+def is_missing_init(message: str) -> bool:
+    """Whether the engine refused a container because it has no init binary (Podman without catatonit)."""
+    return "container-init binary not found" in message or "catatonit" in message
 
 
 def stop_workload(engine: Engine, name: str, *, timeout: int = 10) -> Workload:
