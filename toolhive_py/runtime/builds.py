@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolhive_py.errors import EngineError, NotFoundError, UsageError
+from toolhive_py.errors import EngineError, NotFoundError
+from toolhive_py.packages import PackageSource, parse_package
 from toolhive_py.runtime import labels
 from toolhive_py.runtime.engine import engine_errors
 from toolhive_py.runtime.images import PullPolicy, ensure_image, load_hint
@@ -30,13 +31,11 @@ from toolhive_py.runtime.spec import NOBODY, hardened_settings
 if TYPE_CHECKING:
     from toolhive_py.runtime.engine import Engine
 
-__all__ = ["DEFAULT_NODE_IMAGE", "DEFAULT_PYTHON_IMAGE", "BuildConfig", "PackageSource", "base_setting",
-           "build_package_image", "cached_package_image", "parse_package", "require_base_image", "tag_for"]
+__all__ = ["DEFAULT_NODE_IMAGE", "DEFAULT_PYTHON_IMAGE", "BuildConfig", "base_setting",
+           "build_package_image", "cached_package_image", "require_base_image", "tag_for"]
 
 DEFAULT_PYTHON_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_NODE_IMAGE = "node:22-bookworm-slim"
-_NPX = re.compile(r"^npx://(?P<name>(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*)@(?P<version>\d[A-Za-z0-9.+-]*)$")
-_UVX = re.compile(r"^uvx://(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!-]+)$")
 _CA_PATH = "/usr/local/share/ca-certificates/mcpctl-extra.crt"
 _SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"  # Debian's, which update-ca-certificates regenerates
 # The base image's Python version is asked in a throw-away container, hardened like every other one.
@@ -45,29 +44,11 @@ _PROBE_PIDS = 32
 
 
 @dataclass(frozen=True)
-class PackageSource:
-    ecosystem: str  # "pypi" or "npm"
-    name: str
-    version: str
-
-
-@dataclass(frozen=True)
 class BuildConfig:
     python_image: str
     ca_bundle: Path | None
     cache_dir: Path
     node_image: str = DEFAULT_NODE_IMAGE
-
-
-def parse_package(source: str) -> PackageSource:
-    match = _UVX.match(source)
-    if match:
-        return PackageSource("pypi", match.group("name"), match.group("version"))
-    match = _NPX.match(source)
-    if match:
-        return PackageSource("npm", match.group("name"), match.group("version"))
-    raise UsageError(f"Invalid package source {source!r}.",
-                     hint="Use uvx://NAME==VERSION or npx://NAME@VERSION (an exact version).")
 
 
 def tag_for(package: PackageSource) -> str:
@@ -149,12 +130,12 @@ def _dockerfile(config: BuildConfig, package: PackageSource, script: str) -> str
         env = [f"SSL_CERT_FILE={_SYSTEM_BUNDLE}", f"REQUESTS_CA_BUNDLE={_SYSTEM_BUNDLE}", f"PIP_CERT={_SYSTEM_BUNDLE}",
                f"NODE_EXTRA_CA_CERTS={_CA_PATH}"]
     if node:
-        source, entrypoint = f"npx://{package.name}@{package.version}", f'["node", "/opt/mcp/{script}"]'
+        source, entrypoint = str(package), f'["node", "/opt/mcp/{script}"]'
     else:
         lines.append("RUN python3 -m venv /opt/mcp && /opt/mcp/bin/pip install --no-index --no-cache-dir "
                      f"--disable-pip-version-check --find-links /tmp/wheels '{package.name}=={package.version}' "
                      "&& rm -rf /tmp/wheels")
-        source, entrypoint = f"uvx://{package.name}=={package.version}", f'["/opt/mcp/bin/{script}"]'
+        source, entrypoint = str(package), f'["/opt/mcp/bin/{script}"]'
     lines += [*(f"ENV {item}" for item in env), f'LABEL {labels.BUILD_PACKAGE}="{source}"', f"USER {NOBODY}",
               f"ENTRYPOINT {entrypoint}"]
     return "\n".join(lines) + "\n"

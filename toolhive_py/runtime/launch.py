@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from toolhive_py.errors import EngineError, NotFoundError, UnvettedError, UsageError
-from toolhive_py.packages import is_package_source
+from toolhive_py.packages import is_package_source, parse_package
 from toolhive_py.registry.models import Permissions, ServerEntry
-from toolhive_py.runtime.builds import DEFAULT_PYTHON_IMAGE, BuildConfig, build_package_image, parse_package, tag_for
+from toolhive_py.runtime.builds import DEFAULT_PYTHON_IMAGE, BuildConfig, build_package_image, tag_for
 from toolhive_py.runtime.images import ImageInfo, PullPolicy, PullProgress, ensure_image
 from toolhive_py.runtime.spec import (
     DEFAULT_CPUS,

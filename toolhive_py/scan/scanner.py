@@ -39,8 +39,8 @@ def build_context(paths: Paths) -> Context:
     """Registry entries by what runs them, and the URLs of mcpctl's own servers (its proxies, and every URL
     it wrote into a client config), asked of their owners."""
     from toolhive_py.clients.api import written_urls
+    from toolhive_py.packages import parse_package
     from toolhive_py.proxy.supervisor import recorded_proxies
-    from toolhive_py.runtime.builds import parse_package
 
     registry: dict[tuple[str, str], str] = {}
     try:
