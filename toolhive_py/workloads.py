@@ -10,7 +10,6 @@ that cannot be written) makes the result partial, it never hides the running wor
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolhive_py.errors import ExitCode, MCPCTLError, NotFoundError, UsageError, VerificationError
 from toolhive_py.results import Failure, Status, overall
+from toolhive_py.runtime.workloads import is_mine
 
 if TYPE_CHECKING:
     from toolhive_py.clients.api import ManagedServer, Target
@@ -43,7 +43,6 @@ __all__ = [
     "audit_records",
     "connect_clients",
     "ensure_proxy",
-    "is_mine",
     "list_workloads",
     "logs",
     "managed_servers",
@@ -170,11 +169,6 @@ class ClientsResult:
 
 
 # ----- helpers -----------------------------------------------------------------------------------------
-
-def is_mine(workload: Workload, uid: int | None = None) -> bool:
-    """Whether this user created ``workload`` (engines are shared by every user of a machine). Workloads made
-    before owners were labelled count as everyone's."""
-    return workload.owner in ("", str(os.getuid() if uid is None else uid))
 
 
 def _build_config(paths: Paths) -> BuildConfig:

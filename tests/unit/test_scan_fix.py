@@ -527,3 +527,18 @@ def test_the_json_step_keys_only_grow() -> None:
     assert set(FixStep("move-secret", "f", "c", "user", "/p", "s", "d").to_dict()) == {
         "action", "finding", "client", "scope", "config_path", "server", "detail", "secret_name", "env_name",
         "location", "fingerprint", "url", "status", "workload", "plaintext_left", "backups"}
+
+
+@pytest.mark.parametrize(("statuses", "expected"), [
+    (["planned", "planned"], ("ok", 0)),
+    (["done", "done", "planned"], ("ok", 0)),
+    (["done", "failed"], ("partial", 8)),
+    (["copied", "planned"], ("partial", 8)),
+    (["failed", "failed", "planned"], ("error", 1)),
+])
+def test_an_applied_plan_that_did_not_do_everything_is_not_ok(statuses: list[str], expected: tuple[str, int]) -> None:
+    from toolhive_py.scan.fix import plan_outcome
+
+    plan = [FixStep("move-secret", "f", "c", "user", "/p", "s", "d", status=s) for s in statuses]  # type: ignore[arg-type]
+    status, code = plan_outcome(plan)
+    assert (str(status), int(code)) == expected

@@ -124,8 +124,7 @@ def test_a_tail_that_is_not_a_number_is_a_usage_error() -> None:
 
 
 def test_a_workload_is_yours_when_its_owner_is_your_uid_or_unlabelled() -> None:
-    from toolhive_py.runtime.workloads import Workload
-    from toolhive_py.workloads import is_mine
+    from toolhive_py.runtime.workloads import Workload, is_mine
 
     def made_by(owner: str) -> Workload:
         return Workload(name="w", container_id="c", status="running", image="i", server="s", registry="",

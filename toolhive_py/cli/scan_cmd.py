@@ -67,15 +67,18 @@ def register(root: typer.Typer) -> None:
                               managed_root=root if root is not None else (Path("/") if home is None else None))
         report = run_scan(paths, options)
         if fix:
-            from toolhive_py.scan.fix import apply_plan, plan_fixes, render_plan
+            from toolhive_py.scan.fix import apply_plan, plan_fixes, plan_outcome, render_plan
 
             plan = plan_fixes(paths, report, socket)
             if apply:
                 apply_plan(paths, plan)
+            status, exit_code = plan_outcome(plan)
             if json_output:
-                print_json("scan --fix", [step.to_dict() for step in plan])
+                print_json("scan --fix", [step.to_dict() for step in plan], status=str(status))
             else:
                 say(render_plan(plan, applied=apply))
+            if exit_code:
+                raise typer.Exit(int(exit_code))
             return
         if json_output:
             print_json("scan", report.to_dict())

@@ -7,6 +7,7 @@ logged; reports carry secret env *names* only.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from toolhive_py.runtime import egress, labels
 from toolhive_py.runtime.engine import Engine, engine_errors
 from toolhive_py.runtime.spec import ContainerSpec
 
-__all__ = ["Workload", "create_workload", "get_workload", "is_missing_init", "last_lines", "list_workloads", "remove_workload", "workload_logs",
+__all__ = ["Workload", "create_workload", "get_workload", "is_mine", "is_missing_init", "last_lines", "list_workloads", "remove_workload", "workload_logs",
            "restart_workload", "start_workload", "stop_workload"]
 
 
@@ -50,6 +51,12 @@ class Workload:
                 "registry": self.registry or None, "vetted": self.vetted, "transport": self.transport,
                 "created": self.created, "ports": self.ports, "secret_env": list(self.secret_env),
                 "restart_count": self.restart_count, "owner": self.owner or None, "url": self.url, "proxy_port": self.proxy_port, "container_id": self.container_id[:12]}
+
+
+def is_mine(workload: Workload, uid: int | None = None) -> bool:
+    """Whether this user created ``workload`` (engines are shared by every user of a machine). Workloads made
+    before owners were labelled count as everyone's."""
+    return workload.owner in ("", str(os.getuid() if uid is None else uid))
 
 
 def _from_container(container: Any) -> Workload:

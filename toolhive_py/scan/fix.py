@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from toolhive_py.config import Paths
-from toolhive_py.errors import ConflictError, MCPCTLError
+from toolhive_py.errors import ConflictError, ExitCode, MCPCTLError
+from toolhive_py.results import Status
 from toolhive_py.scan.model import ScanReport, SecretLocation, ServerFinding
 from toolhive_py.scan.secrets import CONNECTION_STRING
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from toolhive_py.secrets.base import SecretProvider
 
 __all__ = ["EntryTarget", "FixStep", "ManagedWorkload", "apply_plan", "build_plan", "choose_workload", "entry_target",
-           "initialize_answered", "plan_fixes", "render_plan"]
+           "initialize_answered", "plan_fixes", "plan_outcome", "render_plan"]
 
 
 @dataclass
@@ -122,7 +123,7 @@ def _workload_urls(paths: Paths, socket: str | None) -> dict[str, tuple[ManagedW
     """Registry server (REGISTRY/NAME; NAME for a workload without a registry label) → the running vetted
     managed workloads that serve it."""
     from toolhive_py.runtime.engine import open_engine
-    from toolhive_py.runtime.workloads import list_workloads
+    from toolhive_py.runtime.workloads import is_mine, list_workloads
 
     try:
         engine = open_engine(paths, socket)
@@ -131,7 +132,7 @@ def _workload_urls(paths: Paths, socket: str | None) -> dict[str, tuple[ManagedW
     try:
         served: defaultdict[str, list[ManagedWorkload]] = defaultdict(list)
         for workload in list_workloads(engine):
-            if workload.url and workload.vetted:
+            if workload.url and workload.vetted and is_mine(workload):
                 key = f"{workload.registry}/{workload.server}" if workload.registry else workload.server
                 served[key].append(ManagedWorkload(workload.name, workload.url, _restricts_tools(workload.policy_json)))
         return {key: tuple(found) for key, found in served.items()}
@@ -458,6 +459,17 @@ def _store_new(provider: SecretProvider, name: str, value: str) -> None:
 
 
 _MARKS: Final = {"planned": "•", "done": "✓", "copied": "~", "failed": "✗"}
+
+
+def plan_outcome(plan: Sequence[FixStep]) -> tuple[Status, ExitCode]:
+    """An applied plan's status and exit code: partial (8) when a step failed or a secret was only copied
+    while something else was done, error (1) when every step that ran failed."""
+    ran = [step for step in plan if step.status != "planned"]
+    if all(step.status == "done" for step in ran):
+        return Status.OK, ExitCode.OK
+    if any(step.status in ("done", "copied") for step in ran):
+        return Status.PARTIAL, ExitCode.PARTIAL
+    return Status.ERROR, ExitCode.ERROR
 
 
 def render_plan(plan: list[FixStep], *, applied: bool) -> str:

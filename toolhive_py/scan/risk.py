@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Final
 
-from toolhive_py.scan.model import LEVELS, Level, Reason, ServerFinding
+from toolhive_py.scan.model import LEVELS, Level, Reason, SecretLocation, ServerFinding
 
 __all__ = ["RULES", "finalize"]
 
@@ -27,10 +27,10 @@ RULES: Final[dict[str, str]] = {
 
 def _shown(location: str) -> str:
     """A side file by its name (the full path is in the finding's secrets): file:/a/b/.env:KEY → .env:KEY."""
-    if not location.startswith("file:"):
+    where = SecretLocation.parse(location)
+    if where.kind != "file":
         return location
-    path, _, key = location.removeprefix("file:").rpartition(":")
-    return f"side file {PurePath(path).name}:{key}"
+    return f"side file {PurePath(where.path or '').name}:{where.name}"
 
 
 def finalize(finding: ServerFinding) -> ServerFinding:
