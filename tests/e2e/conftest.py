@@ -93,4 +93,5 @@ def workload(engine: Engine) -> Iterator[str]:
 def exec_in(client: docker.DockerClient, workload: str, *cmd: str) -> tuple[int, str]:
     """Run a command inside a workload's container, as the tests look at hardening from the inside."""
     code, output = client.containers.get(f"mcpctl-{workload}").exec_run(list(cmd))
-    return int(code), output.decode()
+    assert isinstance(output, bytes)  # not streamed
+    return int(code or 0), output.decode()

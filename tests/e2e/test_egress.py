@@ -12,6 +12,7 @@ from pathlib import Path
 
 import docker
 import pytest
+from docker.models.containers import Container
 
 from tests.e2e.conftest import TEST_LABEL, Engine
 from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
@@ -49,7 +50,7 @@ def test_hosts(engine: Engine, engine_client: docker.DockerClient) -> Iterator[d
     time.sleep(1.0)
     yield hosts
     for container in engine_client.containers.list(all=True, filters={"label": TEST_LABEL}):
-        if container.name.startswith("egress-"):
+        if (container.name or "").startswith("egress-"):
             container.remove(force=True)
 
 
@@ -65,9 +66,10 @@ def _add_limited_entry(tmp_path: Path, allowed: str) -> None:
     assert run_cli("registry", "add", "e", str(tmp_path / "e.json"), "--pubkey", str(tmp_path / "e.pub")).exit_code == 0
 
 
-def _fetch(server: docker.models.containers.Container, ip: str, via: str) -> str:
+def _fetch(server: Container, ip: str, via: str) -> str:
     _, output = server.exec_run(["python3", "-c", _FETCH, f"http://{ip}:8000/", via])
-    return str(output.decode().strip())
+    assert isinstance(output, bytes)  # not streamed
+    return output.decode().strip()
 
 
 def test_only_the_allowed_host_is_reachable(engine: Engine, engine_client: docker.DockerClient, workload: str,

@@ -141,7 +141,7 @@ def test_requests_the_proxy_does_not_stream_itself_still_get_the_transports_answ
 
 async def test_modern_discover_answers_from_the_servers_initialize(proxy: str) -> None:
     async with Client(proxy + "/mcp", mode="auto") as client:
-        assert client.session.discover_result is not None  # type: ignore[attr-defined]
+        assert client.session.discover_result is not None
         tools = {t.name for t in (await client.list_tools()).tools}
         assert {"echo", "ask", "progress_echo"} <= tools
         assert (await client.call_tool("echo", {"text": "modern"})).content[0].text == "modern"  # type: ignore[union-attr]
