@@ -95,6 +95,10 @@ def register(root: typer.Typer) -> None:
         tools: str | None = typer.Option(None, "--tools", help="Only these tools (comma-separated) are visible."),
         deny_tools: str | None = typer.Option(None, "--deny-tools", help="Hide and refuse these tools."),
         rate_limit: str | None = typer.Option(None, "--rate-limit", help="Per-tool call limit, e.g. 60/m."),
+        screen: str = typer.Option("warn", "--screen", help="Tool descriptions that look like instructions to the "
+                                   "model: block | warn (block only critical) | off."),
+        dlp: str = typer.Option("redact", "--dlp", help="Secrets in tool arguments and results: redact | block | "
+                                "warn | off (the workload's own secrets in results are blocked unless off)."),
         clients: str | None = typer.Option(None, "--client", help="Also connect these clients (comma-separated "
                                            "ids, e.g. cursor,vscode)."),
         socket: str | None = options.RUNTIME_SOCKET,
@@ -109,7 +113,7 @@ def register(root: typer.Typer) -> None:
         run_options = parse_run_options(
             name=name, secrets=secret, env=env, env_file=env_file, volumes=volume,
             permission_profile=permission_profile, pull=pull, memory=memory, cpus=cpus, args=args or (),
-            port=port, tools=tools, deny_tools=deny_tools, rate_limit=rate_limit)
+            port=port, tools=tools, deny_tools=deny_tools, rate_limit=rate_limit, screen=screen, dlp=dlp)
         if dry_run:
             plan = workloads.plan_run(paths, server, run_options, unvetted=unvetted)
             if json_output:

@@ -23,6 +23,7 @@ from toolhive_py.proxy.backends import (
     HttpBackendFactory,
     ProcessBackendFactory,
 )
+from toolhive_py.proxy.guard import build_guards
 from toolhive_py.proxy.policy import ToolPolicy
 from toolhive_py.proxy.server import serve
 
@@ -43,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--deny-tools", default=None, help="comma-separated deny-list")
     parser.add_argument("--rate-limit", default=None, help="per-tool limit, e.g. 60/m")
     parser.add_argument("--audit-log", type=Path, default=None)
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="the workload's state directory (tool pins, DLP fingerprints)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--stdio", action="store_true", help="run the command after `--` and proxy its stdio")
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -64,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         policy = (ToolPolicy.from_json(args.policy) if args.policy
                   else ToolPolicy.from_options(args.tools, args.deny_tools, args.rate_limit))
+        guards = build_guards(args.state_dir, policy)
         anyio.run(lambda: serve(factory, server_name=args.name or args.container or "stdio", port=args.port,
-                                policy=policy, audit_path=args.audit_log))
+                                policy=policy, audit_path=args.audit_log, guards=guards))
     except MCPCTLError as exc:
         print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)  # noqa: T201
         return int(exc.exit_code)

@@ -11,7 +11,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,9 +20,10 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, outcome_of, target_of
 from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
+from toolhive_py.proxy.guard import Guard, guard_request, guard_result
 from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, NOT_READY
 from toolhive_py.proxy.metrics import Metrics
-from toolhive_py.proxy.policy import RateLimiter, ToolPolicy, check_tool_call
+from toolhive_py.proxy.policy import RateLimiter, Refusal, ToolPolicy, check_tool_call
 from toolhive_py.proxy.subscriptions import SubscriptionTable
 
 __all__ = ["BACKEND_PROTOCOL_VERSION", "ClientSession", "Deliver", "Multiplexer", "RequestContext", "RequestRefused"]
@@ -81,10 +82,12 @@ class _Pending:
 
 class Multiplexer:
     def __init__(self, factory: BackendFactory, *, server_name: str, policy: ToolPolicy | None = None,
-                 audit: AuditLog | None = None, metrics: Metrics | None = None) -> None:
+                 audit: AuditLog | None = None, metrics: Metrics | None = None,
+                 guards: Sequence[Guard] = ()) -> None:
         self.factory = factory
         self.server_name = server_name
         self.policy = policy or ToolPolicy()
+        self.guards = tuple(guards)
         self.limiter = RateLimiter(self.policy.rate_limit) if self.policy.rate_limit else None
         self.audit = audit
         self.metrics = metrics or Metrics()
@@ -336,6 +339,14 @@ class Multiplexer:
             if refusal is not None:
                 self._reply_error(pending, refusal.code, refusal.message, outcome=refusal.outcome)
                 return
+        if self.guards:
+            checked = guard_request(self.guards, method, params)
+            if isinstance(checked, Refusal):
+                self._reply_error(pending, checked.code, checked.message, outcome=checked.outcome)
+                return
+            if checked is not params:
+                params = checked
+                message = {**message, "params": params}
         if not self.ready:
             self._reply_error(pending, NOT_READY, "The MCP server is not ready (starting or "
                                           f"restarting): {self.last_error or 'initializing'}.", outcome="error")
@@ -435,6 +446,12 @@ class Multiplexer:
                 self.metrics.tools_listed(t.get("name") for t in tools if isinstance(t, dict))
             if not self.policy.is_open:
                 reply["result"] = {**result, "tools": self.policy.filter_tools(tools or [])}
+        if self.guards and isinstance(reply.get("result"), dict):
+            checked = guard_result(self.guards, pending.method, pending.target, reply["result"])
+            if isinstance(checked, Refusal):
+                self._reply_error(pending, checked.code, checked.message, outcome=checked.outcome)
+                return
+            reply["result"] = checked
         self._reply(pending, reply, outcome_of(pending.method, message))
 
     async def _server_notification(self, message: dict[str, Any], method: str) -> None:

@@ -7,14 +7,16 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal, TypeVar
 
 from toolhive_py.errors import UsageError
 from toolhive_py.proxy.audit import Outcome
 from toolhive_py.proxy.jsonrpc import DENIED, INVALID_PARAMS, RATE_LIMITED
 
-__all__ = ["RateLimit", "RateLimiter", "Refusal", "ToolPolicy", "check_tool_call", "parse_rate_limit"]
+__all__ = ["DLP_MODES", "SCREEN_MODES", "DlpMode", "RateLimit", "RateLimiter", "Refusal", "ScreenMode", "ToolPolicy",
+           "check_tool_call", "parse_rate_limit"]
 
+_Mode = TypeVar("_Mode", bound=str)
 _PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smh])\s*$")
 
@@ -38,13 +40,23 @@ def parse_rate_limit(text: str) -> RateLimit:
     return RateLimit(int(match.group(1)), _PERIODS[match.group(3)] * max(multiplier, 1))
 
 
+ScreenMode = Literal["block", "warn", "off"]
+DlpMode = Literal["redact", "block", "warn", "off"]
+SCREEN_MODES: Final[tuple[ScreenMode, ...]] = ("block", "warn", "off")
+DLP_MODES: Final[tuple[DlpMode, ...]] = ("redact", "block", "warn", "off")
+
+
 @dataclass(frozen=True)
 class ToolPolicy:
-    """An allow-list (empty means all), a deny-list that always wins, and a per-tool rate limit."""
+    """An allow-list (empty means all), a deny-list that always wins, and a per-tool rate limit; plus how the
+    proxy's guards treat what they find: ``screen`` for tool descriptions, ``dlp`` for secrets in arguments
+    and results."""
 
     allow: frozenset[str] = frozenset()
     deny: frozenset[str] = frozenset()
     rate_limit: RateLimit | None = None
+    screen: ScreenMode = "warn"
+    dlp: DlpMode = "redact"
 
     @property
     def is_open(self) -> bool:
@@ -59,23 +71,36 @@ class ToolPolicy:
 
     def to_json(self) -> str:
         return json.dumps({"allow": sorted(self.allow), "deny": sorted(self.deny),
-                           "rate_limit": str(self.rate_limit) if self.rate_limit else None}, sort_keys=True)
+                           "rate_limit": str(self.rate_limit) if self.rate_limit else None,
+                           "screen": self.screen, "dlp": self.dlp}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | None) -> ToolPolicy:
+        """The policy a label holds; keys a label made before they existed take their defaults."""
         if not text:
             return cls()
         data = json.loads(text)
         limit = data.get("rate_limit")
         return cls(frozenset(data.get("allow") or ()), frozenset(data.get("deny") or ()),
-                   parse_rate_limit(limit) if limit else None)
+                   parse_rate_limit(limit) if limit else None,
+                   screen=_choice("screen", data.get("screen") or "warn", SCREEN_MODES),
+                   dlp=_choice("dlp", data.get("dlp") or "redact", DLP_MODES))
 
     @classmethod
-    def from_options(cls, tools: str | None, deny_tools: str | None, rate_limit: str | None) -> ToolPolicy:
+    def from_options(cls, tools: str | None, deny_tools: str | None, rate_limit: str | None, *,
+                     screen: str = "warn", dlp: str = "redact") -> ToolPolicy:
         def names(text: str | None) -> frozenset[str]:
             return frozenset(n.strip() for n in (text or "").split(",") if n.strip())
 
-        return cls(names(tools), names(deny_tools), parse_rate_limit(rate_limit) if rate_limit else None)
+        return cls(names(tools), names(deny_tools), parse_rate_limit(rate_limit) if rate_limit else None,
+                   screen=_choice("screen", screen, SCREEN_MODES), dlp=_choice("dlp", dlp, DLP_MODES))
+
+
+def _choice(option: str, value: str, choices: tuple[_Mode, ...]) -> _Mode:
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise UsageError(f"Invalid --{option} {value!r}.", hint=f"Use one of: {', '.join(choices)}.")
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -15,6 +16,7 @@ from toolhive_py.proxy import HOST
 from toolhive_py.proxy.audit import AuditLog
 from toolhive_py.proxy.backends import BackendFactory
 from toolhive_py.proxy.front import build_app
+from toolhive_py.proxy.guard import Guard
 from toolhive_py.proxy.mux import Multiplexer
 from toolhive_py.proxy.policy import ToolPolicy
 
@@ -45,11 +47,12 @@ def bind_loopback(port: int) -> socket.socket:
 
 
 async def serve(factory: BackendFactory, *, server_name: str, port: int, policy: ToolPolicy | None = None,
-                audit_path: Path | None = None, sock: socket.socket | None = None) -> None:
+                audit_path: Path | None = None, sock: socket.socket | None = None,
+                guards: Sequence[Guard] = ()) -> None:
     """Serve until SIGINT/SIGTERM; the backend is (re)connected in the background all along."""
     listener = sock or bind_loopback(port)
     audit = AuditLog(audit_path) if audit_path else None
-    mux = Multiplexer(factory, server_name=server_name, policy=policy, audit=audit)
+    mux = Multiplexer(factory, server_name=server_name, policy=policy, audit=audit, guards=guards)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(mux.run)

@@ -157,7 +157,8 @@ def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: s
     directory = proxy_dir(paths, name)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     argv = [sys.executable, "-m", _MODULE, "--port", str(port), "--name", name, "--container", container,
-            "--engine", engine, "--audit-log", str(audit_path(paths, name))]
+            "--engine", engine, "--audit-log", str(audit_path(paths, name)),
+            "--state-dir", str(directory)]
     if policy_json:
         argv += ["--policy", policy_json]
     if upstream != "stdio":

@@ -120,7 +120,7 @@ def refuse_plain_secrets(env: Mapping[str, str]) -> None:
 def parse_run_options(*, name: str | None, secrets: Sequence[str], env: Sequence[str], env_file: Path | None,
                       volumes: Sequence[str], permission_profile: str, pull: str, memory: str, cpus: float,
                       args: Sequence[str], port: int | None, tools: str | None, deny_tools: str | None,
-                      rate_limit: str | None) -> RunOptions:
+                      rate_limit: str | None, screen: str = "warn", dlp: str = "redact") -> RunOptions:
     """``run``'s command-line values, checked and typed; every mistake is a UsageError naming the fix."""
     from toolhive_py.proxy.policy import ToolPolicy
     from toolhive_py.runtime.spec import parse_volume
@@ -140,7 +140,7 @@ def parse_run_options(*, name: str | None, secrets: Sequence[str], env: Sequence
         name=name, env=environment, secrets=tuple(parse_secret_flag(flag) for flag in secrets),
         mounts=tuple(parse_volume(v) for v in volumes), permission_profile=permission_profile,
         memory=memory, cpus=cpus, args=tuple(args), pull=pull_policy, proxy_port=port,
-        policy_json=ToolPolicy.from_options(tools, deny_tools, rate_limit).to_json(),
+        policy_json=ToolPolicy.from_options(tools, deny_tools, rate_limit, screen=screen, dlp=dlp).to_json(),
     )
 
 
