@@ -16,7 +16,11 @@ __all__ = ["AuditLog", "AuditRecord", "Outcome", "outcome_of", "refusal_outcome"
 # JSON-RPC error from the server, or the server went away. denied, rate_limited: the tool policy.
 # invalid: a request the proxy refused as malformed (JSON-RPC -32600/-32602/-32700, HTTP 4xx).
 # refused: a foreign Host (421) or Origin (403). too_large: a body over the limit (413).
-Outcome = Literal["ok", "tool_error", "error", "denied", "rate_limited", "invalid", "refused", "too_large"]
+# unapproved: a call to a tool (prompt, resource) withheld by pinning until `mcpctl tools approve`.
+# pin_new, pin_changed, pin_removed: not a request but a change pinning saw in a list (one record per change,
+# target the tool's name or the resource's URI; method the list it was seen in).
+Outcome = Literal["ok", "tool_error", "error", "denied", "rate_limited", "invalid", "refused", "too_large",
+                  "unapproved", "pin_new", "pin_changed", "pin_removed"]
 
 # The params key that names what a request acts on, per method.
 _TARGET_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri",

@@ -12,7 +12,7 @@ import re
 from typing import Any, Final
 
 __all__ = ["DENIED", "HEADER_MISMATCH", "INTERNAL_ERROR", "INVALID_PARAMS", "INVALID_REQUEST", "METHOD_NOT_FOUND",
-           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "error_message", "invalid_body_reason", "invalid_request_reason", "is_request_id"]
+           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "UNAPPROVED", "error_message", "invalid_body_reason", "invalid_request_reason", "is_request_id"]
 
 # Standard JSON-RPC 2.0 codes.
 PARSE_ERROR: Final = -32700
@@ -29,6 +29,9 @@ HEADER_MISMATCH: Final = -32020
 NOT_READY: Final = -32000
 DENIED: Final = -32003
 RATE_LIMITED: Final = -32029
+# A tool (prompt, resource) that is new or changed since the user last approved this server's list: its
+# pin is pending until `mcpctl tools approve`.
+UNAPPROVED: Final = -32004
 
 
 def is_request_id(value: Any) -> bool:
