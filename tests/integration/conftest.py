@@ -17,16 +17,16 @@ from toolhive_py.proxy.supervisor import free_port
 ROUTING_SERVER = Path(__file__).parents[1] / "fixtures" / "servers" / "routing_server.py"
 
 
-def start_proxy(tmp_path: Path, *options: str) -> Iterator[str]:
-    """Run a proxy with ``options`` (policy flags) in front of the routing test server; yields its base URL
-    (``http://127.0.0.1:PORT``) once it is ready, and stops it afterwards. Its audit log is
-    ``tmp_path / "audit.jsonl"``."""
+def start_proxy(tmp_path: Path, *options: str, server: Path = ROUTING_SERVER) -> Iterator[str]:
+    """Run a proxy with ``options`` (policy flags) in front of the routing test server (or ``server``, a
+    stdio server script); yields its base URL (``http://127.0.0.1:PORT``) once it is ready, and stops it
+    afterwards. Its audit log is ``tmp_path / "audit.jsonl"``."""
     port = free_port()
     log = (tmp_path / "proxy.log").open("wb")
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "toolhive_py.proxy", "--port", str(port), "--name", "routing",
          "--audit-log", str(tmp_path / "audit.jsonl"), *options,
-         "--stdio", "--", sys.executable, str(ROUTING_SERVER)],
+         "--stdio", "--", sys.executable, str(server)],
         stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:

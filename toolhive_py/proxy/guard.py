@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from toolhive_py.proxy.pinning import PinGuard
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
 
 __all__ = ["Guard", "build_guards", "guard_request", "guard_result"]
@@ -53,4 +54,6 @@ def build_guards(state_dir: Path | None, policy: ToolPolicy) -> list[Guard]:
     """The guards a workload's proxy runs, in order. ``state_dir`` is the workload's directory (its pins and
     DLP files); without one (a proxy started by hand) only the stateless guards run."""
     guards: list[Guard] = []
+    if state_dir is not None:
+        guards.append(PinGuard.for_workload(state_dir, policy))
     return guards
