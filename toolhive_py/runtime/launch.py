@@ -107,8 +107,9 @@ def parse_env_lines(lines: Iterable[str], *, dotenv: bool) -> dict[str, str]:
 
 def refuse_plain_secrets(env: Mapping[str, str]) -> None:
     """``-e``/``--env-file`` values are visible in argv, shell history and the container's labels: a value
-    that scan's detectors call a secret is refused, with the ``--secret`` way to pass it."""
-    from toolhive_py.scan.secrets import detect
+    that the secret detectors (``toolhive_py.detectors``, shared with scan and the proxy's DLP) call a secret
+    is refused, with the ``--secret`` way to pass it."""
+    from toolhive_py.detectors import detect
 
     for key, value in env.items():
         if detect(value, key) is not None:

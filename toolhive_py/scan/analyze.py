@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from toolhive_py import detectors
 from toolhive_py.clients.catalog import URL_KEYS
-from toolhive_py.scan import secrets
 from toolhive_py.scan.identify import Identity, from_command, from_url, program_name
 from toolhive_py.scan.model import Reason, SecretFinding, ServerFinding
 
@@ -34,12 +34,12 @@ class Context:
     managed_urls: frozenset[str] = frozenset()
 
 
-Located = list[tuple[str, secrets.SecretMatch]]  # (location, match): env:NAME, arg:3, header:NAME, …
+Located = list[tuple[str, detectors.SecretMatch]]  # (location, match): env:NAME, arg:3, header:NAME, …
 
 
 def _check(found: Located, value: Any, name: str | None, location: str) -> None:
     if isinstance(value, str):
-        match = secrets.detect(value, name)
+        match = detectors.detect(value, name)
         if match is not None:
             found.append((location, match))
 
@@ -74,9 +74,9 @@ def _scan_url(url: str, found: Located) -> None:
     parts = urlsplit(url)
     for key, value in parse_qsl(parts.query):
         _check(found, value, key, f"url-query:{key}")
-    password = secrets.userinfo_password(url)
+    password = detectors.userinfo_password(url)
     if password is not None:
-        match = secrets.detect(password) or secrets.SecretMatch(secrets.CONNECTION_STRING, password)
+        match = detectors.detect(password) or detectors.SecretMatch(detectors.CONNECTION_STRING, password)
         found.append(("url-userinfo", match))
 
 

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from toolhive_py.config import Paths
+from toolhive_py.detectors import CONNECTION_STRING
 from toolhive_py.errors import ConflictError, ExitCode, MCPCTLError
 from toolhive_py.results import Status
 from toolhive_py.scan.model import ScanReport, SecretLocation, ServerFinding
-from toolhive_py.scan.secrets import CONNECTION_STRING
 
 if TYPE_CHECKING:
     from toolhive_py.clients.catalog import Location

@@ -1,12 +1,25 @@
 """Secret detection: every provider pattern, entropy under secret-looking names, references never flagged,
-settings about secrets never flagged, and redaction that never shows enough to use."""
+settings about secrets never flagged, and redaction that never shows enough to use. In free text (the proxy's
+DLP): every pattern found wherever it stands, exactly as the patterns alone find it, behind the prefilter."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from tests.unit.scan_homes import PROVIDER_TOKENS
-from toolhive_py.scan.secrets import detect, fingerprint, is_reference, redact
+from toolhive_py.detectors import (
+    PATTERNS,
+    SecretSpan,
+    detect,
+    find_secrets,
+    fingerprint,
+    is_reference,
+    redact,
+    split_tokens,
+    token_spans,
+)
 
 PROVIDER_SAMPLES = {
     **dict(PROVIDER_TOKENS),
@@ -124,3 +137,67 @@ def test_the_password_of_a_connection_string_is_found_under_any_name(
 ])
 def test_connection_strings_without_a_literal_password_are_not_findings(value: str) -> None:
     assert detect(value, "DATABASE_URL") is None
+
+
+# ----- free text -----------------------------------------------------------------------------------------
+
+WRAPPINGS = ["{}", "token: {}", "GITHUB_TOKEN={}\nPATH=/usr/bin", '{{"value": "{}"}}', "Bearer {}.", "x-{}",
+             "https://api.example/v1?key={}&page=2", "été {} été", "(({}))", "line one\n\t{}\n"]
+
+
+def _pattern_spans(text: str) -> list[tuple[str, int, int]]:
+    """What the patterns alone find in ``text`` (no prefilter), in priority order, overlaps dropped."""
+    spans: list[tuple[str, int, int]] = []
+    for name, pattern in PATTERNS:
+        for match in pattern.finditer(text):
+            if all(match.end() <= s or match.start() >= e for _, s, e in spans):
+                spans.append((name, match.start(), match.end()))
+    return sorted(spans, key=lambda span: span[1])
+
+
+@pytest.mark.parametrize("wrapping", WRAPPINGS)
+@pytest.mark.parametrize(("provider", "value"), sorted(PROVIDER_TOKENS))
+def test_free_text_finds_each_pattern_as_the_patterns_alone_do(provider: str, value: str, wrapping: str) -> None:
+    text = wrapping.format(value)
+    found = find_secrets(text)
+    assert [(s.provider, s.start, s.end) for s in found] == _pattern_spans(text)
+    assert [(s.provider, text[s.start:s.end]) for s in found] == [(provider, value)]
+
+
+def test_free_text_finds_every_secret_of_a_longer_text_in_order() -> None:
+    text = " | ".join([value for _, value in PROVIDER_TOKENS] * 3)
+    found = find_secrets(text)
+    assert [(s.provider, s.start, s.end) for s in found] == _pattern_spans(text)
+    assert len(found) == 3 * len(PROVIDER_TOKENS)
+
+
+def test_a_private_key_is_found_as_its_whole_block() -> None:
+    block = PROVIDER_SAMPLES["private-key"]
+    text = f"key:\n{block}\nend"
+    (span,) = find_secrets(text)
+    assert (span.provider, text[span.start:span.end]) == ("private-key", block)
+    unterminated = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    assert find_secrets(unterminated) == [SecretSpan("private-key", 0, len(unterminated))]
+
+
+def test_connection_string_passwords_are_found_in_free_text_but_references_are_not() -> None:
+    text = "connect with postgres://app:Tr0ub4dor@db/app or redis://:${REDIS_PASSWORD}@cache, mail me@example.com"
+    (span,) = find_secrets(text)
+    assert (span.provider, text[span.start:span.end]) == ("connection-string-password", "Tr0ub4dor")
+
+
+@pytest.mark.parametrize("text", [
+    "", "short", "The quick brown fox jumps over the lazy dog. " * 20, "123e4567-e89b-12d3-a456-426614174000",
+    "sha256:" + "ab" * 32, "disk-usage-report-for-task-queue", "ghp_tooshort", "eyJ but not a token",
+    "see https://example.com/docs and write to user@example.com", "sk-" + "a" * 10, "/usr/lib/python3/ghp_/x",
+])
+def test_free_text_without_secrets_has_no_findings(text: str) -> None:
+    assert find_secrets(text) == []
+    assert _pattern_spans(text) == []
+
+
+def test_tokens_split_on_everything_but_letters_digits_underscore_and_dash() -> None:
+    data = "GITHUB_TOKEN=ghp_x1 a/b+c=d\u00e9t\u00e9-x".encode()
+    assert split_tokens(data) == [b"GITHUB_TOKEN", b"ghp_x1", b"a", b"b", b"c", b"d", b"t", b"-x"]
+    assert [data[start:end] for start, end in token_spans(data)] == split_tokens(data)
+    assert all(re.fullmatch(rb"[A-Za-z0-9_-]+", token) for token in split_tokens(bytes(range(256))))
