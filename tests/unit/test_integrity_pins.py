@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 
-from toolhive_py.errors import UsageError
+from toolhive_py.errors import RegistryFormatError, UsageError
 from toolhive_py.integrity import pins
 from toolhive_py.integrity.fingerprints import TOOL_FIELDS, tool_fingerprint
 from toolhive_py.integrity.pins import PinsError, ToolChange
 from toolhive_py.proxy import jsonrpc
 from toolhive_py.proxy.pinning import PinGuard
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
+from toolhive_py.registry.models import parse_registry
 
 FETCH: dict[str, Any] = {
     "name": "fetch", "title": "Fetch", "description": "Fetch a URL.",
@@ -272,3 +273,28 @@ def test_the_unapproved_code_is_the_proxys_own_and_distinct() -> None:
     own = [jsonrpc.NOT_READY, jsonrpc.DENIED, jsonrpc.RATE_LIMITED, jsonrpc.UNAPPROVED]
     assert -32099 <= jsonrpc.UNAPPROVED <= -32000
     assert len(set(own)) == len(own)
+
+
+# ----- the registry's signed per-tool fingerprints ------------------------------------------------------
+
+def registry_bytes(tool_pins: Any) -> bytes:
+    entry = {"description": "x", "image": "registry.example/x:1", "tools": ["fetch"], "tool_pins": tool_pins}
+    return json.dumps({"schema_version": 1, "version": 1, "expires": "2099-01-01T00:00:00Z",
+                       "servers": {"fetcher": entry}}).encode()
+
+
+def test_a_registry_entry_pins_its_tools_and_seeds_the_store_from_them(tmp_path: Path) -> None:
+    document = parse_registry(registry_bytes({"fetch": tool_fingerprint(FETCH)}), source="registry.json")
+    entry = document.servers["fetcher"]
+    assert entry.tool_pins == {"fetch": tool_fingerprint(FETCH)}
+    pins.seed(tmp_path, entry.tool_pins)
+    assert observe(tmp_path, changed(FETCH, description="v2"), ECHO).visible == [], "withheld from the first run"
+    assert parse_registry(registry_bytes({}), source="r").servers["fetcher"].tool_pins == {}
+
+
+@pytest.mark.parametrize("tool_pins", [{"fetch": "sha256:" + "0" * 64}, {"fetch": "A" * 64}, {"": "0" * 64},
+                                       ["fetch"]])
+def test_a_registry_tool_pin_must_be_a_sha256_per_named_tool(tool_pins: Any) -> None:
+    with pytest.raises(RegistryFormatError) as raised:
+        parse_registry(registry_bytes(tool_pins), source="registry.json")
+    assert "tool_pins" in raised.value.message

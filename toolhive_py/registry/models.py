@@ -31,6 +31,7 @@ __all__ = [
 
 SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_TOOL_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _require_timezone(value: datetime) -> datetime:
@@ -83,6 +84,10 @@ class ServerEntry(_Model):
     env_vars: list[EnvVar] = []
     permissions: Permissions = Permissions()
     tools: list[str] = []
+    # Per-tool sha256 fingerprints (integrity.fingerprints.tool_fingerprint) of the definitions vetted for this
+    # entry: signed with the document, they seed the workload's pins, so a changed tool is withheld from the
+    # first run instead of trusted on first use.
+    tool_pins: dict[str, str] = {}
     tier: Literal["official", "community"] = "community"
     status: Literal["active", "deprecated"] = "active"
     tags: list[str] = []
@@ -93,6 +98,16 @@ class ServerEntry(_Model):
     def _digest_format(cls, value: str | None) -> str | None:
         if value is not None and not _DIGEST.match(value):
             raise ValueError("must be 'sha256:' followed by 64 lower-case hex digits")
+        return value
+
+    @field_validator("tool_pins")
+    @classmethod
+    def _tool_pins_format(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, fingerprint in value.items():
+            if not name:
+                raise ValueError("tool names must not be empty")
+            if not _TOOL_FINGERPRINT.match(fingerprint):
+                raise ValueError(f"tool {name!r}: must be 64 lower-case hex digits (a sha256)")
         return value
 
     @field_validator("package")
