@@ -19,8 +19,13 @@ __all__ = ["AuditLog", "AuditRecord", "Outcome", "outcome_of", "refusal_outcome"
 # unapproved: a call to a tool (prompt, resource) withheld by pinning until `mcpctl tools approve`.
 # pin_new, pin_changed, pin_removed: not a request but a change pinning saw in a list (one record per change,
 # target the tool's name or the resource's URI; method the list it was seen in).
+# dlp_withheld: a result refused because it held a secret injected into this workload. dlp_blocked: a call
+# or result refused for a provider-pattern secret (--dlp block). dlp_redacted, dlp_warned: not a request's
+# outcome but what DLP did to one that went on (the secret replaced by a marker, or let through under
+# --dlp warn); one such record beside the request's own, target the tool, prompt or resource.
 Outcome = Literal["ok", "tool_error", "error", "denied", "rate_limited", "invalid", "refused", "too_large",
-                  "unapproved", "pin_new", "pin_changed", "pin_removed"]
+                  "unapproved", "pin_new", "pin_changed", "pin_removed",
+                  "dlp_withheld", "dlp_blocked", "dlp_redacted", "dlp_warned"]
 
 # The params key that names what a request acts on, per method.
 _TARGET_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri",

@@ -12,7 +12,7 @@ import re
 from typing import Any, Final
 
 __all__ = ["DENIED", "HEADER_MISMATCH", "INTERNAL_ERROR", "INVALID_PARAMS", "INVALID_REQUEST", "METHOD_NOT_FOUND",
-           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "UNAPPROVED", "error_message", "invalid_body_reason", "invalid_request_reason", "is_request_id"]
+           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "SECRET_WITHHELD", "UNAPPROVED", "error_message", "invalid_body_reason", "invalid_request_reason", "is_request_id"]
 
 # Standard JSON-RPC 2.0 codes.
 PARSE_ERROR: Final = -32700
@@ -32,6 +32,10 @@ RATE_LIMITED: Final = -32029
 # A tool (prompt, resource) that is new or changed since the user last approved this server's list: its
 # pin is pending until `mcpctl tools approve`.
 UNAPPROVED: Final = -32004
+# A request or result the proxy's DLP kept from its destination: it carried a secret (the workload's own
+# injected one, or one a provider pattern recognises, under --dlp block). The message names the kind, never
+# the value.
+SECRET_WITHHELD: Final = -32006
 
 
 def is_request_id(value: Any) -> bool:
