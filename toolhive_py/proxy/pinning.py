@@ -106,8 +106,10 @@ class PinGuard:
                                        "a change).", "unapproved")
         if current is None or not current.tools.initialized:
             return params  # nothing pinned yet: the first list the proxy sees is trusted
-        quoted = repr(name[:_NAME_LIMIT])
         pending = current.tools.pending.get(name)
+        if pending is None and name in current.tools.approved:
+            return params
+        quoted = repr(name[:_NAME_LIMIT])
         if pending is not None and pending.kind != "removed":
             what = ("is new" if pending.kind == "new" else
                     "changed (its description, schema or annotations differ from the approved ones)")
