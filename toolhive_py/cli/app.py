@@ -24,6 +24,7 @@ from toolhive_py.cli import (
     registry_cmd,
     scan_cmd,
     secret_cmd,
+    tools_cmd,
     workload_cmd,
 )
 from toolhive_py.cli._state import CLIState, invocation
@@ -95,3 +96,4 @@ secret_cmd.register(app)
 scan_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(client_cmd.app, name="client")
+app.add_typer(tools_cmd.app, name="tools")
