@@ -165,6 +165,8 @@ MIN_SECRET_LENGTH: Final = 8
 _DIRECT: Final = {"private-key": b"-----BEGIN", "jwt": b"eyJ"}
 _COMPILED: Final = tuple((name, tuple(literal.encode() for literal in literals), re.compile(pattern))
                          for name, literals, pattern in _PROVIDERS)
+_LITERALS: Final = {literal: name for name, literals, _ in _COMPILED for literal in literals}
+_LITERAL_PREFIXES: Final = tuple(_LITERALS)
 _KEY_END: Final = re.compile(r"-----END (?:[A-Z]+ )?PRIVATE KEY-----")
 
 
@@ -210,8 +212,11 @@ def find_secrets(text: str, tokens: Sequence[bytes] | None = None,
         lengths = set(map(len, tokens))
     names: set[str] = {name for name, literal in _DIRECT.items() if literal in data}
     if lengths and max(lengths) >= _PATTERN_TOKEN:
-        long = b" ".join([token for token in tokens if len(token) >= _PATTERN_TOKEN])
-        names.update(name for name, literals, _ in _COMPILED if any(literal in long for literal in literals))
+        # A match starts after \b: inside a token that is its start or just after a "-" (the one non-word
+        # byte a token has), so only those places are tried, each with one startswith over every literal.
+        for token in [token for token in tokens if len(token) >= _PATTERN_TOKEN]:
+            if _starts_with_literal(token):
+                names.update(name for literal, name in _LITERALS.items() if literal in token)
     spans: list[SecretSpan] = []
     # Pattern order is priority order (anthropic's sk-ant- before openai's sk-): an earlier pattern's match
     # keeps its place and a later one overlapping it is dropped.
@@ -233,6 +238,17 @@ def find_secrets(text: str, tokens: Sequence[bytes] | None = None,
                 start = match.start("authority") + len(userinfo) - len(password)
                 _add_span(spans, SecretSpan(CONNECTION_STRING, start, start + len(password)))
     return sorted(spans, key=lambda span: span.start)
+
+
+def _starts_with_literal(token: bytes) -> bool:
+    if token.startswith(_LITERAL_PREFIXES):
+        return True
+    at = token.find(b"-")
+    while at >= 0:
+        if token.startswith(_LITERAL_PREFIXES, at + 1):
+            return True
+        at = token.find(b"-", at + 1)
+    return False
 
 
 def _add_span(spans: list[SecretSpan], span: SecretSpan) -> None:

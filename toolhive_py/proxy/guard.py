@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from toolhive_py.proxy.dlp import DlpGuard
 from toolhive_py.proxy.pinning import PinGuard
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
 
@@ -56,4 +57,6 @@ def build_guards(state_dir: Path | None, policy: ToolPolicy) -> list[Guard]:
     guards: list[Guard] = []
     if state_dir is not None:
         guards.append(PinGuard.for_workload(state_dir, policy))
+    if policy.dlp != "off":  # last: it sees what the others let through, and redacts what goes on
+        guards.append(DlpGuard.for_workload(state_dir, policy) if state_dir is not None else DlpGuard(None, policy))
     return guards
