@@ -265,7 +265,7 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
     from toolhive_py.clients.api import ManagedServer
     from toolhive_py.clients.api import connect as connect_client
     from toolhive_py.clients.api import resolve_target as resolve_client
-    from toolhive_py.proxy.supervisor import free_port
+    from toolhive_py.proxy.supervisor import free_port, proxy_dir
     from toolhive_py.registry import RegistryStore
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.launch import launch, resolve_target
@@ -284,6 +284,10 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
         launched = launch(engine, target, options,
                           resolve_secrets=_secret_resolver(paths, target, secret_backend, prompt, confirm),
                           build=_build_config(paths), progress=progress, notify=notify)
+        if target.entry is not None and target.entry.tool_pins:
+            from toolhive_py.integrity.pins import seed
+
+            seed(proxy_dir(paths, launched.workload.name), target.entry.tool_pins)
         ensure_proxy(paths, engine, launched.workload)
     workload = launched.workload
     connected, failures = [], []

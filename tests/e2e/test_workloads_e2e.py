@@ -168,3 +168,38 @@ def test_another_users_workload_on_a_shared_engine_is_not_yours(engine: Engine, 
     finally:
         client.containers.get(f"mcpctl-{theirs}").remove(force=True)
         client.close()
+
+
+@pytest.mark.anyio
+async def test_a_registry_entrys_tool_pins_hold_from_the_first_run(engine: Engine, workload: str,
+                                                                   tmp_path: Path) -> None:
+    """Only the tools whose fingerprints the signed entry carries reach clients; the rest wait for approval."""
+    from mcp.client.client import Client
+
+    from toolhive_py.integrity.fingerprints import tool_fingerprint
+
+    probe = f"{workload}-probe"
+    try:
+        started = run_cli("run", MCP_SERVER_IMAGE, "--unvetted", "--name", probe, "--json",
+                          "--runtime-socket", engine.base_url)
+        assert started.exit_code == 0, started.stderr
+        async with Client(started.json()["data"]["url"], mode="legacy") as client:
+            listed = {t.name: t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                      for t in (await client.list_tools()).tools}
+    finally:
+        run_cli("rm", probe, "--runtime-socket", engine.base_url)
+    assert {"echo", "add"} <= set(listed)
+
+    pair = minisign.generate_keypair()
+    (tmp_path / "p.pub").write_text(pair.public.to_file_text())
+    write_signed(tmp_path / "p.json", {"pinned": {"description": "test server, two tools pinned",
+                                                  "image": MCP_SERVER_IMAGE,
+                                                  "tool_pins": {"add": tool_fingerprint(listed["add"]),
+                                                                "echo": "0" * 64}}}, pair.secret)
+    assert run_cli("registry", "add", "p", str(tmp_path / "p.json"), "--pubkey",
+                   str(tmp_path / "p.pub")).exit_code == 0
+    started = run_cli("run", "p/pinned", "--name", workload, "--json", "--runtime-socket", engine.base_url)
+    assert started.exit_code == 0, started.stderr
+    async with Client(started.json()["data"]["url"], mode="legacy") as client:
+        assert {t.name for t in (await client.list_tools()).tools} == {"add"}
+        assert (await client.call_tool("add", {"a": 2, "b": 3})).content[0].text == "5"  # type: ignore[union-attr]
