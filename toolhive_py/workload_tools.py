@@ -14,17 +14,16 @@ A JSON-RPC error becomes an :class:`ToolCallError` whose message is the proxy's 
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from toolhive_py.errors import ConflictError, ExitCode, MCPCTLError, NotFoundError, UsageError, VerificationError
 from toolhive_py.integrity import pins
+from toolhive_py.integrity.screening import ScreenFinding, screen_tool
 from toolhive_py.proxy.jsonrpc import DENIED, SECRET_WITHHELD, UNAPPROVED
 from toolhive_py.results import Failure, Status
 
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     from toolhive_py.config import Paths
 
 __all__ = ["CLIENT_PROTOCOL_VERSION", "ApproveData", "PendingChange", "PinState", "ToolCallData", "ToolCallError",
-           "ToolFinding", "ToolRefusedError", "ToolView", "ToolsDiffData", "ToolsListData", "approve", "call_tool",
+           "ToolRefusedError", "ToolView", "ToolsDiffData", "ToolsListData", "approve", "call_tool",
            "change_lines", "diff", "list_tools", "parse_arguments", "parse_sse"]
 
 CLIENT_PROTOCOL_VERSION: Final = "2025-11-25"
@@ -54,18 +53,6 @@ class PinState(StrEnum):
 
 
 @dataclass(frozen=True)
-class ToolFinding:
-    """One screening verdict on a tool's definition (``integrity.screening.ScreenFinding``)."""
-
-    code: str
-    level: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "level": self.level, "message": self.message}
-
-
-@dataclass(frozen=True)
 class ToolView:
     """A tool with its pin state and screening findings; ``visible``: the proxy shows it to clients (a tool
     it withholds is pending approval, screened out, or hidden by the tool policy)."""
@@ -74,7 +61,7 @@ class ToolView:
     pin: PinState
     definition: Mapping[str, Any]
     visible: bool
-    findings: tuple[ToolFinding, ...] = ()
+    findings: tuple[ScreenFinding, ...] = ()
 
     @property
     def title(self) -> str | None:
@@ -88,7 +75,7 @@ class ToolView:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "title": self.title, "description": self.description, "pin": str(self.pin),
-                "visible": self.visible, "findings": [f.to_dict() for f in self.findings],
+                "visible": self.visible, "findings": [asdict(f) for f in self.findings],
                 "input_schema": self.definition.get("inputSchema")}
 
 
@@ -100,13 +87,12 @@ class ToolsListData:
     url: str
     tools: tuple[ToolView, ...]
     pinning: bool
-    screening: bool
     status: Status = Status.OK
     exit_code: ExitCode = ExitCode.OK
     failures: tuple[Failure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"workload": self.workload, "url": self.url, "pinning": self.pinning, "screening": self.screening,
+        return {"workload": self.workload, "url": self.url, "pinning": self.pinning,
                 "tools": [t.to_dict() for t in self.tools]}
 
 
@@ -150,11 +136,11 @@ class PendingChange:
     kind: str                                   # new | changed | removed
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
-    findings: tuple[ToolFinding, ...] = ()     # screening of ``after``
+    findings: tuple[ScreenFinding, ...] = ()     # screening of ``after``
 
     def to_dict(self) -> dict[str, Any]:
         return {"tool": self.tool, "kind": self.kind, "before": self.before, "after": self.after,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [asdict(f) for f in self.findings]}
 
 
 @dataclass(frozen=True)
@@ -254,14 +240,6 @@ def change_lines(change: PendingChange) -> list[str]:
 # -- the workload's state ---------------------------------------------------------
 
 
-def _optional(module: str) -> ModuleType | None:
-    """An integrity module, or None in a build without it (listing and calling still work)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def _workload_dir(paths: Paths, name: str) -> Path:
     from toolhive_py.proxy.supervisor import proxy_dir
 
@@ -274,9 +252,8 @@ def _workload_dir(paths: Paths, name: str) -> Path:
 
 def _pending(state_dir: Path, *, screen: bool = False) -> tuple[PendingChange, ...]:
     """The pins' pending changes; with ``screen``, each with the screening findings of its new definition."""
-    screening = _optional("toolhive_py.integrity.screening") if screen else None
     return tuple(PendingChange(tool=c.tool, kind=str(c.kind), before=c.before, after=c.after,
-                               findings=_findings(screening, c.after, frozenset()) if c.after is not None else ())
+                               findings=tuple(screen_tool(c.after)) if screen and c.after is not None else ())
                  for c in pins.pending_changes(state_dir))
 
 
@@ -424,14 +401,6 @@ def _other_tools(paths: Paths, name: str) -> frozenset[str]:
     return frozenset(names)
 
 
-def _findings(screening: ModuleType | None, definition: Mapping[str, Any], others: frozenset[str]) -> tuple[
-        ToolFinding, ...]:
-    if screening is None:
-        return ()
-    found = screening.screen_tool(definition, other_tools=others)
-    return tuple(ToolFinding(code=str(f.code), level=str(f.level), message=str(f.message)) for f in found)
-
-
 def list_tools(paths: Paths, name: str, *, socket: str | None = None, timeout: float = 30.0) -> ToolsListData:
     """Every tool of ``name``: those its proxy lists to clients, then those it withholds (approved but screened
     out or hidden by the policy; changed or new, pending approval) or the server no longer lists (removed),
@@ -442,7 +411,6 @@ def list_tools(paths: Paths, name: str, *, socket: str | None = None, timeout: f
     url = proxy_url(paths, name, socket=socket)
     with _ProxyClient(name, url, timeout) as client:
         listed = _listed_tools(client)
-    screening = _optional("toolhive_py.integrity.screening")
     state_dir = proxy_dir(paths, name)
     pinned: Mapping[str, Any] = {}
     pending: tuple[PendingChange, ...] = ()
@@ -454,7 +422,7 @@ def list_tools(paths: Paths, name: str, *, socket: str | None = None, timeout: f
     shown = {tool["name"] for tool in listed}
 
     def view(tool_name: str, pin: PinState, definition: Mapping[str, Any], visible: bool) -> ToolView:
-        findings = _findings(screening, definition, others) if pin is not PinState.REMOVED else ()
+        findings = tuple(screen_tool(definition, other_tools=others)) if pin is not PinState.REMOVED else ()
         return ToolView(tool_name, pin, definition, visible, findings)
 
     views = [view(tool["name"], PinState.APPROVED if tool["name"] in pinned else PinState.UNPINNED, tool, True)
@@ -464,8 +432,7 @@ def list_tools(paths: Paths, name: str, *, socket: str | None = None, timeout: f
     for change in pending:
         definition = change.after if change.after is not None else change.before or {"name": change.tool}
         views.append(view(change.tool, PinState(change.kind), definition, change.tool in shown))
-    return ToolsListData(workload=name, url=url, tools=tuple(views), pinning=bool(pinned or pending),
-                         screening=screening is not None)
+    return ToolsListData(workload=name, url=url, tools=tuple(views), pinning=bool(pinned or pending))
 
 
 def call_tool(paths: Paths, name: str, tool: str, arguments: Mapping[str, Any], *, socket: str | None = None,

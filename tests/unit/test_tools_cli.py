@@ -43,6 +43,7 @@ def test_diff_json_lists_each_pending_change_with_before_after_and_findings(stat
     assert changes["echo"]["before"]["description"] == "Return the text."
     assert changes["echo"]["after"]["description"].startswith("Return the text.\u202e")
     assert changes["note"] == {**changes["note"], "kind": "new", "before": None}
+    assert "critical" in {f["level"] for f in changes["echo"]["findings"]}
     assert set(changes["echo"]) == {"tool", "kind", "before", "after", "findings"}
 
 

@@ -19,7 +19,8 @@ from toolhive_py.cli._state import get_state
 from toolhive_py.cli.output import print_table, render, say
 
 if TYPE_CHECKING:
-    from toolhive_py.workload_tools import PendingChange, ToolFinding
+    from toolhive_py.integrity.screening import ScreenFinding
+    from toolhive_py.workload_tools import PendingChange
 
 __all__ = ["app"]
 
@@ -51,7 +52,7 @@ def _summary(description: str) -> str:
     return first[:_DESCRIPTION_WIDTH] + ("…" if more else "")
 
 
-def _screening(findings: tuple[ToolFinding, ...]) -> str:
+def _screening(findings: tuple[ScreenFinding, ...]) -> str:
     """The worst level's codes, and how many findings more: ``critical: bidi-control (+1)``."""
     if not findings:
         return "-"
