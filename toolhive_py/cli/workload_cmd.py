@@ -15,7 +15,7 @@ from toolhive_py.cli import options
 from toolhive_py.cli._state import get_state
 from toolhive_py.cli.completion import server_names
 from toolhive_py.cli.output import console, err_console, print_json, print_table, render, say
-from toolhive_py.runtime.spec import DEFAULT_CPUS, DEFAULT_MEMORY
+from toolhive_py.runtime.limits import DEFAULT_CPUS, DEFAULT_MEMORY
 
 if TYPE_CHECKING:
     from toolhive_py.workloads import RunResult, WorkloadView

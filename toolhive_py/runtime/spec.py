@@ -26,6 +26,7 @@ from toolhive_py.errors import UsageError
 from toolhive_py.registry.models import OutboundPermissions, Permissions
 from toolhive_py.runtime import labels
 from toolhive_py.runtime.labels import container_name
+from toolhive_py.runtime.limits import DEFAULT_CPUS, DEFAULT_MEMORY
 
 __all__ = [
     "DEFAULT_CPUS",
@@ -54,8 +55,6 @@ NOBODY: Final = f"{NOBODY_ID}:{NOBODY_ID}"
 # a 32-bit id would wrap (2**32 is root): only ids in range are taken as they are.
 _MAX_ID: Final = 2**31 - 1
 _NUMERIC: Final = re.compile(r"^[0-9]{1,10}$")
-DEFAULT_MEMORY: Final = "512m"
-DEFAULT_CPUS: Final = 1.0
 PIDS_LIMIT: Final = 256
 NOFILE: Final = 4096
 _DEFAULT_PID_MAX: Final = 32768  # the kernel's own default for /proc/sys/kernel/pid_max
