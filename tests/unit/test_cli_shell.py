@@ -70,3 +70,15 @@ def test_settings_keep_user_comments(isolated_home) -> None:  # type: ignore[no-
 def test_python_dash_m_runs_the_cli() -> None:
     out = subprocess.run([sys.executable, "-m", "toolhive_py", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"mcpctl {__version__}"
+
+
+def test_help_stays_cheap_it_imports_no_engine_protocol_or_model_code() -> None:
+    """`mcpctl --help` and each command's --help load only the CLI: docker, mcp, uvicorn, httpx, hvac and the
+    pydantic registry models are imported by the commands that use them (DESIGN.md: lazy imports)."""
+    heavy = ("docker", "mcp", "uvicorn", "httpx", "hvac", "toolhive_py.registry.models", "toolhive_py.runtime.spec",
+             "toolhive_py.proxy.mux")
+    probe = ("import sys\nfrom toolhive_py.cli import main\nfor argv in (['--help'], ['run', '--help'], "
+             "['tools', '--help'], ['scan', '--help']):\n    try:\n        main(argv)\n    except SystemExit:\n"
+             "        pass\nprint('loaded:', *(m for m in " + repr(heavy) + " if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "loaded:"
