@@ -205,8 +205,10 @@ def ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyState
 
 
 def _secret_resolver(paths: Paths, target: RunTarget, backend: str | None, prompt: Prompt | None,
-                     confirm: Confirm | None) -> Callable[[Sequence[SecretRequest]], Mapping[str, str]]:
-    """Values for a workload's secrets, each checked against who holds it (``secrets.grants``)."""
+                     confirm: Confirm | None, injected: dict[str, str] | None = None,
+                     ) -> Callable[[Sequence[SecretRequest]], Mapping[str, str]]:
+    """Values for a workload's secrets, each checked against who holds it (``secrets.grants``); also kept in
+    ``injected`` (env name → value) for the DLP fingerprints ``run`` writes."""
     from toolhive_py.secrets import open_provider, resolve_secret_env
     from toolhive_py.secrets.grants import decide, read_grants, record_grants
 
@@ -234,6 +236,8 @@ def _secret_resolver(paths: Paths, target: RunTarget, backend: str | None, promp
         ask = (lambda name: prompt(name, provider.name)) if prompt is not None else None
         values = resolve_secret_env(provider, requests, prompt=ask)
         record_grants(paths, server, claimed)
+        if injected is not None:
+            injected.update(values)
         return values
 
     return resolve
@@ -280,10 +284,16 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
         notify(f"{target.qualified_name} (also listed by {', '.join(target.also_in)}; name REGISTRY/NAME to pick one)")
     options = replace(options, proxy_port=free_port(options.proxy_port))
     client_targets = [resolve_client(c) for c in clients]
+    injected: dict[str, str] = {}
     with open_engine(paths, socket) as engine:
         launched = launch(engine, target, options,
-                          resolve_secrets=_secret_resolver(paths, target, secret_backend, prompt, confirm),
+                          resolve_secrets=_secret_resolver(paths, target, secret_backend, prompt, confirm, injected),
                           build=_build_config(paths), progress=progress, notify=notify)
+        from toolhive_py.integrity.dlp import write_fingerprints
+
+        # Before the proxy serves anyone (and always, so a rerun under the same name drops old ones): its DLP
+        # withholds any result that holds one of these values.
+        write_fingerprints(proxy_dir(paths, launched.workload.name), injected)
         if target.entry is not None and target.entry.tool_pins:
             from toolhive_py.integrity.pins import seed
 

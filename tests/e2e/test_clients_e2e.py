@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.client import Client
+from mcp.shared.exceptions import MCPError
 
 from tests.e2e.conftest import Engine
 from tests.e2e.images import MCP_SERVER_IMAGE
@@ -31,7 +32,12 @@ async def test_written_entries_reach_the_server_and_hold_no_secret(engine: Engin
 
     cursor_entry = json.loads((isolated_home / ".cursor" / "mcp.json").read_text())["mcpServers"][workload]
     async with Client(cursor_entry["url"], mode="legacy") as client:
-        assert (await client.call_tool("get_env", {"name": "TOKEN"})).content[0].text == value  # type: ignore[union-attr]
+        # The proxy's DLP withholds a result holding the server's own injected secret: the refusal shows the
+        # value reached the server, and the client gets no copy.
+        with pytest.raises(MCPError) as withheld:
+            await client.call_tool("get_env", {"name": "TOKEN"})
+    assert withheld.value.code == -32006
+    assert value not in withheld.value.message
 
     desktop = isolated_home / ".config" / "Claude" / "claude_desktop_config.json"
     entry = json.loads(desktop.read_text())["mcpServers"][workload]

@@ -166,16 +166,26 @@ def test_port_in_use_is_refused_before_anything_is_created(
 
 
 @pytest.mark.usefixtures("secret_service")
-async def test_secret_reaches_the_server_but_no_file_or_output(engine: Engine, workload: str) -> None:
+async def test_secret_reaches_the_server_but_no_client_file_or_output(engine: Engine, workload: str) -> None:
+    """The server's own ``get_env`` of its injected secret is withheld by the proxy's DLP, in each era and
+    over SSE; the refusal is the proof that the value reached the server (DLP refuses a result only when it
+    holds the exact value), and no client, file or output gets a copy."""
     value = f"sk-test-{uuid.uuid4().hex}"
     assert run_cli("secret", "set", "proxy_probe", input=value).exit_code == 0
     result = mcpctl(engine, "run", MCP_SERVER_IMAGE, "--unvetted", "--name", workload,
                     "--secret", "proxy_probe:PROBE_TOKEN", "--json")
     assert result.exit_code == 0, result.stderr
     url = result.json()["data"]["url"]
-    async with Client(url, mode="legacy") as client:
-        seen = await client.call_tool("get_env", {"name": "PROBE_TOKEN"})
-    assert seen.content[0].text == value  # type: ignore[union-attr]
+    refusals = []
+    for server, mode in ((url, "legacy"), (url, "2026-07-28"), (sse_client(url.removesuffix("/mcp") + "/sse"), "legacy")):
+        async with Client(server, mode=mode) as client:
+            assert (await client.call_tool("get_env", {"name": "HOME"})).content[0].text  # type: ignore[union-attr]
+            with pytest.raises(MCPError) as refused:
+                await client.call_tool("get_env", {"name": "PROBE_TOKEN"})
+            refusals.append(refused.value)
+    assert [(e.code, "PROBE_TOKEN" in e.message, value in e.message) for e in refusals] == [(-32006, True, False)] * 3
+    records = run_cli("audit", workload, "--json").json()["data"]
+    assert [r["target"] for r in records if r["outcome"] == "dlp_withheld"] == ["get_env"] * 3
     outputs = [result.stdout, result.stderr, run_cli("audit", workload, "--json").stdout,
                *(mcpctl(engine, *cmd).stdout for cmd in
                  (("list", "--json"), ("status", workload, "--json"), ("logs", workload, "--proxy"),
