@@ -36,8 +36,11 @@ def flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def pinned_proxy(tmp_path: Path, flag: Path) -> Iterator[str]:
-    """Base URL of a proxy with pinning (state dir ``tmp_path``) in front of the rug-pull server."""
-    yield from start_proxy(tmp_path, "--state-dir", str(tmp_path), server=RUG_PULL_SERVER)
+    """Base URL of a proxy with pinning (state dir ``tmp_path``) in front of the rug-pull server. Screening is
+    off: it would withhold the poisoned description even once approved (tests/integration/test_proxy_screening.py),
+    and this test is about pinning alone."""
+    yield from start_proxy(tmp_path, "--state-dir", str(tmp_path), "--policy", '{"screen": "off"}',
+                           server=RUG_PULL_SERVER)
 
 
 @asynccontextmanager

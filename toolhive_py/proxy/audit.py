@@ -23,9 +23,11 @@ __all__ = ["AuditLog", "AuditRecord", "Outcome", "outcome_of", "refusal_outcome"
 # or result refused for a provider-pattern secret (--dlp block). dlp_redacted, dlp_warned: not a request's
 # outcome but what DLP did to one that went on (the secret replaced by a marker, or let through under
 # --dlp warn); one such record beside the request's own, target the tool, prompt or resource.
+# screen_withheld: not a request but a tool that screening withheld from a list (one record per tool and
+# definition, with its finding codes in ``findings``). screen_refused: a call to such a tool.
 Outcome = Literal["ok", "tool_error", "error", "denied", "rate_limited", "invalid", "refused", "too_large",
                   "unapproved", "pin_new", "pin_changed", "pin_removed",
-                  "dlp_withheld", "dlp_blocked", "dlp_redacted", "dlp_warned"]
+                  "dlp_withheld", "dlp_blocked", "dlp_redacted", "dlp_warned", "screen_withheld", "screen_refused"]
 
 # The params key that names what a request acts on, per method.
 _TARGET_KEYS = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri",

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from toolhive_py.proxy.dlp import DlpGuard
 from toolhive_py.proxy.pinning import PinGuard
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
+from toolhive_py.proxy.screening import ScreenGuard
 
 __all__ = ["Guard", "build_guards", "guard_request", "guard_result"]
 
@@ -57,6 +58,8 @@ def build_guards(state_dir: Path | None, policy: ToolPolicy) -> list[Guard]:
     guards: list[Guard] = []
     if state_dir is not None:
         guards.append(PinGuard.for_workload(state_dir, policy))
+    if policy.screen != "off":  # after pinning: it screens the definitions the user approved
+        guards.append(ScreenGuard.for_workload(state_dir, policy) if state_dir is not None else ScreenGuard(policy))
     if policy.dlp != "off":  # last: it sees what the others let through, and redacts what goes on
         guards.append(DlpGuard.for_workload(state_dir, policy) if state_dir is not None else DlpGuard(None, policy))
     return guards

@@ -12,7 +12,7 @@ import re
 from typing import Any, Final
 
 __all__ = ["DENIED", "HEADER_MISMATCH", "INTERNAL_ERROR", "INVALID_PARAMS", "INVALID_REQUEST", "METHOD_NOT_FOUND",
-           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "SECRET_WITHHELD", "UNAPPROVED", "error_message", "invalid_body_reason", "invalid_request_reason", "is_request_id"]
+           "NOT_READY", "PARSE_ERROR", "RATE_LIMITED", "SCREENED", "SECRET_WITHHELD", "UNAPPROVED", "error_message", "invalid_body_reason", "invalid_request_reason", "is_request_id"]
 
 # Standard JSON-RPC 2.0 codes.
 PARSE_ERROR: Final = -32700
@@ -36,6 +36,9 @@ UNAPPROVED: Final = -32004
 # injected one, or one a provider pattern recognises, under --dlp block). The message names the kind, never
 # the value.
 SECRET_WITHHELD: Final = -32006
+# A tool that description screening withholds (--screen): its definition has a finding at or above the
+# policy's level. The message names the finding codes, never the description.
+SCREENED: Final = -32005
 
 
 def is_request_id(value: Any) -> bool:
