@@ -198,6 +198,11 @@ def run_scan(paths: Paths, options: ScanOptions) -> ScanReport:
         findings += _running_processes(context, configured, home,
                                        frozenset(f.container_id for f in containers if f.container_id))
     findings += containers
+    from toolhive_py.scan.tools import with_tool_reasons
+
+    stopped, tool_errors = with_tool_reasons(paths, findings)  # managed workloads' pinned tools, screened
+    findings += stopped
+    errors += tool_errors
     for finding in findings:
         finalize(finding)
     findings.sort(key=lambda f: (f.client or "~", f.config_path or "", f.name))
