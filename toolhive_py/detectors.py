@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Collection, Sequence
@@ -165,8 +166,21 @@ MIN_SECRET_LENGTH: Final = 8
 _DIRECT: Final = {"private-key": b"-----BEGIN", "jwt": b"eyJ"}
 _COMPILED: Final = tuple((name, tuple(literal.encode() for literal in literals), re.compile(pattern))
                          for name, literals, pattern in _PROVIDERS)
-_LITERALS: Final = {literal: name for name, literals, _ in _COMPILED for literal in literals}
-_LITERAL_PREFIXES: Final = tuple(_LITERALS)
+# A match starts after \b: in a token, at its start or just after a "-" (the one non-word byte a token has).
+# Tokens are cut after each "-" into pieces that start at those places, so a literal is looked for at the
+# start of a piece, cut after its own first "-" (sk-ant- and sk- are both "sk-"): one startswith each.
+def _stems() -> dict[bytes, frozenset[str]]:
+    stems: dict[bytes, frozenset[str]] = {}
+    for name, literals, _ in _COMPILED:
+        for literal in literals if name not in _DIRECT else ():
+            stem = literal[:literal.index(b"-") + 1] if b"-" in literal else literal
+            stems[stem] = stems.get(stem, frozenset()) | {name}
+    return stems
+
+
+_STEMS: Final = _stems()
+_STEM_PREFIXES: Final = tuple(_STEMS)
+_HAS_STEM: Final = operator.methodcaller("startswith", _STEM_PREFIXES)
 _KEY_END: Final = re.compile(r"-----END (?:[A-Z]+ )?PRIVATE KEY-----")
 
 
@@ -212,11 +226,13 @@ def find_secrets(text: str, tokens: Sequence[bytes] | None = None,
         lengths = set(map(len, tokens))
     names: set[str] = {name for name, literal in _DIRECT.items() if literal in data}
     if lengths and max(lengths) >= _PATTERN_TOKEN:
-        # A match starts after \b: inside a token that is its start or just after a "-" (the one non-word
-        # byte a token has), so only those places are tried, each with one startswith over every literal.
-        for token in [token for token in tokens if len(token) >= _PATTERN_TOKEN]:
-            if _starts_with_literal(token):
-                names.update(name for literal, name in _LITERALS.items() if literal in token)
+        long = b" ".join({token for token in tokens if len(token) >= _PATTERN_TOKEN})
+        pieces = long.replace(b"-", b"- ").split()
+        if any(map(_HAS_STEM, pieces)):  # the loop in C: most texts stop here
+            for piece in pieces:
+                for stem in _STEM_PREFIXES if piece.startswith(_STEM_PREFIXES) else ():
+                    if piece.startswith(stem):
+                        names.update(_STEMS[stem])
     spans: list[SecretSpan] = []
     # Pattern order is priority order (anthropic's sk-ant- before openai's sk-): an earlier pattern's match
     # keeps its place and a later one overlapping it is dropped.
@@ -238,17 +254,6 @@ def find_secrets(text: str, tokens: Sequence[bytes] | None = None,
                 start = match.start("authority") + len(userinfo) - len(password)
                 _add_span(spans, SecretSpan(CONNECTION_STRING, start, start + len(password)))
     return sorted(spans, key=lambda span: span.start)
-
-
-def _starts_with_literal(token: bytes) -> bool:
-    if token.startswith(_LITERAL_PREFIXES):
-        return True
-    at = token.find(b"-")
-    while at >= 0:
-        if token.startswith(_LITERAL_PREFIXES, at + 1):
-            return True
-        at = token.find(b"-", at + 1)
-    return False
 
 
 def _add_span(spans: list[SecretSpan], span: SecretSpan) -> None:
