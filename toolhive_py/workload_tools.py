@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from toolhive_py.errors import ConflictError, ExitCode, MCPCTLError, NotFoundError, UsageError, VerificationError
 from toolhive_py.integrity import pins
 from toolhive_py.integrity.screening import ScreenFinding, screen_tool
-from toolhive_py.proxy.jsonrpc import DENIED, SECRET_WITHHELD, UNAPPROVED
+from toolhive_py.proxy.jsonrpc import DENIED, SCREENED, SECRET_WITHHELD, UNAPPROVED
 from toolhive_py.results import Failure, Status
 
 if TYPE_CHECKING:
@@ -358,7 +358,7 @@ class _ProxyClient:
 
 
 # The proxy's own refusals that are security decisions (tool policy, guards): exit 3, as other refusals.
-_REFUSALS: Final = frozenset({DENIED, UNAPPROVED, SECRET_WITHHELD})
+_REFUSALS: Final = frozenset({DENIED, UNAPPROVED, SCREENED, SECRET_WITHHELD})
 
 
 def _rpc_error(name: str, method: str, error: Any) -> MCPCTLError:

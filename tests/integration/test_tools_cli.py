@@ -43,6 +43,12 @@ SERVER = textwrap.dedent('''
 
 
     @server.tool()
+    def get_env(name: str) -> str:
+        """Return an environment variable's value."""
+        return os.environ.get(name, "")
+
+
+    @server.tool()
     def fail() -> str:
         """Always fails."""
         raise ValueError("it failed on purpose")
@@ -128,7 +134,7 @@ def test_list_json_shows_every_tool_with_pin_state_and_input_schema(workload: st
     assert data["workload"] == NAME
     assert data["url"] == workload
     tools = {t["name"]: t for t in data["tools"]}
-    assert set(tools) == {"echo", "fail", "ask", "weather"}
+    assert set(tools) == {"echo", "get_env", "fail", "ask", "weather"}
     assert tools["echo"]["description"] == "Return the text."
     assert tools["echo"]["input_schema"]["properties"]["text"]["type"] == "string"
     assert {t["pin"] for t in tools.values()} <= {"approved", "unpinned"}
@@ -306,3 +312,35 @@ def test_a_description_naming_another_workloads_tool_is_flagged(tmp_path: Path) 
         assert [f["code"] for f in tools["echo"]["findings"]] == ["references-other-tool"]
         assert tools["weather"]["findings"]
         assert all(f["code"] != "references-other-tool" for f in tools["weather"]["findings"])
+
+
+def test_a_tool_the_proxy_screens_out_is_listed_as_not_seen_by_clients(tmp_path: Path) -> None:
+    state_dir = proxy_dir(Paths.from_env(), NAME)
+    state_dir.mkdir(parents=True)
+    for process, port in start_workload(tmp_path, state_dir=state_dir):
+        record(process, port)
+        tools = {t["name"]: t for t in run_cli("tools", "list", NAME, "--json").json()["data"]["tools"]}
+        assert tools["echo"]["visible"] is True
+        assert tools["weather"]["visible"] is False
+        assert tools["weather"]["pin"] == "approved"
+        assert "critical" in {f["level"] for f in tools["weather"]["findings"]}
+        row = next(line for line in run_cli("tools", "list", NAME).stdout.splitlines()
+                   if line.strip().startswith("weather"))
+        assert " no " in row
+        refused = run_cli("tools", "call", NAME, "weather", "--args", '{"city": "Oslo"}', "--json")
+        assert refused.exit_code == ExitCode.VERIFICATION
+        assert refused.json()["errors"][0]["code"] == "tool-refused"
+
+
+def test_a_result_carrying_the_workloads_injected_secret_is_a_refusal(tmp_path: Path) -> None:
+    from toolhive_py.integrity import dlp
+
+    state_dir = proxy_dir(Paths.from_env(), NAME)
+    state_dir.mkdir(parents=True)
+    secret = "tok-" + "9f3a" * 8
+    dlp.write_fingerprints(state_dir, {"SERVICE_TOKEN": secret})
+    for process, port in start_workload(tmp_path, state_dir=state_dir, env={"SERVICE_TOKEN": secret}):
+        record(process, port)
+        result = run_cli("tools", "call", NAME, "get_env", "--args", '{"name": "SERVICE_TOKEN"}')
+        assert result.exit_code == ExitCode.VERIFICATION, result.stdout
+        assert secret not in result.stdout + result.stderr
