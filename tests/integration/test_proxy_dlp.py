@@ -128,3 +128,39 @@ async def test_with_dlp_off_the_same_calls_pass_untouched(open_proxy: str) -> No
         digest = (await client.call_tool("digest", {"text": GITHUB_LIKE})).content[0].text  # type: ignore[union-attr]
     assert leaked == OWN_SECRET
     assert digest == f"{len(GITHUB_LIKE)}:{hashlib.sha256(GITHUB_LIKE.encode()).hexdigest()}"
+
+
+@pytest.mark.parametrize("transport", ["legacy", "sse"])
+async def test_a_secret_in_a_log_notification_or_an_error_answer_reaches_no_client(
+        proxy: str, tmp_path: Path, transport: str) -> None:
+    """Results are not the only way out: a server's log messages and JSON-RPC errors are checked too."""
+    logged: list[str] = []
+
+    async def on_log(params: object) -> None:
+        logged.append(repr(params))
+
+    server = sse_client(proxy + "/sse") if transport == "sse" else proxy + "/mcp"
+    async with Client(server, mode="legacy", logging_callback=on_log) as client:  # type: ignore[arg-type]
+        assert (await client.call_tool("log_env", {})).content[0].text == "logged"  # type: ignore[union-attr]
+        with pytest.raises(MCPError) as raised:
+            await client.read_resource("config://broken")
+    assert OWN_SECRET not in raised.value.message
+    assert not any(OWN_SECRET in line for line in logged)
+    outcomes = [(r["method"], r["outcome"]) for r in audit_records(tmp_path) if r["outcome"].startswith("dlp_")]
+    assert ("notifications/message", "dlp_withheld") in outcomes
+    assert OWN_SECRET not in _everything_written(tmp_path)
+
+
+async def test_without_the_guard_the_log_and_the_error_do_carry_the_secret(open_proxy: str) -> None:
+    """The control: with --dlp off the same server does leak, so the test above can fail."""
+    logged: list[str] = []
+
+    async def on_log(params: object) -> None:
+        logged.append(repr(params))
+
+    async with Client(open_proxy + "/mcp", mode="legacy", logging_callback=on_log) as client:  # type: ignore[arg-type]
+        await client.call_tool("log_env", {})
+        with pytest.raises(MCPError) as raised:
+            await client.read_resource("config://broken")
+    assert any(OWN_SECRET in line for line in logged)
+    assert OWN_SECRET in raised.value.message

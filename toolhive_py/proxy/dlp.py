@@ -219,6 +219,27 @@ class DlpGuard:
         self._record(method, target, "dlp_redacted" if self.mode == "redact" else "dlp_warned")
         return checked if isinstance(checked, dict) else result
 
+    def check_message(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """Error responses, notifications (log messages, progress) and server requests (sampling, elicitation)
+        carry text a server chose too: its own secrets withhold the message, provider-pattern secrets are
+        treated as in results."""
+        if self.mode == "off":
+            return message
+        method = str(message.get("method") or "error")
+        try:
+            scan = _Scan(self._current(), providers=True, redact=self.mode == "redact")
+            checked = scan.value(message)
+        except (FingerprintsError, _OwnSecret):
+            self._record(method, None, "dlp_withheld")
+            return None
+        if not scan.found:
+            return message
+        if self.mode == "block":
+            self._record(method, None, "dlp_blocked")
+            return None
+        self._record(method, None, "dlp_redacted" if self.mode == "redact" else "dlp_warned")
+        return checked if isinstance(checked, dict) else message
+
     def _record(self, method: str, target: str | None, outcome: Outcome) -> None:
         if self.audit is not None:
             self.audit(method, target, outcome)

@@ -20,7 +20,7 @@ from toolhive_py.proxy.pinning import PinGuard
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
 from toolhive_py.proxy.screening import ScreenGuard
 
-__all__ = ["Guard", "build_guards", "guard_request", "guard_result"]
+__all__ = ["Guard", "build_guards", "guard_message", "guard_request", "guard_result"]
 
 
 class Guard(Protocol):
@@ -32,6 +32,11 @@ class Guard(Protocol):
         """A server's result (``target``: what the request acted on, e.g. the tool name of a tools/call) as
         the client gets it, or a Refusal that replaces it with a JSON-RPC error."""
 
+    def check_message(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        """Any other message the server sends a client (an error response, a notification, a request such as
+        sampling or elicitation) as the client gets it, or None to withhold it (the proxy then drops a
+        notification, and answers the server's request or the client's error itself)."""
+
 
 def guard_request(guards: Sequence[Guard], method: str, params: Any) -> Refusal | Any:
     for guard in guards:
@@ -40,6 +45,15 @@ def guard_request(guards: Sequence[Guard], method: str, params: Any) -> Refusal 
             return checked
         params = checked
     return params
+
+
+def guard_message(guards: Sequence[Guard], message: dict[str, Any]) -> dict[str, Any] | None:
+    for guard in guards:
+        checked = guard.check_message(message)
+        if checked is None:
+            return None
+        message = checked
+    return message
 
 
 def guard_result(guards: Sequence[Guard], method: str, target: str | None,

@@ -20,8 +20,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, outcome_of, target_of
 from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
-from toolhive_py.proxy.guard import Guard, guard_request, guard_result
-from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, NOT_READY
+from toolhive_py.proxy.guard import Guard, guard_message, guard_request, guard_result
+from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, NOT_READY, SECRET_WITHHELD
 from toolhive_py.proxy.metrics import Metrics
 from toolhive_py.proxy.policy import RateLimiter, Refusal, ToolPolicy, check_tool_call
 from toolhive_py.proxy.subscriptions import SubscriptionTable
@@ -228,6 +228,10 @@ class Multiplexer:
             tools = result.get("tools")
             if isinstance(tools, list):
                 self.metrics.tools_listed(t.get("name") for t in tools if isinstance(t, dict))
+            if self.guards:
+                # The guards see the list before any client does: pins are taken, changes withheld and
+                # descriptions screened even for a client that calls a tool without listing first.
+                guard_result(self.guards, "tools/list", None, result)
             cursor = result.get("nextCursor")
             if not isinstance(cursor, str) or not cursor:
                 return
@@ -452,9 +456,21 @@ class Multiplexer:
                 self._reply_error(pending, checked.code, checked.message, outcome=checked.outcome)
                 return
             reply["result"] = checked
+        elif self.guards:
+            guarded = guard_message(self.guards, reply)
+            if guarded is None:
+                self._reply_error(pending, SECRET_WITHHELD, f"The server's error answer to {pending.method} was "
+                                  "withheld: it held a secret.", outcome="dlp_withheld")
+                return
+            reply = guarded
         self._reply(pending, reply, outcome_of(pending.method, message))
 
     async def _server_notification(self, message: dict[str, Any], method: str) -> None:
+        if self.guards:
+            guarded = guard_message(self.guards, message)
+            if guarded is None:
+                return
+            message = guarded
         params = message.get("params") or {}
         if method == "notifications/progress":
             routed = self._progress.get(str(params.get("progressToken")))
@@ -481,6 +497,14 @@ class Multiplexer:
         if method == "ping":
             await self._send_quietly({"jsonrpc": "2.0", "id": message["id"], "result": {}})
             return
+        if self.guards:
+            guarded = guard_message(self.guards, message)
+            if guarded is None:
+                await self._send_quietly({"jsonrpc": "2.0", "id": message["id"], "error": {
+                    "code": SECRET_WITHHELD, "message": "mcpctl's proxy did not pass this request on: it held a "
+                                                        "secret."}})
+                return
+            message = guarded
         capability = {"sampling/createMessage": "sampling", "elicitation/create": "elicitation",
                       "roots/list": "roots"}.get(method)
         # The session whose request is running most recently is the one the server is working for.

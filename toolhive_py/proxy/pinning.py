@@ -123,6 +123,9 @@ class PinGuard:
                                        f"with `mcpctl tools approve {self.workload} {name}`.", "unapproved")
         return params
 
+    def check_message(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        return message  # only lists and calls concern this guard
+
     def check_result(self, method: str, target: str | None, result: dict[str, Any]) -> Refusal | dict[str, Any]:
         if method != "tools/list":
             return result

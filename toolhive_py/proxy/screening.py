@@ -122,6 +122,9 @@ class ScreenGuard:
                                  f"Review it with `mcpctl tools list {self.workload}`. Have the server fixed, or "
                                  f"if you trust it, run it again with {allow}.", "screen_refused")
 
+    def check_message(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        return message  # only lists and calls concern this guard
+
     def check_result(self, method: str, target: str | None, result: dict[str, Any]) -> Refusal | dict[str, Any]:
         if method != "tools/list" or self.mode == "off":
             return result
