@@ -140,7 +140,7 @@ async def test_a_secret_in_a_log_notification_or_an_error_answer_reaches_no_clie
         logged.append(repr(params))
 
     server = sse_client(proxy + "/sse") if transport == "sse" else proxy + "/mcp"
-    async with Client(server, mode="legacy", logging_callback=on_log) as client:  # type: ignore[arg-type]
+    async with Client(server, mode="legacy", logging_callback=on_log) as client:
         assert (await client.call_tool("log_env", {})).content[0].text == "logged"  # type: ignore[union-attr]
         with pytest.raises(MCPError) as raised:
             await client.read_resource("config://broken")
@@ -158,7 +158,7 @@ async def test_without_the_guard_the_log_and_the_error_do_carry_the_secret(open_
     async def on_log(params: object) -> None:
         logged.append(repr(params))
 
-    async with Client(open_proxy + "/mcp", mode="legacy", logging_callback=on_log) as client:  # type: ignore[arg-type]
+    async with Client(open_proxy + "/mcp", mode="legacy", logging_callback=on_log) as client:
         await client.call_tool("log_env", {})
         with pytest.raises(MCPError) as raised:
             await client.read_resource("config://broken")
