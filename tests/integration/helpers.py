@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+from mcp.client.client import Client
+from mcp.client.sse import sse_client
 
 __all__ = ["INIT", "JSON_AND_SSE", "audit_records", "open_session", "sse_messages"]
 
@@ -34,3 +38,12 @@ def audit_records(tmp_path: Path) -> list[dict[str, Any]]:
     """The proxy's audit log so far (``start_proxy`` writes it to ``tmp_path / "audit.jsonl"``)."""
     path = tmp_path / "audit.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@asynccontextmanager
+async def connect(base: str, transport: str, **options: Any) -> AsyncIterator[Client]:
+    """An SDK client of the proxy at ``base``: Streamable HTTP in the session era ("legacy") or the stateless
+    one ("2026-07-28"), or legacy SSE ("sse", forced, so a fallback to another era cannot pass for it)."""
+    server = sse_client(base + "/sse") if transport == "sse" else base + "/mcp"
+    async with Client(server, mode="legacy" if transport == "sse" else transport, **options) as client:
+        yield client

@@ -6,17 +6,14 @@ refused under --dlp block); the audit log names what DLP did and never holds a v
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mcp.client.client import Client
-from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPError
 
 from tests.integration.conftest import start_proxy
-from tests.integration.helpers import audit_records
+from tests.integration.helpers import audit_records, connect
 from toolhive_py.integrity.dlp import write_fingerprints
 from toolhive_py.proxy.jsonrpc import SECRET_WITHHELD
 
@@ -27,15 +24,6 @@ SERVER = Path(__file__).parents[1] / "fixtures" / "dlp" / "secret_server.py"
 OWN_SECRET = "Q2x9-own-" + "tK7vW3mZ" * 4
 GITHUB_LIKE = "ghp_" + "a1B2" * 9
 TRANSPORTS = ["legacy", "2026-07-28", "sse"]
-
-
-@asynccontextmanager
-async def connect(base: str, transport: str) -> AsyncIterator[Client]:
-    """A client of the proxy at ``base``: Streamable HTTP in the session era or the stateless one, or legacy
-    SSE (forced, so a fallback to another era cannot pass for it)."""
-    server = sse_client(base + "/sse") if transport == "sse" else base + "/mcp"
-    async with Client(server, mode="legacy" if transport == "sse" else transport) as client:
-        yield client
 
 
 def _serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *options: str) -> Iterator[str]:
@@ -139,8 +127,7 @@ async def test_a_secret_in_a_log_notification_or_an_error_answer_reaches_no_clie
     async def on_log(params: object) -> None:
         logged.append(repr(params))
 
-    server = sse_client(proxy + "/sse") if transport == "sse" else proxy + "/mcp"
-    async with Client(server, mode="legacy", logging_callback=on_log) as client:
+    async with connect(proxy, transport, logging_callback=on_log) as client:
         assert (await client.call_tool("log_env", {})).content[0].text == "logged"  # type: ignore[union-attr]
         with pytest.raises(MCPError) as raised:
             await client.read_resource("config://broken")
@@ -158,7 +145,7 @@ async def test_without_the_guard_the_log_and_the_error_do_carry_the_secret(open_
     async def on_log(params: object) -> None:
         logged.append(repr(params))
 
-    async with Client(open_proxy + "/mcp", mode="legacy", logging_callback=on_log) as client:
+    async with connect(open_proxy, "legacy", logging_callback=on_log) as client:
         await client.call_tool("log_env", {})
         with pytest.raises(MCPError) as raised:
             await client.read_resource("config://broken")

@@ -5,19 +5,17 @@ clients in each protocol era (forced, so a silent fallback cannot pass) and over
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp.client.client import Client
-from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPError
 
 from tests.fixtures.servers.rug_pull_server import CLEAN, POISONED
 from tests.integration.conftest import start_proxy
-from tests.integration.helpers import audit_records
+from tests.integration.helpers import audit_records, connect
 from toolhive_py.integrity import pins
 from toolhive_py.proxy.jsonrpc import UNAPPROVED
 
@@ -41,16 +39,6 @@ def pinned_proxy(tmp_path: Path, flag: Path) -> Iterator[str]:
     and this test is about pinning alone."""
     yield from start_proxy(tmp_path, "--state-dir", str(tmp_path), "--policy", '{"screen": "off"}',
                            server=RUG_PULL_SERVER)
-
-
-@asynccontextmanager
-async def connect(base: str, mode: str) -> AsyncIterator[Client]:
-    if mode == "sse":
-        async with Client(sse_client(base + "/sse"), mode="legacy") as client:
-            yield client
-    else:
-        async with Client(base + "/mcp", mode=mode) as client:
-            yield client
 
 
 async def listed(client: Client) -> dict[str, str | None]:

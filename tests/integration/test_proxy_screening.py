@@ -5,19 +5,17 @@ codes and never its text. Real SDK clients in each protocol era (forced) and ove
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp.client.client import Client
-from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPError
 
 from tests.fixtures.screening.poisoned_server import ADD, LOOKUP
 from tests.integration.conftest import start_proxy
-from tests.integration.helpers import audit_records
+from tests.integration.helpers import audit_records, connect
 from toolhive_py.integrity import pins
 from toolhive_py.proxy.jsonrpc import SCREENED
 
@@ -26,16 +24,6 @@ pytestmark = pytest.mark.anyio
 POISONED_SERVER = Path(__file__).parents[1] / "fixtures" / "screening" / "poisoned_server.py"
 RUG_PULL_SERVER = Path(__file__).parents[1] / "fixtures" / "servers" / "rug_pull_server.py"
 proxy = contextmanager(start_proxy)
-
-
-@asynccontextmanager
-async def connect(base: str, mode: str) -> AsyncIterator[Client]:
-    if mode == "sse":
-        async with Client(sse_client(base + "/sse"), mode="legacy") as client:
-            yield client
-    else:
-        async with Client(base + "/mcp", mode=mode) as client:
-            yield client
 
 
 async def listed(client: Client) -> set[str]:

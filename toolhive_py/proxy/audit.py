@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["AuditLog", "AuditRecord", "Outcome", "outcome_of", "refusal_outcome", "target_of"]
+__all__ = ["AuditLog", "AuditRecord", "EventLog", "FindingsRecord", "Outcome", "outcome_of", "refusal_outcome",
+           "target_of"]
 
 # ok: answered. tool_error: a tools/call whose result says isError (the tool ran and failed). error: a
 # JSON-RPC error from the server, or the server went away. denied, rate_limited: the tool policy.
@@ -97,3 +99,34 @@ class AuditLog:
 
     def close(self) -> None:
         self._file.close()
+
+
+@dataclass(frozen=True)
+class FindingsRecord(AuditRecord):
+    """An event record with the finding codes behind it (screening's withheld tools): codes only, never text."""
+
+    findings: tuple[str, ...] = ()
+
+
+class EventLog:
+    """Records that are not a request's own (a change pinning saw, a tool screening withheld, what DLP did to a
+    request), written by the guards to a workload's audit log. The file is opened at the first record: most
+    proxies never write one."""
+
+    def __init__(self, path: Path, server: str) -> None:
+        self.path = path
+        self.server = server
+        self._log: AuditLog | None = None
+
+    def write(self, method: str, target: str | None, outcome: Outcome, findings: tuple[str, ...] = ()) -> None:
+        if self._log is None:
+            self._log = AuditLog(self.path)
+        fields: dict[str, Any] = {"time": AuditRecord.now(), "server": self.server, "client_name": None,
+                                  "client_version": None, "session": "", "method": method, "target": target,
+                                  "duration_ms": 0.0, "outcome": outcome, "trace_id": secrets.token_hex(16)}
+        self._log.write(FindingsRecord(**fields, findings=findings) if findings else AuditRecord(**fields))
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 from toolhive_py.detectors import MIN_SECRET_LENGTH, SecretSpan, find_secrets, split_tokens
 from toolhive_py.integrity.dlp import FingerprintsError, SecretFingerprints, fingerprints_path, load_fingerprints
-from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome
+from toolhive_py.proxy.audit import EventLog, Outcome
 from toolhive_py.proxy.jsonrpc import SECRET_WITHHELD
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
+from toolhive_py.proxy.watched import WatchedFile
 
 __all__ = ["CONTENT_METHODS", "DlpAuditSink", "DlpGuard", "redact_spans"]
 
@@ -116,60 +115,29 @@ class DlpGuard:
         self.policy = policy or ToolPolicy()
         self.mode = self.policy.dlp
         self.audit = audit
-        self._path = fingerprints_path(state_dir) if state_dir is not None else None
-        self._stamp: tuple[int, int, int] | None = None
-        self._fingerprints: SecretFingerprints | None = None
-        self._error: FingerprintsError | None = None
-        self._log: AuditLog | None = None
+        self._fingerprints = None if state_dir is None else WatchedFile(
+            fingerprints_path(state_dir), lambda: load_fingerprints(state_dir), error=FingerprintsError,
+            unreadable=lambda exc: FingerprintsError(f"The DLP fingerprints in {fingerprints_path(state_dir)} "
+                                                     f"cannot be read ({exc.strerror})."),
+            consequence="every result is withheld until it can be read")
+        self._events: EventLog | None = None
 
     @classmethod
     def for_workload(cls, state_dir: Path, policy: ToolPolicy) -> DlpGuard:
         """The guard a supervised proxy runs: its records go to the workload's audit log, which the supervisor
-        keeps in the same directory (``supervisor.audit_path``), opened at the first record (most proxies
-        never redact anything)."""
-        guard = cls(state_dir, policy)
-        workload = state_dir.name
-
-        def write(method: str, target: str | None, outcome: Outcome) -> None:
-            if guard._log is None:
-                guard._log = AuditLog(state_dir / "audit.jsonl")
-            guard._log.write(AuditRecord(time=AuditRecord.now(), server=workload, client_name=None,
-                                         client_version=None, session="", method=method, target=target,
-                                         duration_ms=0.0, outcome=outcome, trace_id=secrets.token_hex(16)))
-
-        guard.audit = write
+        keeps in the same directory (``supervisor.audit_path``)."""
+        events = EventLog(state_dir / "audit.jsonl", state_dir.name)
+        guard = cls(state_dir, policy, audit=events.write)
+        guard._events = events
         return guard
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    # ----- fingerprints, cached ----------------------------------------------------------------------
+        if self._events is not None:
+            self._events.close()
 
     def _current(self) -> SecretFingerprints | None:
         """The fingerprints as the file holds them now (re-read when it changes); raises FingerprintsError."""
-        if self._path is None:
-            return None
-        try:
-            info = os.stat(self._path)
-            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
-        except FileNotFoundError:
-            stamp = None
-        except OSError as exc:
-            self._stamp = None
-            raise FingerprintsError(f"The DLP fingerprints in {self._path} cannot be read ({exc.strerror}).") from exc
-        if stamp != self._stamp or self._error is not None:
-            self._stamp = stamp
-            self._error = None
-            try:
-                self._fingerprints = load_fingerprints(self._path.parent) if stamp is not None else None
-            except FingerprintsError as exc:
-                self._fingerprints, self._error = None, exc
-                logger.warning("%s; every result is withheld until it can be read", exc.message)
-        if self._error is not None:
-            raise self._error
-        return self._fingerprints
+        return None if self._fingerprints is None else self._fingerprints.current()
 
     # ----- the guard ---------------------------------------------------------------------------------
 

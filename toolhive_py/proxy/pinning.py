@@ -13,17 +13,16 @@ read withholds every tool, and every call says why.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from toolhive_py.integrity import pins
 from toolhive_py.integrity.pins import PinsError, PinsFile, ToolChange
-from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome
+from toolhive_py.proxy.audit import EventLog, Outcome
 from toolhive_py.proxy.jsonrpc import UNAPPROVED
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
+from toolhive_py.proxy.watched import WatchedFile
 
 __all__ = ["AuditSink", "PinGuard"]
 
@@ -44,52 +43,29 @@ class PinGuard:
         self.workload = workload or state_dir.name
         self.policy = policy or ToolPolicy()
         self.audit = audit
-        self._path = pins.pins_path(state_dir)
-        self._stamp: tuple[int, int, int] | None = None
-        self._pins: PinsFile | None = None
-        self._error: PinsError | None = None
+        self._pins = WatchedFile(pins.pins_path(state_dir), lambda: pins.load(state_dir), error=PinsError,
+                                 unreadable=lambda exc: PinsError(f"The tool pins in {pins.pins_path(state_dir)} "
+                                                                  f"cannot be read ({exc.strerror})."),
+                                 consequence="every tool is withheld until it is fixed")
+        self._events: EventLog | None = None
         self._paged = False  # the server splits its list into pages: no single page shows a removal
 
     @classmethod
     def for_workload(cls, state_dir: Path, policy: ToolPolicy) -> PinGuard:
         """The guard a supervised proxy runs: changes go to the workload's audit log, which the supervisor
         keeps in the same directory (``supervisor.audit_path``)."""
-        log = AuditLog(state_dir / "audit.jsonl")
-        workload = state_dir.name
+        events = EventLog(state_dir / "audit.jsonl", state_dir.name)
+        guard = cls(state_dir, policy, audit=events.write)
+        guard._events = events
+        return guard
 
-        def write(method: str, tool: str, outcome: Outcome) -> None:
-            log.write(AuditRecord(time=AuditRecord.now(), server=workload, client_name=None, client_version=None,
-                                  session="", method=method, target=tool, duration_ms=0.0, outcome=outcome,
-                                  trace_id=secrets.token_hex(16)))
-
-        return cls(state_dir, policy, workload=workload, audit=write)
-
-    # ----- the store, cached -------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
 
     def _current(self) -> PinsFile | None:
         """The store as the file holds it now; raises PinsError while it cannot be read."""
-        try:
-            info = os.stat(self._path)
-        except FileNotFoundError:
-            stamp = None
-        except OSError as exc:
-            stamp, self._stamp = None, (-1, -1, -1)
-            self._error = PinsError(f"The tool pins in {self._path} cannot be read ({exc.strerror}).")
-            raise self._error from exc
-        else:
-            stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
-        if stamp is None:
-            self._stamp, self._pins, self._error = None, None, None
-        elif stamp != self._stamp:
-            self._stamp = stamp
-            try:
-                self._pins, self._error = pins.load(self.state_dir), None
-            except PinsError as exc:
-                self._pins, self._error = None, exc
-                logger.warning("%s; every tool is withheld until it is fixed", exc.message)
-        if self._error is not None:
-            raise self._error
-        return self._pins
+        return self._pins.current()
 
     # ----- the guard ---------------------------------------------------------------------------------
 
@@ -149,7 +125,7 @@ class PinGuard:
                 return {**result, "tools": []}
             except OSError as exc:
                 # Unrecorded, a first-use list would be trusted afresh at every list: withhold it instead.
-                logger.warning("could not record tool pins in %s: %s; unpinned tools stay withheld", self._path, exc)
+                logger.warning("could not record tool pins in %s: %s; unpinned tools stay withheld", self._pins.path, exc)
                 return {**result, "tools": [] if review.first_use else review.visible}
         for change in review.changes:
             self._report(change)

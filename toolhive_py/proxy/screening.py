@@ -14,20 +14,18 @@ mcpctl's other workloads, read once when the proxy starts.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from toolhive_py.errors import MCPCTLError
 from toolhive_py.integrity.fingerprints import tool_fingerprint
 from toolhive_py.integrity.screening import ScreenFinding, is_at_least, screen_tool
-from toolhive_py.proxy.audit import AuditLog, AuditRecord
+from toolhive_py.proxy.audit import EventLog
 from toolhive_py.proxy.jsonrpc import SCREENED
 from toolhive_py.proxy.policy import Refusal, ScreenMode, ToolPolicy
 
-__all__ = ["ScreenAuditRecord", "ScreenAuditSink", "ScreenGuard", "other_workload_tools", "withholds"]
+__all__ = ["ScreenAuditSink", "ScreenGuard", "other_workload_tools", "withholds"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +34,6 @@ ScreenAuditSink = Callable[[str, tuple[str, ...]], None]
 
 _NAME_LIMIT: Final = 80
 _CACHE_LIMIT: Final = 4096  # definitions remembered; a server cycling through more is screened afresh
-
-
-@dataclass(frozen=True)
-class ScreenAuditRecord(AuditRecord):
-    """An audit record with the finding codes of a withheld tool (the codes only: never a description)."""
-
-    findings: tuple[str, ...] = ()
 
 
 def withholds(mode: ScreenMode, findings: Collection[ScreenFinding]) -> bool:
@@ -64,31 +55,23 @@ class ScreenGuard:
         self.audit = audit
         self._findings: dict[str, tuple[ScreenFinding, ...]] = {}  # fingerprint -> findings
         self._others = self.other_tools  # what the cached findings were screened against
-        self._log: AuditLog | None = None
+        self._events: EventLog | None = None
         self._withheld: dict[str, tuple[str, ...]] = {}  # tool name -> the codes that withhold it
         self._reported: set[str] = set()  # fingerprints already audited
 
     @classmethod
     def for_workload(cls, state_dir: Path, policy: ToolPolicy) -> ScreenGuard:
-        """The guard a supervised proxy runs: withheld tools go to the workload's audit log (opened at the
-        first record), other servers' tools are those pinned for the other workloads beside this one."""
-        workload = state_dir.name
-        guard = cls(policy, workload=workload, other_tools=other_workload_tools(state_dir))
-
-        def write(tool: str, codes: tuple[str, ...]) -> None:
-            if guard._log is None:
-                guard._log = AuditLog(state_dir / "audit.jsonl")
-            guard._log.write(ScreenAuditRecord(
-                time=AuditRecord.now(), server=workload, client_name=None, client_version=None, session="",
-                method="tools/list", target=tool, duration_ms=0.0, outcome="screen_withheld",
-                trace_id=secrets.token_hex(16), findings=codes))
-
-        guard.audit = write
+        """The guard a supervised proxy runs: withheld tools go to the workload's audit log, other servers'
+        tools are those pinned for the other workloads beside this one."""
+        events = EventLog(state_dir / "audit.jsonl", state_dir.name)
+        guard = cls(policy, workload=state_dir.name, other_tools=other_workload_tools(state_dir),
+                    audit=lambda tool, codes: events.write("tools/list", tool, "screen_withheld", codes))
+        guard._events = events
         return guard
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
+        if self._events is not None:
+            self._events.close()
 
     def findings(self, tool: dict[str, Any], own: Collection[str] = ()) -> tuple[ScreenFinding, ...]:
         """The findings for one definition, screened once per fingerprint (and per set of other servers'
