@@ -25,10 +25,10 @@ from typing import Any, Final
 
 from toolhive_py.detectors import MIN_SECRET_LENGTH, SecretSpan, find_secrets, split_tokens
 from toolhive_py.integrity.dlp import FingerprintsError, SecretFingerprints, fingerprints_path, load_fingerprints
-from toolhive_py.proxy.audit import EventLog, Outcome
+from toolhive_py.proxy.audit import Outcome
 from toolhive_py.proxy.jsonrpc import SECRET_WITHHELD
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
-from toolhive_py.proxy.watched import WatchedFile
+from toolhive_py.proxy.watched import StateGuard, WatchedFile
 
 __all__ = ["CONTENT_METHODS", "DlpAuditSink", "DlpGuard", "redact_spans"]
 
@@ -107,7 +107,7 @@ class _Scan:
         return redact_spans(text, spans) if self.redact else text
 
 
-class DlpGuard:
+class DlpGuard(StateGuard):
     """The DLP guard of one workload: ``state_dir`` holds its fingerprints (None: provider patterns only)."""
 
     def __init__(self, state_dir: Path | None, policy: ToolPolicy | None = None, *,
@@ -120,20 +120,6 @@ class DlpGuard:
             unreadable=lambda exc: FingerprintsError(f"The DLP fingerprints in {fingerprints_path(state_dir)} "
                                                      f"cannot be read ({exc.strerror})."),
             consequence="every result is withheld until it can be read")
-        self._events: EventLog | None = None
-
-    @classmethod
-    def for_workload(cls, state_dir: Path, policy: ToolPolicy) -> DlpGuard:
-        """The guard a supervised proxy runs: its records go to the workload's audit log, which the supervisor
-        keeps in the same directory (``supervisor.audit_path``)."""
-        events = EventLog(state_dir / "audit.jsonl", state_dir.name)
-        guard = cls(state_dir, policy, audit=events.write)
-        guard._events = events
-        return guard
-
-    def close(self) -> None:
-        if self._events is not None:
-            self._events.close()
 
     def _current(self) -> SecretFingerprints | None:
         """The fingerprints as the file holds them now (re-read when it changes); raises FingerprintsError."""

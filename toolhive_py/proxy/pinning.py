@@ -19,10 +19,10 @@ from typing import Any
 
 from toolhive_py.integrity import pins
 from toolhive_py.integrity.pins import PinsError, PinsFile, ToolChange
-from toolhive_py.proxy.audit import EventLog, Outcome
+from toolhive_py.proxy.audit import Outcome
 from toolhive_py.proxy.jsonrpc import UNAPPROVED
 from toolhive_py.proxy.policy import Refusal, ToolPolicy
-from toolhive_py.proxy.watched import WatchedFile
+from toolhive_py.proxy.watched import StateGuard, WatchedFile
 
 __all__ = ["AuditSink", "PinGuard"]
 
@@ -34,7 +34,7 @@ AuditSink = Callable[[str, str, Outcome], None]
 _NAME_LIMIT = 80  # a tool name quoted back to the client is the client's own, but bounded all the same
 
 
-class PinGuard:
+class PinGuard(StateGuard):
     """The pinning guard of one workload (``state_dir`` holds its ``pins.json``)."""
 
     def __init__(self, state_dir: Path, policy: ToolPolicy | None = None, *, workload: str | None = None,
@@ -47,21 +47,7 @@ class PinGuard:
                                  unreadable=lambda exc: PinsError(f"The tool pins in {pins.pins_path(state_dir)} "
                                                                   f"cannot be read ({exc.strerror})."),
                                  consequence="every tool is withheld until it is fixed")
-        self._events: EventLog | None = None
         self._paged = False  # the server splits its list into pages: no single page shows a removal
-
-    @classmethod
-    def for_workload(cls, state_dir: Path, policy: ToolPolicy) -> PinGuard:
-        """The guard a supervised proxy runs: changes go to the workload's audit log, which the supervisor
-        keeps in the same directory (``supervisor.audit_path``)."""
-        events = EventLog(state_dir / "audit.jsonl", state_dir.name)
-        guard = cls(state_dir, policy, audit=events.write)
-        guard._events = events
-        return guard
-
-    def close(self) -> None:
-        if self._events is not None:
-            self._events.close()
 
     def _current(self) -> PinsFile | None:
         """The store as the file holds it now; raises PinsError while it cannot be read."""

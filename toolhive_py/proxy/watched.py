@@ -1,6 +1,6 @@
-"""A state file a guard reads on the request path (tool pins, DLP fingerprints): loaded again only when its
-stat changes (inode, size, mtime), so a request costs one ``stat``; while it cannot be read every access
-raises, so the guard fails closed."""
+"""What the guards of one workload share: its state files, read on the request path (tool pins, DLP
+fingerprints) and loaded again only when their stat changes (inode, size, mtime), so a request costs one
+``stat``, raising while they cannot be read, so the guard fails closed; and its audit log for their events."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from toolhive_py.errors import MCPCTLError
+from toolhive_py.proxy.audit import EventLog
 
-__all__ = ["WatchedFile"]
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["StateGuard", "WatchedFile"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +61,22 @@ class WatchedFile(Generic[T, E]):
         if self._error is not None:
             raise self._error
         return self._value
+
+
+class StateGuard:
+    """A guard built on a workload's state directory: ``cls(state_dir, policy, audit=…)``, whose events go to
+    the workload's audit log, which the supervisor keeps in the same directory (``supervisor.audit_path``)."""
+
+    _events: EventLog | None = None
+
+    @classmethod
+    def for_workload(cls, state_dir: Path, policy: Any) -> Self:
+        events = EventLog(state_dir / "audit.jsonl", state_dir.name)
+        build: Callable[..., Self] = cls  # each guard's own __init__(state_dir, policy, *, audit=…)
+        guard = build(state_dir, policy, audit=events.write)
+        guard._events = events
+        return guard
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
