@@ -187,3 +187,78 @@ async def test_a_request_the_server_cannot_be_sent_is_answered_invalid_and_not_l
         await mux.from_client(session, call(10))
         await a.wait_for(2)
         assert "result" in a.got[1][0]
+
+
+def _initialize(capabilities: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": {"name": "c"}}}
+
+
+async def test_calls_of_two_sessions_that_can_be_asked_take_turns_so_a_question_reaches_its_caller() -> None:
+    """Over stdio a server's elicitation names no request: while alice's call runs, bob's (which could be
+    asked too) waits, so the question the server asks goes to alice, not to the more recent caller."""
+    server = TinyServer()
+    async with running(server) as mux:
+        a, b = Inbox(), Inbox()
+        alice, bob = mux.open_session(a), mux.open_session(b)
+        for session in (alice, bob):
+            await mux.from_client(session, _initialize({"elicitation": {}}))
+        await a.wait_for(1)
+        await b.wait_for(1)
+        await mux.from_client(alice, call(1, "wait"))
+        await mux.from_client(bob, call(1, "wait"))
+        assert len(server.held) == 1, "bob's call waits for alice's"
+        server.emit({"jsonrpc": "2.0", "id": 900, "method": "elicitation/create", "params": {"message": "?"}})
+        await a.wait_for(2)
+        assert a.got[1][0]["method"] == "elicitation/create"
+        assert len(b.got) == 1
+        server.answer(server.held[0], {"done": "alice"})
+        await a.wait_for(3)
+        with anyio.fail_after(5):
+            while len(server.held) < 2:
+                await anyio.sleep(0.001)
+        server.answer(server.held[1], {"done": "bob"})
+        await b.wait_for(2)
+    assert b.got[1][0]["result"] == {"done": "bob"}
+
+
+async def test_sessions_that_cannot_be_asked_never_wait_and_a_cancelled_turn_lets_the_next_one_run() -> None:
+    server = TinyServer()
+    async with running(server) as mux:
+        a, b, c = Inbox(), Inbox(), Inbox()
+        alice, bob, carol = mux.open_session(a), mux.open_session(b), mux.open_session(c)
+        for session, inbox in ((alice, a), (bob, b)):
+            await mux.from_client(session, _initialize({"sampling": {}}))
+            await inbox.wait_for(1)
+        await mux.from_client(alice, call(1, "wait"))
+        await mux.from_client(bob, call(2, "wait"))
+        await mux.from_client(carol, call(3, "wait"))  # carol declared nothing: she runs at once
+        assert [m["params"]["name"] for m in server.held] == ["wait", "wait"]
+        await mux.from_client(alice, {"jsonrpc": "2.0", "method": "notifications/cancelled",
+                                      "params": {"requestId": 1}})
+        with anyio.fail_after(5):
+            while len(server.held) < 3:
+                await anyio.sleep(0.001)
+        await mux.close_session(bob)
+        assert (mux._turns.owner, mux._turns.running, list(mux._turns.waiting)) == (None, set(), [])
+
+
+def test_turns_run_one_session_at_a_time_in_arrival_order() -> None:
+    from toolhive_py.proxy.turns import Turns
+
+    turns: Turns[str] = Turns()
+    assert turns.admit("a", 1, "a1")
+    assert turns.admit("a", 2, "a2"), "a session's own calls run side by side"
+    assert not turns.admit("b", 3, "b3")
+    assert not turns.admit("a", 4, "a4"), "no jumping the queue once others wait"
+    assert not turns.admit("b", 5, "b5")
+    assert turns.finish(1) == []
+    assert turns.finish(2) == [(3, "b3")]
+    assert turns.finish(3) == [(4, "a4")]
+    assert turns.finish(99) == []
+    assert turns.drop_session("b") == ["b5"]
+    assert turns.finish(4) == []
+    assert (turns.owner, turns.running) == (None, set())
+    assert turns.admit("a", 6, "a6")
+    assert not turns.admit("c", 7, "c7")
+    assert turns.clear() == ["c7"]

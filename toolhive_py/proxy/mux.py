@@ -25,6 +25,7 @@ from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, METHOD_NOT_FOUND, NOT_REA
 from toolhive_py.proxy.metrics import Metrics
 from toolhive_py.proxy.policy import RateLimiter, Refusal, ToolPolicy, check_tool_call
 from toolhive_py.proxy.subscriptions import SubscriptionTable
+from toolhive_py.proxy.turns import Turns
 
 __all__ = ["BACKEND_PROTOCOL_VERSION", "ClientSession", "Deliver", "Multiplexer", "RequestContext", "RequestRefused"]
 
@@ -33,6 +34,9 @@ logger = logging.getLogger(__name__)
 BACKEND_PROTOCOL_VERSION = HANDSHAKE_PROTOCOL_VERSIONS[-1]
 PROXY_INFO = {"name": "mcpctl-proxy", "version": "1"}
 _TOOL_PAGES = 20  # pages of tools/list the proxy reads for itself
+# Requests during which a server may ask the client something, and the capabilities that let it ask.
+_TURN_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
+_QUESTIONS = ("sampling", "elicitation", "roots")
 
 
 # Queues (message, related client request id or None) for one session. It must not block: a slow client
@@ -101,6 +105,7 @@ class Multiplexer:
         self._progress: dict[str, tuple[ClientSession, Any]] = {}
         self.subscriptions = SubscriptionTable()
         self._ids = itertools.count(1)
+        self._turns: Turns[tuple[_Pending, dict[str, Any]]] = Turns()
         self._stopping = False
 
     # ----- lifecycle -------------------------------------------------------------------------------
@@ -172,7 +177,7 @@ class Multiplexer:
             self._ready = anyio.Event()
         self.metrics.backend_ready = False
         failed, self._pending = self._pending, {}
-        for entry in failed.values():
+        for entry in [*failed.values(), *(waiting for waiting, _ in self._turns.clear())]:
             self._reply_error(entry, NOT_READY, f"The MCP server went away: {reason}", outcome="error")
         for event, box in self._internal.values():
             box.append({"error": {"code": NOT_READY, "message": reason}})
@@ -293,11 +298,13 @@ class Multiplexer:
     async def close_session(self, session: ClientSession) -> None:
         self.sessions.pop(session.id, None)
         self.metrics.active_sessions = len(self.sessions)
+        self._turns.drop_session(session.id)
         for backend_id, pending in list(self._pending.items()):
             if pending.session is session:
                 del self._pending[backend_id]
                 await self._send_quietly({"jsonrpc": "2.0", "method": "notifications/cancelled",
                                           "params": {"requestId": backend_id, "reason": "client session closed"}})
+                await self._turn_over(backend_id)
         for token, (owner, _) in list(self._progress.items()):
             if owner is session:
                 del self._progress[token]
@@ -370,20 +377,33 @@ class Multiplexer:
             self._progress[routed] = (session, token)
             meta = {**params["_meta"], "progressToken": routed}  # type: ignore[index]
             outgoing["params"] = {**params, "_meta": meta}  # type: ignore[dict-item]
+        if method in _TURN_METHODS and any(question in session.capabilities for question in _QUESTIONS):
+            if not self._turns.admit(session.id, backend_id, (pending, outgoing)):
+                return  # another session's call may be asked something: this one starts when that is over
+        await self._dispatch(backend_id, pending, outgoing)
+
+    async def _dispatch(self, backend_id: int, pending: _Pending, outgoing: dict[str, Any]) -> None:
         self._pending[backend_id] = pending
         try:
             await self._send(outgoing)
         except BackendClosed as exc:
             self._pending.pop(backend_id, None)
             self._reply_error(pending, NOT_READY, f"The MCP server went away: {exc}", outcome="error")
+            await self._turn_over(backend_id)
         except UnicodeEncodeError:
             # A lone surrogate cannot be written as UTF-8. The fronts refuse such bodies first; this keeps
             # any other way in from leaking the pending entry or failing the session.
             self._pending.pop(backend_id, None)
             self._reply_error(pending, INVALID_REQUEST, "Strings must be valid Unicode.", outcome="invalid")
+            await self._turn_over(backend_id)
         except BaseException:
             self._pending.pop(backend_id, None)
             raise
+
+    async def _turn_over(self, backend_id: int) -> None:
+        """A call that may have been asked something is over: start the calls whose turn it is now."""
+        for next_id, (pending, outgoing) in self._turns.finish(backend_id):
+            await self._dispatch(next_id, pending, outgoing)
 
     async def _answer_initialize(self, session: ClientSession, pending: _Pending, params: dict[str, Any]) -> None:
         if not await self.wait_ready(30):
@@ -409,6 +429,11 @@ class Multiplexer:
                 # Request ids are only unique within a session: every client starts counting at 0 or 1.
                 if pending.session is session and pending.client_id == params.get("requestId"):
                     await self._send_quietly({**message, "params": {**params, "requestId": backend_id}})
+                    await self._turn_over(backend_id)
+                    return
+            for _, backend_id, (pending, _) in list(self._turns.waiting):
+                if pending.session is session and pending.client_id == params.get("requestId"):
+                    await self._turn_over(backend_id)  # never sent: the server need not hear of it
                     return
             return
         if self.ready:
@@ -438,6 +463,7 @@ class Multiplexer:
         pending = self._pending.pop(backend_id, None)
         if pending is None:
             return
+        await self._turn_over(backend_id)
         if pending.progress_token is not None:
             self._progress.pop(f"{pending.session.id}:{pending.progress_token}", None)
         if pending.method == "resources/subscribe" and "error" in message and isinstance(pending.target, str):
