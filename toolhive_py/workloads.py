@@ -49,6 +49,7 @@ __all__ = [
     "plan_run",
     "proxy_log_lines",
     "proxy_url",
+    "removal_targets",
     "remove",
     "restart",
     "run",
@@ -193,12 +194,18 @@ def _proxy_state(paths: Paths, workload: Workload) -> str:
 
 def ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyState | None:
     """The workload's proxy, started on its recorded port when it is not running (after a crash or kill -9)."""
-    from toolhive_py.proxy.supervisor import running_proxy, start_proxy
+    from toolhive_py.proxy.supervisor import running_proxy, start_proxy, stop_proxy
     from toolhive_py.runtime.spec import container_name
 
     if workload.proxy_port is None:
         return None
-    return running_proxy(paths, workload.name) or start_proxy(
+    state = running_proxy(paths, workload.name)
+    if state is not None and (state.port, state.engine) != (workload.proxy_port, engine.url):
+        # Left running for an earlier workload of this name whose container went away without `mcpctl rm`:
+        # it listens on that workload's port, not on the one clients of this workload are given.
+        stop_proxy(paths, workload.name)
+        state = None
+    return state or start_proxy(
         paths, name=workload.name, port=workload.proxy_port, engine=engine.url,
         container=container_name(workload.name), policy_json=workload.policy_json,
         upstream=workload.transport, target_port=workload.target_port)
@@ -344,12 +351,17 @@ def restart(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadRe
         return WorkloadResult(workload)
 
 
+def removal_targets(found: Sequence[Workload], *, uid: int | None = None) -> list[str]:
+    """What `rm --all` removes: this user's workloads only, never another user's on a shared engine."""
+    return [w.name for w in found if is_mine(w, uid)]
+
+
 def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
            socket: str | None = None) -> RemoveResult:
     """Remove each workload, stop its proxy (its audit log is archived) and take it out of every client config
     mcpctl wrote it to."""
     from toolhive_py.clients.api import disconnect_everywhere
-    from toolhive_py.proxy.supervisor import forget, stop_proxy
+    from toolhive_py.proxy.supervisor import forget, proxy_dir, stop_proxy
     from toolhive_py.runtime import workloads
     from toolhive_py.runtime.engine import open_engine
 
@@ -359,11 +371,17 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
     disconnected: dict[str, tuple[str, ...]] = {}
     failures: list[Failure] = []
     with open_engine(paths, socket) as engine:
-        targets = ([w.name for w in workloads.list_workloads(engine, include_stopped=True) if is_mine(w)]
-                   if all_workloads else list(names))
+        targets = (removal_targets(workloads.list_workloads(engine, include_stopped=True)) if all_workloads
+                   else list(names))
         for target in targets:
             try:
                 workloads.remove_workload(engine, target)
+            except NotFoundError as error:
+                # Its container went away without mcpctl (`docker rm`, an engine reset): what mcpctl keeps of
+                # it, a proxy above all, goes now. Nothing at all of that name is the error.
+                if not stop_proxy(paths, target) and not proxy_dir(paths, target).exists():
+                    failures.append(Failure(target, error))
+                    continue
             except MCPCTLError as error:
                 failures.append(Failure(target, error))
                 continue

@@ -143,3 +143,14 @@ def test_a_podman_without_an_init_binary_is_recognised() -> None:
               "/usr/libexec/podman/catatonit: no such file or directory")
     assert is_missing_init(podman)
     assert not is_missing_init("Starting workload x: no space left on device")
+
+
+
+def test_rm_all_removes_only_this_users_workloads() -> None:
+    from toolhive_py.runtime.workloads import Workload
+    from toolhive_py.workloads import removal_targets
+
+    found = [Workload(name=n, container_id="c", status="running", image="i", server="s", registry="", vetted=True,
+                      transport="stdio", created="", ports={}, secret_env=(), restart_count=0, owner=owner)
+             for n, owner in (("mine", "1000"), ("theirs", "0"), ("old", ""))]
+    assert removal_targets(found, uid=1000) == ["mine", "old"]
