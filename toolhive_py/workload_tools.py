@@ -386,21 +386,6 @@ def _listed_tools(client: _ProxyClient) -> list[dict[str, Any]]:
 # -- operations ---------------------------------------------------------------------------------------------
 
 
-def _other_tools(paths: Paths, name: str) -> frozenset[str]:
-    """Tool names other workloads have pinned: a description naming one of them is a squatting signal."""
-    names: set[str] = set()
-    try:
-        directories = [d for d in paths.workloads_dir.iterdir() if d.is_dir() and d.name != name]
-    except OSError:
-        return frozenset()
-    for directory in directories:
-        try:
-            names.update(pins.pinned_tools(directory))
-        except (OSError, MCPCTLError):
-            continue  # an unreadable store is that workload's problem, shown by its own commands
-    return frozenset(names)
-
-
 def list_tools(paths: Paths, name: str, *, socket: str | None = None, timeout: float = 30.0) -> ToolsListData:
     """Every tool of ``name``: those its proxy lists to clients, then those it withholds (approved but screened
     out or hidden by the policy; changed or new, pending approval) or the server no longer lists (removed),
@@ -417,7 +402,7 @@ def list_tools(paths: Paths, name: str, *, socket: str | None = None, timeout: f
     if state_dir.is_dir():
         pinned = pins.pinned_tools(state_dir)
         pending = _pending(state_dir)
-    others = _other_tools(paths, name)
+    others = pins.other_workloads_tools(state_dir)
     changes = {c.tool: c for c in pending}
     shown = {tool["name"] for tool in listed}
 

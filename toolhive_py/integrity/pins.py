@@ -33,11 +33,11 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from toolhive_py.config import atomic_write
-from toolhive_py.errors import ConfigError, UsageError
+from toolhive_py.errors import ConfigError, MCPCTLError, UsageError
 from toolhive_py.integrity.fingerprints import tool_fingerprint
 
 __all__ = ["PINS_FILE", "SCHEMA_VERSION", "ApprovedPin", "ListReview", "PendingPin", "PinSection", "PinsError",
-           "PinsFile", "ToolChange", "approve", "load", "observe_tools", "pending_changes", "pinned_fingerprints",
+           "PinsFile", "ToolChange", "approve", "load", "observe_tools", "other_workloads_tools", "pending_changes", "pinned_fingerprints",
            "pinned_tools", "pins_path", "review_list", "seed"]
 
 PINS_FILE: Final = "pins.json"
@@ -172,6 +172,22 @@ def pinned_fingerprints(state_dir: Path) -> dict[str, str]:
     """Approved tool fingerprints by name, seeded ones included."""
     pins = load(state_dir)
     return {} if pins is None else {name: pin.fingerprint for name, pin in sorted(pins.tools.approved.items())}
+
+
+def other_workloads_tools(state_dir: Path) -> frozenset[str]:
+    """The names of the tools pinned for mcpctl's other workloads (the siblings of ``state_dir``): a tool
+    description that names one of them may be shadowing it. A store that cannot be read adds nothing."""
+    names: set[str] = set()
+    try:
+        siblings = [d for d in state_dir.parent.iterdir() if d.is_dir() and d.name != state_dir.name]
+    except OSError:
+        return frozenset()
+    for sibling in siblings:
+        try:
+            names.update(pinned_fingerprints(sibling))
+        except (MCPCTLError, OSError):
+            continue  # that workload's own commands report its unreadable store
+    return frozenset(names)
 
 
 def pending_changes(state_dir: Path) -> list[ToolChange]:

@@ -18,14 +18,14 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Final
 
-from toolhive_py.errors import MCPCTLError
+from toolhive_py.integrity import pins
 from toolhive_py.integrity.fingerprints import tool_fingerprint
 from toolhive_py.integrity.screening import ScreenFinding, is_at_least, screen_tool
 from toolhive_py.proxy.audit import EventLog
 from toolhive_py.proxy.jsonrpc import SCREENED
 from toolhive_py.proxy.policy import Refusal, ScreenMode, ToolPolicy
 
-__all__ = ["ScreenAuditSink", "ScreenGuard", "other_workload_tools", "withholds"]
+__all__ = ["ScreenAuditSink", "ScreenGuard", "withholds"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class ScreenGuard:
         """The guard a supervised proxy runs: withheld tools go to the workload's audit log, other servers'
         tools are those pinned for the other workloads beside this one."""
         events = EventLog(state_dir / "audit.jsonl", state_dir.name)
-        guard = cls(policy, workload=state_dir.name, other_tools=other_workload_tools(state_dir),
+        guard = cls(policy, workload=state_dir.name, other_tools=pins.other_workloads_tools(state_dir),
                     audit=lambda tool, codes: events.write("tools/list", tool, "screen_withheld", codes))
         guard._events = events
         return guard
@@ -143,20 +143,3 @@ class ScreenGuard:
         logger.warning("tool %.80r of %s withheld by screening (%s)", name, self.workload, ", ".join(codes))
         if self.audit is not None:
             self.audit(name, codes)
-
-
-def other_workload_tools(state_dir: Path) -> frozenset[str]:
-    """The names of the tools pinned for mcpctl's other workloads (siblings of ``state_dir``)."""
-    from toolhive_py.integrity.pins import pinned_fingerprints
-
-    names: set[str] = set()
-    try:
-        siblings = [d for d in state_dir.parent.iterdir() if d.is_dir() and d.name != state_dir.name]
-    except OSError:
-        return frozenset()
-    for sibling in siblings:
-        try:
-            names.update(pinned_fingerprints(sibling))
-        except (MCPCTLError, OSError) as exc:
-            logger.info("other tools of %s not read: %s", sibling.name, exc)
-    return frozenset(names)
