@@ -376,22 +376,6 @@ def test_entry_target_reads_where_a_written_entry_sends_the_client(
     assert entry_target(entry) == target
 
 
-@pytest.mark.parametrize(("content_type", "body", "answered"), [
-    ("application/json", '{"jsonrpc": "2.0", "id": "mcpctl-scan-fix", "result": {"protocolVersion": "x"}}', True),
-    ("text/event-stream", 'id: 1\r\nretry: 1000\r\ndata: \r\n\r\nevent: message\r\ndata: {"jsonrpc": "2.0", '
-     '"id": "mcpctl-scan-fix", "result": {}}\r\n\r\n', True),
-    ("application/json", '{"jsonrpc": "2.0", "id": "mcpctl-scan-fix", "error": {"code": -32000, "message": "x"}}',
-     False),
-    ("application/json", '{"jsonrpc": "2.0", "id": 1, "result": {}}', False),
-    ("text/html", "<html>it works</html>", False),
-    ("text/event-stream", "data: not json\n\n", False),
-])
-def test_initialize_answered_needs_the_probes_result(content_type: str, body: str, answered: bool) -> None:
-    from toolhive_py.scan.fix import initialize_answered
-
-    assert initialize_answered(content_type, body) is answered
-
-
 def test_a_workload_whose_proxy_does_not_answer_is_not_pointed_at(tmp_path: Path) -> None:
     """A repoint is done only once the workload answers: nothing listening means a failed step, the entry
     and the file untouched, and no backup."""

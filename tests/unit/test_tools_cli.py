@@ -12,8 +12,9 @@ from tests.helpers import run_cli
 from toolhive_py.config import Paths
 from toolhive_py.errors import ConflictError, ExitCode, UsageError
 from toolhive_py.integrity import pins
+from toolhive_py.proxy.client import parse_sse
 from toolhive_py.proxy.supervisor import proxy_dir
-from toolhive_py.workload_tools import PendingChange, approve, change_lines, diff, parse_arguments, parse_sse
+from toolhive_py.workload_tools import PendingChange, approve, change_lines, diff, parse_arguments
 
 NAME = "tooly"
 

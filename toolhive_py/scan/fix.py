@@ -14,7 +14,6 @@ only when no plaintext copy is left where the client reads it, else ``copied``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import re
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from toolhive_py.secrets.base import SecretProvider
 
 __all__ = ["EntryTarget", "FixStep", "ManagedWorkload", "apply_plan", "build_plan", "choose_workload", "entry_target",
-           "initialize_answered", "plan_fixes", "plan_outcome", "render_plan"]
+           "plan_fixes", "plan_outcome", "render_plan"]
 
 
 @dataclass
@@ -290,49 +289,20 @@ def entry_target(entry: Mapping[str, Any]) -> EntryTarget | None:
     return ("connect", args[at + 1]) if 0 <= at < len(args) - 1 else None
 
 
-_PROBE_ID: Final = "mcpctl-scan-fix"
-
-
-def initialize_answered(content_type: str, body: str) -> bool:
-    """Whether a Streamable HTTP answer (plain JSON, or an SSE stream of JSON events) carries the result of
-    the probe's ``initialize``."""
-    if content_type.split(";")[0].strip() == "text/event-stream":
-        texts = [line[5:].strip() for line in body.splitlines() if line.startswith("data:")]
-    else:
-        texts = [body]
-    for text in texts:
-        try:
-            message = json.loads(text) if text else None
-        except ValueError:
-            continue
-        if isinstance(message, dict) and message.get("id") == _PROBE_ID and isinstance(message.get("result"), dict):
-            return True
-    return False
 
 
 def _probe(url: str, timeout: float = 5.0) -> str | None:
     """None when the proxy at ``url`` answers an MCP ``initialize`` with a result, else why not. Only a
     loopback URL is asked: nothing a config names elsewhere is contacted."""
-    import httpx
+    from toolhive_py.proxy.client import ProxyClient
 
     if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
         return f"{url} is not a local mcpctl proxy"
-    request = {"jsonrpc": "2.0", "id": _PROBE_ID, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "mcpctl-scan-fix",
-                                                                            "version": "1"}}}
     try:
-        with httpx.Client(timeout=timeout, trust_env=False) as client:
-            response = client.post(url, json=request, headers={"Accept": "application/json, text/event-stream"})
-            session = response.headers.get("mcp-session-id")
-            if session:  # the probe's session is not needed any more
-                with contextlib.suppress(httpx.HTTPError):
-                    client.delete(url, headers={"mcp-session-id": session})
-    except httpx.HTTPError as exc:
-        return f"its proxy {url} does not answer ({type(exc).__name__}: {exc})"
-    if response.status_code != 200 or not initialize_answered(response.headers.get("content-type", ""),
-                                                               response.text):
-        return f"its proxy {url} did not answer an MCP initialize (HTTP {response.status_code})"
-    return None
+        with ProxyClient("the workload", url, timeout):  # initialize; the session is closed on the way out
+            return None
+    except MCPCTLError as error:
+        return f"its proxy {url} does not answer an MCP initialize ({error.message})"
 
 
 def _check_target(paths: Paths, step: FixStep, target: EntryTarget | None) -> str | None:
