@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from toolhive_py.errors import ExitCode, MCPCTLError
 
-__all__ = ["Failure", "Result", "Status", "overall"]
+__all__ = ["Completed", "Failure", "Result", "Status", "overall"]
 
 
 class Status(StrEnum):
@@ -29,6 +29,16 @@ class Failure:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **self.error.to_dict()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completed:
+    """The base of a result that cannot be partial: ok, exit 0, no failures. (An operation that can partly
+    fail computes these three from what it did instead.)"""
+
+    status: Status = Status.OK
+    exit_code: ExitCode = ExitCode.OK
+    failures: tuple[Failure, ...] = ()
 
 
 class Result(Protocol):

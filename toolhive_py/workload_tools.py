@@ -25,7 +25,7 @@ from toolhive_py.errors import ConflictError, ExitCode, MCPCTLError, NotFoundErr
 from toolhive_py.integrity import pins
 from toolhive_py.integrity.screening import ScreenFinding, screen_tool
 from toolhive_py.proxy.client import ProxyClient
-from toolhive_py.results import Failure, Status
+from toolhive_py.results import Completed, Failure, Status
 
 if TYPE_CHECKING:
 
@@ -75,16 +75,13 @@ class ToolView:
 
 
 @dataclass(frozen=True)
-class ToolsListData:
+class ToolsListData(Completed):
     """``mcpctl tools list``: what the proxy lists, plus what it withholds pending approval."""
 
     workload: str
     url: str
     tools: tuple[ToolView, ...]
     pinning: bool
-    status: Status = Status.OK
-    exit_code: ExitCode = ExitCode.OK
-    failures: tuple[Failure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"workload": self.workload, "url": self.url, "pinning": self.pinning,
@@ -139,25 +136,19 @@ class PendingChange:
 
 
 @dataclass(frozen=True)
-class ToolsDiffData:
+class ToolsDiffData(Completed):
     workload: str
     changes: tuple[PendingChange, ...]
-    status: Status = Status.OK
-    exit_code: ExitCode = ExitCode.OK
-    failures: tuple[Failure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"workload": self.workload, "changes": [c.to_dict() for c in self.changes]}
 
 
 @dataclass(frozen=True)
-class ApproveData:
+class ApproveData(Completed):
     workload: str
     approved: tuple[str, ...]
     changes: tuple[PendingChange, ...] = field(default=())
-    status: Status = Status.OK
-    exit_code: ExitCode = ExitCode.OK
-    failures: tuple[Failure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"workload": self.workload, "approved": list(self.approved),

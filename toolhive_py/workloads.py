@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolhive_py.errors import ExitCode, MCPCTLError, NotFoundError, UsageError, VerificationError
-from toolhive_py.results import Failure, Status, overall
+from toolhive_py.results import Completed, Failure, Status, overall
 from toolhive_py.runtime.workloads import is_mine
 
 if TYPE_CHECKING:
@@ -108,26 +108,20 @@ class RunResult:
 
 
 @dataclass(frozen=True)
-class RunPlan:
+class RunPlan(Completed):
     """`run --dry-run`: the hardened container spec, exactly as `run` would create it."""
 
     display: dict[str, Any]
-    status: Status = Status.OK
-    exit_code: ExitCode = ExitCode.OK
-    failures: tuple[Failure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return self.display
 
 
 @dataclass(frozen=True)
-class WorkloadResult:
+class WorkloadResult(Completed):
     """One workload after stop, start or restart."""
 
     workload: Workload
-    status: Status = Status.OK
-    exit_code: ExitCode = ExitCode.OK
-    failures: tuple[Failure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return self.workload.to_dict()
@@ -152,7 +146,7 @@ class RemoveResult:
 
 
 @dataclass(frozen=True)
-class ClientsResult:
+class ClientsResult(Completed):
     """`client connect`: which servers went into which file, and the backup that undoes it."""
 
     client_id: str
@@ -160,9 +154,6 @@ class ClientsResult:
     path: Path
     servers: tuple[str, ...]
     backup: Path
-    status: Status = Status.OK
-    exit_code: ExitCode = ExitCode.OK
-    failures: tuple[Failure, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"client": self.client_id, "path": str(self.path), "servers": list(self.servers),
