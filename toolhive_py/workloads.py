@@ -267,6 +267,8 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
     from toolhive_py.clients.api import ManagedServer
     from toolhive_py.clients.api import connect as connect_client
     from toolhive_py.clients.api import resolve_target as resolve_client
+    from toolhive_py.integrity.dlp import write_fingerprints
+    from toolhive_py.integrity.pins import seed
     from toolhive_py.proxy.supervisor import free_port, proxy_dir
     from toolhive_py.registry import RegistryStore
     from toolhive_py.runtime.engine import open_engine
@@ -287,15 +289,13 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
         launched = launch(engine, target, options,
                           resolve_secrets=_secret_resolver(paths, target, secret_backend, prompt, confirm, injected),
                           build=_build_config(paths), progress=progress, notify=notify)
-        from toolhive_py.integrity.dlp import write_fingerprints
-
-        # Before the proxy serves anyone (and always, so a rerun under the same name drops old ones): its DLP
-        # withholds any result that holds one of these values.
-        write_fingerprints(proxy_dir(paths, launched.workload.name), injected)
+        # Before the proxy serves anyone: its DLP withholds any result holding one of these values (written
+        # always, so a rerun under the same name drops old ones), and a signed entry's tool pins hold from the
+        # first list.
+        state_dir = proxy_dir(paths, launched.workload.name)
+        write_fingerprints(state_dir, injected)
         if target.entry is not None and target.entry.tool_pins:
-            from toolhive_py.integrity.pins import seed
-
-            seed(proxy_dir(paths, launched.workload.name), target.entry.tool_pins)
+            seed(state_dir, target.entry.tool_pins)
         ensure_proxy(paths, engine, launched.workload)
     workload = launched.workload
     connected, failures = [], []
