@@ -204,11 +204,17 @@ def test_a_crash_between_temp_write_and_rename_leaves_the_original(isolated_home
     assert [p.name for p in target.path.parent.iterdir()] == [target.path.name], "no temp file left behind"
 
 
-def test_restore_brings_back_the_file_before_the_last_change(isolated_home: Path) -> None:
-    paths = Paths.from_env()
-    target = api.resolve_target("codex", home=isolated_home, os_name="linux")
+def _codex_from_fixture(home: Path) -> api.Target:
+    """Codex's user config under ``home``, holding the checked-in fixture of a real config."""
+    target = api.resolve_target("codex", home=home, os_name="linux")
     target.path.parent.mkdir(parents=True)
     shutil.copy(fixture_for(target.client), target.path)
+    return target
+
+
+def test_restore_brings_back_the_file_before_the_last_change(isolated_home: Path) -> None:
+    paths = Paths.from_env()
+    target = _codex_from_fixture(isolated_home)
     original = target.path.read_bytes()
     api.connect(paths, target, [SERVER])
     assert target.path.read_bytes() != original
@@ -730,9 +736,7 @@ def test_written_urls_is_every_url_mcpctl_wrote_and_no_command(isolated_home: Pa
 def test_restore_brings_back_the_ledger_records_of_the_restored_text(isolated_home: Path) -> None:
     """Issue 13, item 23: after `disconnect` then `restore`, the entry is mcpctl's again, not the user's."""
     paths = Paths.from_env()
-    target = api.resolve_target("codex", home=isolated_home, os_name="linux")
-    target.path.parent.mkdir(parents=True)
-    shutil.copy(fixture_for(target.client), target.path)
+    target = _codex_from_fixture(isolated_home)
     original = target.path.read_bytes()
     api.connect(paths, target, [SERVER])
     connected = target.path.read_bytes()
