@@ -24,9 +24,11 @@ def server_names(incomplete: str) -> list[str]:
 
 def secret_names(incomplete: str) -> list[str]:
     try:
+        from toolhive_py.credentials import is_credential_secret
         from toolhive_py.secrets.resolve import open_provider
 
-        return _matching(open_provider(Paths.from_env()).list_names(), incomplete)
+        names = open_provider(Paths.from_env()).list_names()
+        return _matching([n for n in names if not is_credential_secret(n)], incomplete)
     except Exception:  # noqa: BLE001 - no keyring, locked keyring, Vault down: no suggestions
         return []
 

@@ -77,8 +77,10 @@ def get(ctx: typer.Context, name: str = typer.Argument(..., autocompletion=secre
 @app.command("list")
 def list_(ctx: typer.Context, backend: str | None = options.BACKEND, json_output: bool = options.JSON) -> None:
     """List secret names (never values)."""
+    from toolhive_py.credentials import is_credential_secret
+
     provider = _provider(ctx, backend)
-    names = provider.list_names()
+    names = [n for n in provider.list_names() if not is_credential_secret(n)]  # proxy tokens: `mcpctl client`
     if json_output:
         print_json("secret list", {"backend": provider.name, "names": names})
     elif names:
