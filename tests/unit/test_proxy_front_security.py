@@ -8,7 +8,7 @@ import pytest
 from mcp.server.transport_security import TransportSecurityMiddleware
 from starlette.requests import Request
 
-from toolhive_py.proxy.front import security_settings
+from toolhive_py.proxy.http.app import security_settings
 
 PORT = 41873
 

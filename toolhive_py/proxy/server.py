@@ -15,8 +15,8 @@ from toolhive_py.errors import ConflictError
 from toolhive_py.proxy import HOST
 from toolhive_py.proxy.audit import AuditLog
 from toolhive_py.proxy.backends import BackendFactory
-from toolhive_py.proxy.front import build_app
 from toolhive_py.proxy.guard import Guard
+from toolhive_py.proxy.http.app import build_app
 from toolhive_py.proxy.mux import Multiplexer
 from toolhive_py.proxy.policy import ToolPolicy
 
