@@ -17,7 +17,8 @@ __all__ = ["AuditLog", "AuditRecord", "EventLog", "FindingsRecord", "Outcome", "
 # ok: answered. tool_error: a tools/call whose result says isError (the tool ran and failed). error: a
 # JSON-RPC error from the server, or the server went away. denied, rate_limited: the tool policy.
 # invalid: a request the proxy refused as malformed (JSON-RPC -32600/-32602/-32700, HTTP 4xx).
-# refused: a foreign Host (421) or Origin (403). too_large: a body over the limit (413).
+# refused: a foreign Host (421) or Origin (403), or a peer of another local user (403, proxy.auth).
+# unauthorized: no valid client credential (401, proxy.auth). too_large: a body over the limit (413).
 # unapproved: a call to a tool (prompt, resource) withheld by pinning until `mcpctl tools approve`.
 # pin_new, pin_changed, pin_removed: not a request but a change pinning saw in a list (one record per change,
 # target the tool's name or the resource's URI; method the list it was seen in).
@@ -27,7 +28,8 @@ __all__ = ["AuditLog", "AuditRecord", "EventLog", "FindingsRecord", "Outcome", "
 # --dlp warn); one such record beside the request's own, target the tool, prompt or resource.
 # screen_withheld: not a request but a tool that screening withheld from a list (one record per tool and
 # definition, with its finding codes in ``findings``). screen_refused: a call to such a tool.
-Outcome = Literal["ok", "tool_error", "error", "denied", "rate_limited", "invalid", "refused", "too_large",
+Outcome = Literal["ok", "tool_error", "error", "denied", "rate_limited", "invalid", "refused", "unauthorized",
+                  "too_large",
                   "unapproved", "pin_new", "pin_changed", "pin_removed",
                   "dlp_withheld", "dlp_blocked", "dlp_redacted", "dlp_warned", "screen_withheld", "screen_refused"]
 
@@ -59,6 +61,8 @@ def refusal_outcome(status: int) -> Outcome:
     """The outcome of a request the proxy's HTTP front refused with ``status``."""
     if status in (403, 421):
         return "refused"
+    if status == 401:
+        return "unauthorized"
     if status == 413:
         return "too_large"
     return "invalid" if status < 500 else "error"
@@ -76,6 +80,9 @@ class AuditRecord:
     duration_ms: float
     outcome: Outcome
     trace_id: str
+    # The client credential the request carried (toolhive_py.credentials), "-" for none: no bearer check, the
+    # migration mode of a workload started before credentials, or a refusal before the check.
+    client: str = "-"
 
     @staticmethod
     def now() -> str:

@@ -53,6 +53,7 @@ class RequestContext:
     """What the front knows about one HTTP request: used for the audit trail only."""
 
     trace_id: str = ""
+    client: str = "-"  # the client credential the request carried (proxy.auth), "-" for none
 
 
 @dataclass
@@ -82,6 +83,7 @@ class _Pending:
     started: float
     trace_id: str
     progress_token: Any = None
+    client: str = "-"
 
 
 class Multiplexer:
@@ -338,7 +340,7 @@ class Multiplexer:
                               context: RequestContext) -> None:
         params = message.get("params")
         pending = _Pending(session, message["id"], method, target_of(method, params), time.perf_counter(),
-                           context.trace_id or secrets.token_hex(16))
+                           context.trace_id or secrets.token_hex(16), client=context.client)
         if method == "initialize":
             await self._answer_initialize(session, pending, params if isinstance(params, dict) else {})
             return
@@ -581,7 +583,7 @@ class Multiplexer:
                 time=AuditRecord.now(), server=self.server_name, client_name=session.client_name,
                 client_version=session.client_version, session=session.id, method=pending.method,
                 target=pending.target, duration_ms=round(seconds * 1000, 3), outcome=outcome,
-                trace_id=pending.trace_id))
+                trace_id=pending.trace_id, client=pending.client))
 
 
 def _deliver(session: ClientSession, message: dict[str, Any], related: Any) -> None:
