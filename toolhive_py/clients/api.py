@@ -18,12 +18,13 @@ import fcntl
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -41,9 +42,11 @@ from toolhive_py.clients.catalog import (
 )
 from toolhive_py.clients.documents import (
     Edit,
+    add_input,
     add_server,
     load_text,
     parse_text,
+    remove_input,
     remove_server,
     replace_server,
     servers_in,
@@ -53,8 +56,9 @@ from toolhive_py.config import Paths, atomic_write
 from toolhive_py.errors import ConfigError, ConflictError, MCPCTLError, NotFoundError, UsageError
 
 __all__ = ["ClientStatus", "LedgerRecord", "ManagedServer", "OriginalState", "Target", "backups_holding", "connect",
-           "detect", "disconnect", "entry_for", "describe_entry", "disconnect_everywhere", "is_read_only", "mcpctl_command",
-           "resolve_target", "restore", "status", "written_urls"]
+           "credential_input", "detect", "disconnect", "entry_for", "describe_entry", "disconnect_everywhere",
+           "has_credential", "input_id", "is_read_only", "ledger_records", "mcpctl_command", "resolve_target", "restore",
+           "status", "written_urls"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,14 @@ class ManagedServer:
     name: str
     url: str
     workload: str = ""
+    # The client's proxy credential for this workload (`credentials.mint`); None writes an entry without one,
+    # which works only while the workload's proxy is in migration mode. Only the `headers` mode writes the
+    # value itself; the others only need to know there is one.
+    token: str | None = None
+
+    @property
+    def workload_name(self) -> str:
+        return self.workload or self.name
 
 
 @dataclass(frozen=True)
@@ -112,14 +124,54 @@ def mcpctl_command() -> tuple[str, list[str]]:
     return (str(Path(found).resolve()), []) if found else (sys.executable, ["-m", "toolhive_py"])
 
 
+def input_id(workload: str) -> str:
+    """The id of the VS Code input that holds a workload's credential (``${input:ID}`` in its headers)."""
+    return f"mcpctl-{workload}"
+
+
+def credential_input(client: Client, server: ManagedServer) -> dict[str, Any]:
+    """The `"password": true` input VS Code asks for once and keeps in its secret storage."""
+    workload = server.workload_name
+    return {"type": "promptString", "id": input_id(workload),
+            "description": f"mcpctl credential for {workload} (paste: mcpctl client token {client.id} {workload} "
+                           "--show)", "password": True}
+
+
 def entry_for(client: Client, server: ManagedServer, location: Location | None = None) -> dict[str, Any]:
-    """The client's own entry shape (or the file's, where it has one): the proxy URL, or `mcpctl connect NAME`
-    for stdio-only clients."""
-    remote = location.remote_entry if location is not None and location.remote_entry else client.remote
-    if remote is not None:
-        return remote(server.name, server.url)
+    """The client's own entry shape (or the file's, where it has one): the proxy URL with the credential the way
+    the catalog says this client carries it, or `mcpctl connect NAME` for stdio-only clients and the stdio bridge.
+    """
     command, prefix = mcpctl_command()
-    return client.stdio(server.name, command, [*prefix, "connect", server.workload or server.name])
+    workload = server.workload_name
+    mode = client.credential if server.token else None
+    remote = location.remote_entry if location is not None and location.remote_entry else client.remote
+    if remote is None or mode == "stdio-bridge":
+        bridge = [*prefix, "connect", workload] + (["--client", client.id] if server.token else [])
+        return client.stdio(server.name, command, bridge)
+    entry = remote(server.name, server.url)
+    if mode == "headers":
+        entry[client.headers_key] = {"Authorization": f"Bearer {server.token}"}
+    elif mode == "vscode-inputs":
+        entry[client.headers_key] = {"Authorization": "Bearer ${input:" + input_id(workload) + "}"}
+    elif mode == "headers-helper":
+        # A shell command line (Claude Code runs it through the shell): quoted, so a path with blanks holds.
+        entry["headersHelper"] = shlex.join([command, *prefix, "client", "token", client.id, workload,
+                                             "--header-json"])
+    return entry
+
+
+def has_credential(client: Client, entry: Any) -> bool:
+    """Whether a written entry carries a proxy credential (`doctor` lists those that do not)."""
+    if not isinstance(entry, dict):
+        return False
+    if client.remote is None or client.credential == "stdio-bridge":
+        command = entry.get("command")
+        args = entry.get("args") or (command[1:] if isinstance(command, list) else [])
+        return "--client" in [str(a) for a in args]
+    if client.credential == "headers-helper":
+        return bool(entry.get("headersHelper"))
+    headers = entry.get(client.headers_key)
+    return isinstance(headers, dict) and any(str(k).lower() == "authorization" for k in headers)
 
 
 # ----- ledger, locks, backups --------------------------------------------------------------------------
@@ -150,6 +202,8 @@ class LedgerRecord:
     original: OriginalState
     original_text: str | None = None  # the blank text to put back (only for OriginalState.EMPTY)
     created_dirs: tuple[str, ...] = ()
+    input: dict[str, Any] | None = None  # the VS Code input mcpctl added beside the entry (its credential)
+    created_inputs_key: bool = False  # the file had no `inputs` before that input
 
     def is_for(self, path: Path, name: str | None = None) -> bool:
         return self.path == str(path) and (name is None or self.name == name)
@@ -157,7 +211,8 @@ class LedgerRecord:
     def to_json(self) -> dict[str, Any]:
         return {"client": self.client, "scope": self.scope, "path": self.path, "name": self.name,
                 "entry": self.entry, "edit": asdict(self.edit), "original": self.original.value,
-                "original_text": self.original_text, "created_dirs": list(self.created_dirs)}
+                "original_text": self.original_text, "created_dirs": list(self.created_dirs), "input": self.input,
+                "created_inputs_key": self.created_inputs_key}
 
     @classmethod
     def from_json(cls, data: Any) -> LedgerRecord | None:
@@ -170,7 +225,9 @@ class LedgerRecord:
                        name=str(data["name"]), entry=dict(data["entry"]), edit=Edit(**data.get("edit") or {}),
                        original=OriginalState(data.get("original", OriginalState.PRESENT)),
                        original_text=data.get("original_text"),
-                       created_dirs=tuple(str(d) for d in data.get("created_dirs") or ()))
+                       created_dirs=tuple(str(d) for d in data.get("created_dirs") or ()),
+                       input=dict(data["input"]) if isinstance(data.get("input"), dict) else None,
+                       created_inputs_key=bool(data.get("created_inputs_key")))
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
@@ -220,6 +277,11 @@ def _replace_ledger_of(paths: Paths, path: Path, records: Sequence[LedgerRecord]
         kept = [r for r in _read_ledger(paths) if not r.is_for(path)]
         kept += [r for r in records if r.is_for(path)]
         atomic_write(_ledger_file(paths), (json.dumps([r.to_json() for r in kept], indent=1) + "\n").encode())
+
+
+def ledger_records(paths: Paths) -> list[LedgerRecord]:
+    """Every entry mcpctl wrote, as its ledger records them (`client upgrade` and `doctor` read them)."""
+    return _read_ledger(paths)
 
 
 def _ledger_entry(paths: Paths, path: Path, name: str) -> LedgerRecord | None:
@@ -345,13 +407,16 @@ def _replace_file(paths: Paths, target: Target, original: str | None, text: str 
 # ----- operations ----------------------------------------------------------------------------------
 
 def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, replace: bool = False,
-            force: bool = False) -> Path:
+            force: bool = False, mint: Callable[[ManagedServer], str] | None = None) -> Path:
     """Write one entry per server into the target's config; returns the backup of the previous file.
 
+    ``mint`` gives each server its credential (the server's ``token``), called only once the file is known to be
+    writable and free of a foreign entry of that name, so a refused connect rotates no credential.
     ``force`` writes a config the user made read-only (see :func:`is_read_only`); without it, that is refused.
     """
     location, path = target.location, target.path
     with _locked(paths, path):
+        _check_writable(path, force=force)
         original = load_text(path)
         text = original or ""
         created_dirs = _missing_dirs(path)
@@ -361,13 +426,18 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
         records: list[LedgerRecord] = []
         for server in servers:
             mine = _ledger_entry(paths, path, server.name)
-            if server.name in present:
-                if mine is None and not replace:
-                    raise ConflictError(f"{path} already has a server named {server.name!r} that mcpctl did not "
-                                        "write.", hint="Pass --replace to point it at the managed server (the "
-                                        "file is backed up first).", path=str(path))
+            if server.name in present and mine is None and not replace:
+                raise ConflictError(f"{path} already has a server named {server.name!r} that mcpctl did not "
+                                    "write.", hint="Pass --replace to point it at the managed server (the "
+                                    "file is backed up first).", path=str(path))
+        for server in servers:
+            mine = _ledger_entry(paths, path, server.name)
+            if mint is not None:
+                server = _with_token(server, mint(server))
             entry = entry_for(target.client, server, location)
             previous = None if mine is None else mine.edit
+            if mine is not None and mine.input is not None:  # the old input goes first, as it was added last
+                text = remove_input(path, text, mine.input, created_key=mine.created_inputs_key)
             if server.name in present and (previous is None or previous.in_place):
                 # The user's own entry, replaced where it stands: nothing else in the file moves.
                 text = replace_server(path, text, location.format, key_path, location.servers_kind,
@@ -379,14 +449,26 @@ def connect(paths: Paths, target: Target, servers: Sequence[ManagedServer], *, r
                                          server.name, previous)
                 text, edit = add_server(path, text, location.format, key_path, location.servers_kind,
                                         server.name, entry)
-            state = OriginalState.of(original)
+            added_input, created_key = None, False
+            if server.token and target.client.credential == "vscode-inputs" and location.format in ("json", "jsonc"):
+                wanted = credential_input(target.client, server)
+                text, added, created_key = add_input(path, text, wanted)
+                added_input = wanted if added else None
+            # A rewrite (a rotated credential, a moved port) keeps what the file was before mcpctl first wrote it.
+            state = mine.original if mine is not None else OriginalState.of(original)
+            blank = mine.original_text if mine is not None else (original if state is OriginalState.EMPTY else None)
+            dirs = mine.created_dirs if mine is not None else tuple(str(d) for d in created_dirs)
             records.append(LedgerRecord(target.client.id, location.scope, str(path), server.name, entry, edit,
-                                        state, original if state is OriginalState.EMPTY else None,
-                                        tuple(str(d) for d in created_dirs)))
+                                        state, blank, dirs, added_input, created_key))
+            present = servers_in(parse_text(path, text, location.format), key_path, location.servers_kind)
         backup = _replace_file(paths, target, original, text, force=force, created_dirs=created_dirs)
         for record in records:
             _update_ledger(paths, path, record.name, record)
     return backup
+
+
+def _with_token(server: ManagedServer, token: str) -> ManagedServer:
+    return replace(server, token=token)  # dataclasses.replace: `connect`'s own `replace` flag shadows it there
 
 
 def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None, *, force: bool = False) -> list[str]:
@@ -408,6 +490,8 @@ def disconnect(paths: Paths, target: Target, names: Sequence[str] | None = None,
         for record in ours:
             if record.name in present and present[record.name] != record.entry:
                 continue  # edited by the user since: theirs now
+            if record.input is not None:
+                text = remove_input(path, text, record.input, created_key=record.created_inputs_key)
             text = remove_server(path, text, location.format, key_path, location.servers_kind,
                                  record.name, record.edit)
             removed.append(record.name)

@@ -16,12 +16,24 @@ from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal
 
-__all__ = ["CLIENTS", "OS", "URL_KEYS", "Client", "Format", "Location", "Scope", "current_os", "expand",
-           "get_client"]
+__all__ = ["CLIENTS", "OS", "URL_KEYS", "Client", "CredentialMode", "Format", "Location", "Scope", "current_os",
+           "expand", "get_client"]
 
 OS = Literal["macos", "linux", "windows"]
 Scope = Literal["user", "project", "managed"]
 Format = Literal["json", "jsonc", "toml", "yaml"]
+# How a client carries its proxy credential (`mcpctl client connect` mints one per client and server):
+#   headers         the token itself in the entry's headers, where that is all the client has;
+#   vscode-inputs   a `${input:ID}` reference to a `"password": true` input, which VS Code asks for once and keeps
+#                   in its own secret storage;
+#   headers-helper  Claude Code's `headersHelper`: a command (`mcpctl client token … --header-json`) whose stdout
+#                   is the headers, run at each connection, so the token stays in the secret backend;
+#   stdio-bridge    `mcpctl connect NAME --client ID`: the bridge reads the token from the secret backend and sends
+#                   it on every request, so nothing is written.
+# Env-var interpolation in headers (Cursor's and Windsurf's `${env:X}`) is not a mode: mcpctl cannot set a
+# variable in the environment a desktop app starts with, except through a file (a shell profile), which is no
+# safer than the config file and is read by every program the user starts.
+CredentialMode = Literal["headers", "vscode-inputs", "headers-helper", "stdio-bridge"]
 
 # Every key a client keeps a remote server's URL under (each `Client.entry_key` is one), in the order
 # `describe_entry` and `scan` try them on an entry of unknown origin.
@@ -99,6 +111,8 @@ class Client:
     notes: str = ""
     entry_key: str = "url"  # where a remote entry keeps its URL (for status and scan)
     remote_transport: str = "-"
+    credential: CredentialMode = "headers"
+    headers_key: str = "headers"  # where a remote entry keeps its HTTP headers (Codex: http_headers)
 
     @property
     def supports_remote(self) -> bool:
@@ -163,7 +177,7 @@ def _vscode(client_id: str, name: str, product: str) -> Client:
         installed=user,
         sources=("https://code.visualstudio.com/docs/copilot/reference/mcp-configuration",
                  "https://code.visualstudio.com/docs/copilot/customization/mcp-servers"),
-        remote_transport="http")
+        remote_transport="http", credential="vscode-inputs")
 
 
 def _extension(client_id: str, name: str, publisher_dir: str, settings_file: str, remote_type: str,
@@ -188,7 +202,7 @@ CLIENTS: tuple[Client, ...] = (
                             "windows": _CLAUDE_DESKTOP_MSIX + "/LocalCache/Roaming/Claude/claude_desktop_config.json",
                             "linux": "{config}/Claude/claude_desktop_config.json"}),
          _json_map("user", {"windows": "{config}/Claude/claude_desktop_config.json"})),
-        remote=None, stdio=_cmd,
+        remote=None, stdio=_cmd, credential="stdio-bridge",
         installed={"macos": "{config}/Claude", "linux": "{config}/Claude", "windows": _CLAUDE_DESKTOP_MSIX},
         sources=("https://modelcontextprotocol.io/docs/develop/connect-local-servers",
                  "https://support.claude.com/en/articles/11175166-getting-started-with-custom-connectors-using-remote-mcp",
@@ -206,8 +220,9 @@ CLIENTS: tuple[Client, ...] = (
                                                                                  "args": a},
         installed=_everywhere("{home}/.claude.json"),
         sources=("https://code.claude.com/docs/en/mcp", "https://code.claude.com/docs/en/managed-mcp"),
-        notes="Also per-project entries in ~/.claude.json under projects.<dir>.mcpServers (local scope).",
-        remote_transport="http"),
+        notes="Also per-project entries in ~/.claude.json under projects.<dir>.mcpServers (local scope). Its "
+              "headersHelper runs at every connection (a project's .mcp.json only after the trust dialog).",
+        remote_transport="http", credential="headers-helper"),
     Client(
         "cursor", "Cursor",
         (_json_map("user", _everywhere("{home}/.cursor/mcp.json")),
@@ -239,7 +254,11 @@ CLIENTS: tuple[Client, ...] = (
         remote=lambda n, url: {"name": n, "type": "streamable-http", "url": url},
         stdio=lambda n, c, a: {"name": n, "command": c, "args": a},
         installed=_everywhere("{home}/.continue"),
-        sources=("https://docs.continue.dev/customize/deep-dives/mcp",), remote_transport="streamable-http"),
+        sources=("https://docs.continue.dev/customize/deep-dives/mcp",
+                 "https://github.com/continuedev/continue/discussions/9475"),
+        notes="Headers of streamable-http servers have been reported ignored, so a credential goes through the "
+              "stdio bridge.",
+        remote_transport="streamable-http", credential="stdio-bridge"),
     Client(
         "zed", "Zed",
         (Location("user", {"macos": "{xdg}/zed/settings.json", "linux": "{xdg}/zed/settings.json",
@@ -277,8 +296,9 @@ CLIENTS: tuple[Client, ...] = (
         remote=lambda n, url: {"url": url}, stdio=_cmd, installed=_everywhere("{home}/.codex"),
         sources=("https://developers.openai.com/codex/config-reference",
                  "https://github.com/openai/codex/blob/main/docs/config.md"),
-        notes="Codex reads a project's .codex/config.toml only once the project is trusted.",
-        remote_transport="streamable HTTP"),
+        notes="Codex reads a project's .codex/config.toml only once the project is trusted. Literal headers live "
+              "in http_headers (a `headers` table is ignored).",
+        remote_transport="streamable HTTP", headers_key="http_headers"),
     Client(
         "lmstudio", "LM Studio",
         (_json_map("user", _everywhere("{home}/.lmstudio/mcp.json")),),

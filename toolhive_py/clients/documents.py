@@ -26,7 +26,7 @@ from toolhive_py.clients import inplace, jsonc
 from toolhive_py.clients.catalog import Format, Location
 from toolhive_py.errors import ConfigError, ConflictError
 
-__all__ = ["Edit", "add_server", "load_text", "parse_text", "remove_server", "replace_server",
+__all__ = ["Edit", "add_input", "add_server", "load_text", "parse_text", "remove_input", "remove_server", "replace_server",
            "servers_in", "servers_of", "yaml_sizes"]
 
 _MAX_BYTES = 16 * 1024 * 1024
@@ -343,3 +343,42 @@ def _add_yaml(text: str, key: str, kind: str, name: str, entry: dict[str, Any]) 
 
 def _indent(block: str, prefix: str) -> str:
     return "".join(prefix + line if line.strip() else line for line in block.splitlines(keepends=True))
+
+
+# ----- VS Code inputs ---------------------------------------------------------------------------------
+
+_INPUTS_KEY = "inputs"
+
+
+def add_input(path: Path, text: str, wanted: dict[str, Any]) -> tuple[str, bool, bool]:
+    """``text`` with the VS Code input ``wanted`` in its top-level ``inputs`` list: (text, whether it was added,
+    whether the ``inputs`` key was created for it). An input of that id already there is left as it is (the
+    user's, or one VS Code's own UI wrote): VS Code keys the secret it stored by the id."""
+    root = jsonc.parse(text)
+    if root.kind != "object":
+        raise _error(path, "the document is not a JSON object", 1, 1)
+    member = next((m for m in root.members if m.key == _INPUTS_KEY), None)
+    if member is None:
+        return jsonc.insert_member(text, root, _INPUTS_KEY, [wanted]), True, True
+    if member.value.kind != "array":
+        raise ConfigError(f"{path}: {_INPUTS_KEY} is not a list.", hint="Make it a list (`[]`) and try again.",
+                          path=str(path))
+    if any(isinstance(item, dict) and item.get("id") == wanted["id"] for item in member.value.to_python()):
+        return text, False, False
+    return jsonc.append_item(text, member.value, wanted), True, False
+
+
+def remove_input(path: Path, text: str, added: dict[str, Any], *, created_key: bool) -> str:
+    """``text`` without the input mcpctl added (only while it is still exactly as written; the user's edit is
+    theirs), and without the ``inputs`` key when mcpctl created it and nothing else is left in it."""
+    root = jsonc.parse(text)
+    member = next((m for m in root.members if m.key == _INPUTS_KEY), None) if root.kind == "object" else None
+    if member is None or member.value.kind != "array":
+        return text
+    items = member.value.to_python()
+    index = next((i for i, item in enumerate(items) if item == added), None)
+    if index is None:
+        return text
+    if created_key and len(items) == 1:
+        return jsonc.remove_member(text, root, _INPUTS_KEY)
+    return jsonc.remove_item(text, member.value, index)

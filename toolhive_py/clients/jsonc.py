@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["JsoncError", "Member", "Node", "find_object", "insert_member", "loads", "parse", "remove_member",
-           "replace_member_value"]
+__all__ = ["JsoncError", "Member", "Node", "append_item", "find_object", "insert_member", "loads", "parse",
+           "remove_item", "remove_member", "replace_member_value"]
 
 _WS = re.compile(r"(?:[ \t\r\n\ufeff]+|//[^\n]*|/\*.*?\*/)*", re.S)
 _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
@@ -234,3 +234,46 @@ def remove_member(text: str, container: Node, key: str) -> str:
     if member.comma is not None:  # trailing-comma style: the previous member's comma stays
         return text[:previous.comma + 1] + text[member.comma + 1:]  # type: ignore[operator]
     return text[:previous.value.end] + text[member.value.end:]
+
+
+def _trailing_comma(text: str, offset: int) -> int | None:
+    """The offset of a comma right after ``offset`` (past blanks and comments), if there is one."""
+    after = _WS.match(text, offset)
+    position = after.end() if after else offset
+    return position if text.startswith(",", position) else None
+
+
+def append_item(text: str, array: Node, value: Any) -> str:
+    """Add ``value`` as the last item of ``array`` (VS Code's `inputs`), matching the surrounding layout."""
+    unit = _indent_unit(text)
+    if array.items and "\n" not in text[array.start:array.end]:
+        last = array.items[-1]
+        return text[:last.end] + ", " + json.dumps(value, ensure_ascii=False) + text[last.end:]
+    if array.items:
+        last = array.items[-1]
+        indent = _line_indent(text, last.start)
+        rendered = _render_value(value, indent, unit)
+        comma = _trailing_comma(text, last.end)
+        if comma is not None:  # trailing-comma style (JSONC): keep it
+            return text[:comma + 1] + "\n" + indent + rendered + "," + text[comma + 1:]
+        return text[:last.end] + ",\n" + indent + rendered + text[last.end:]
+    outer = _line_indent(text, array.start)
+    indent = outer + unit
+    return text[:array.start + 1] + "\n" + indent + _render_value(value, indent, unit) + "\n" + outer + \
+        text[array.end - 1:]
+
+
+def remove_item(text: str, array: Node, index: int) -> str:
+    """Remove item ``index`` and exactly the separator bytes `append_item` would have added for it."""
+    items = array.items
+    item = items[index]
+    if len(items) == 1:
+        return text[:array.start + 1] + text[array.end - 1:]
+    if index + 1 < len(items):
+        return text[:item.start] + text[items[index + 1].start:]
+    previous = items[index - 1]
+    comma = _trailing_comma(text, item.end)
+    previous_comma = _trailing_comma(text, previous.end)
+    if comma is not None and previous_comma is not None:  # trailing-comma style: the previous item's comma stays
+        return text[:previous_comma + 1] + text[comma + 1:]
+    return text[:previous.end] + text[item.end:]
