@@ -285,3 +285,6 @@ class PeerOwners:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+
+    def __del__(self) -> None:  # the middleware that holds it lives as long as the app: no explicit close
+        self.close()
