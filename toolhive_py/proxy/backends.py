@@ -388,20 +388,28 @@ class _SdkClientBackend:
 
 @dataclass(frozen=True)
 class HttpBackendFactory:
-    """A containerized Streamable HTTP or SSE server, on the loopback port the engine published for it."""
+    """A containerized Streamable HTTP or SSE server, on the loopback port the engine published for it;
+    or, with ``url``, a server at that URL (no engine: a local process, tests, benchmarks)."""
 
     base_url: str
     container: str
     target_port: int
     transport: str
+    url: str = ""
 
     @property
     def description(self) -> str:
+        if self.url:
+            return f"{self.transport} server at {self.url}"
         return f"{self.transport} server in container {self.container} via {self.base_url}"
+
+    async def endpoint(self) -> str:
+        """The server's MCP URL now (a container's published port changes when it is recreated)."""
+        return self.url or await self._url()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Backend]:
-        url = await self._url()
+        url = await self.endpoint()
         if self.transport == "sse":
             from mcp.client.sse import sse_client
 
