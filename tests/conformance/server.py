@@ -174,6 +174,26 @@ async def test_reconnection(ctx: Context) -> str:
     return "Reconnection test completed"
 
 
+# mcpctl's own 2026-07-28 tools (tests/integration/test_proxy_modern_lane.py): they work only on a connection
+# in that era, where a tool asks by returning InputRequiredResult and reads the request's own client capabilities.
+NAME_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+@server.tool(description="Asks for a name with InputRequiredResult (2026-07-28), greets on the retry")
+async def mcpctl_ask_name(ctx: Context) -> str | types.InputRequiredResult:
+    answer = (ctx.input_responses or {}).get("name")
+    if isinstance(answer, types.ElicitResult) and ctx.request_state == "asked-for-name":
+        return f"Hello, {(answer.content or {}).get('name')}!"
+    return types.InputRequiredResult(request_state="asked-for-name", input_requests={"name": types.ElicitRequest(
+        params=types.ElicitRequestFormParams(message="What is your name?", requested_schema=NAME_SCHEMA))})
+
+
+@server.tool(description="The capabilities the calling client declared (2026-07-28: per request)")
+async def mcpctl_client_capabilities(ctx: Context) -> dict[str, Any]:
+    capabilities = ctx.client_capabilities
+    return {"capabilities": capabilities.model_dump(by_alias=True, exclude_none=True) if capabilities else None}
+
+
 @server.resource("test://static-text", mime_type="text/plain")
 def static_text() -> str:
     return "This is the content of the static text resource."

@@ -1,0 +1,251 @@
+"""The modern lane against real servers: the conformance server as a stdio process (the lane is a second
+process) and over Streamable HTTP (the lane is a POST per request), driven through Multiplexer.modern the
+way the stateless front drives it, with a session-era session on the handshake lane at the same time."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from toolhive_py.proxy.backends import BackendFactory, HttpBackendFactory, ProcessBackendFactory
+from toolhive_py.proxy.lanes import CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, PROTOCOL_VERSION_KEY, SUBSCRIPTION_ID_KEY
+from toolhive_py.proxy.mux import Multiplexer, RequestContext
+from toolhive_py.proxy.supervisor import free_port
+
+pytestmark = pytest.mark.anyio
+
+SERVER = Path(__file__).parents[1] / "conformance" / "server.py"
+
+
+def envelope(capabilities: dict[str, Any] | None = None, name: str = "modern-client") -> dict[str, Any]:
+    return {PROTOCOL_VERSION_KEY: "2026-07-28", CLIENT_INFO_KEY: {"name": name, "version": "1"},
+            CLIENT_CAPABILITIES_KEY: capabilities or {}}
+
+
+def call(request_id: Any, tool: str, meta: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {}, "_meta": meta or envelope(), **params}}
+
+
+async def relayed(mux: Multiplexer, message: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every message Multiplexer.modern delivers for one request, the final response last."""
+    got: list[dict[str, Any]] = []
+    with anyio.fail_after(30):
+        await mux.modern(message, RequestContext(), got.append)
+    return got
+
+
+@pytest.fixture(scope="module")
+def http_server() -> Iterator[str]:
+    """The conformance server over Streamable HTTP (both eras on one endpoint); its /mcp URL."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(SERVER), "--transport", "streamable-http", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None, "the HTTP conformance server exited"
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the HTTP conformance server never listened")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def stdio_backend() -> BackendFactory:
+    return ProcessBackendFactory((sys.executable, str(SERVER)))
+
+
+@pytest.fixture(params=["stdio", "http"])
+def backend(request: pytest.FixtureRequest) -> BackendFactory:
+    if request.param == "stdio":
+        return stdio_backend()
+    url = request.getfixturevalue("http_server")
+    return HttpBackendFactory("", "", 0, "streamable-http", url=url)
+
+
+@asynccontextmanager
+async def running(factory: BackendFactory) -> AsyncIterator[Multiplexer]:
+    mux = Multiplexer(factory, server_name="conformance")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(mux.run)
+        assert await mux.wait_ready(30)
+        assert await mux.wait_probed(30)
+        yield mux
+        mux.stop()
+        tg.cancel_scope.cancel()
+
+
+async def test_the_probe_finds_both_revisions(backend: BackendFactory) -> None:
+    async with running(backend) as mux:
+        assert mux.backend_versions == ("2025-11-25", "2026-07-28")
+        assert mux.speaks_modern, mux.modern_unavailable
+
+
+async def test_input_required_comes_back_natively_and_the_retry_completes(backend: BackendFactory) -> None:
+    async with running(backend) as mux:
+        meta = envelope({"elicitation": {}})
+        (asked,) = await relayed(mux, call(1, "mcpctl_ask_name", meta))
+        result = asked["result"]
+        assert asked["id"] == 1
+        assert result["resultType"] == "input_required"
+        assert result["inputRequests"]["name"]["method"] == "elicitation/create"
+        state = result["requestState"]
+        assert state.startswith("v1."), "the server's own sealed state, not one of the proxy's"
+        (done,) = await relayed(mux, call(2, "mcpctl_ask_name", meta, requestState=state, inputResponses={
+            "name": {"action": "accept", "content": {"name": "Ada"}}}))
+        assert done["id"] == 2
+        assert done["result"]["content"][0]["text"] == "Hello, Ada!"
+        assert done["result"]["resultType"] == "complete"
+
+
+async def test_concurrent_clients_with_the_same_id_each_get_their_own_answer_and_capabilities(
+        backend: BackendFactory) -> None:
+    """Each caller's tool sees the capabilities that caller declared: the envelope reaches the server
+    untouched, per request, and the answers do not cross although both callers use id 1."""
+    declared: list[dict[str, Any]] = [{"elicitation": {}}, {"sampling": {}, "roots": {"listChanged": True}}, {}]
+    async with running(backend) as mux:
+        answers: list[list[dict[str, Any]]] = [[] for _ in declared]
+
+        async def one(capabilities: dict[str, Any], box: list[dict[str, Any]]) -> None:
+            box.extend(await relayed(mux, call(1, "mcpctl_client_capabilities", envelope(capabilities))))
+
+        async with anyio.create_task_group() as tg:
+            for capabilities, box in zip(declared, answers, strict=True):
+                tg.start_soon(one, capabilities, box)
+    for capabilities, box in zip(declared, answers, strict=True):
+        assert [m["id"] for m in box] == [1]
+        assert box[0]["result"]["structuredContent"] == {"capabilities": capabilities}
+
+
+async def test_progress_comes_back_with_the_clients_own_token(backend: BackendFactory) -> None:
+    async with running(backend) as mux:
+        got = await relayed(mux, call("p", "test_tool_with_progress", {**envelope(), "progressToken": "mine"}))
+    progress = [m["params"] for m in got if m.get("method") == "notifications/progress"]
+    assert [(p["progressToken"], p["progress"]) for p in progress] == [("mine", 0), ("mine", 50), ("mine", 100)]
+    assert got[-1]["id"] == "p"
+
+
+async def test_subscriptions_listen_is_acknowledged_with_the_clients_subscription_id(backend: BackendFactory) -> None:
+    listen = {"jsonrpc": "2.0", "id": "watch-1", "method": "subscriptions/listen",
+              "params": {"notifications": {"toolsListChanged": True}, "_meta": envelope()}}
+    async with running(backend) as mux:
+        got: list[dict[str, Any]] = []
+        with anyio.move_on_after(20):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(mux.modern, listen, RequestContext(), got.append)
+                while not got:
+                    await anyio.sleep(0.01)
+                tg.cancel_scope.cancel()
+        assert got, "no acknowledgement"
+        assert got[0]["method"] == "notifications/subscriptions/acknowledged"
+        assert got[0]["params"]["_meta"][SUBSCRIPTION_ID_KEY] == "watch-1"
+        assert not mux._pending, "the cancelled listen is forgotten"  # the server was told (notifications/cancelled)
+        (after,) = await relayed(mux, call(1, "test_simple_text"))
+        assert after["result"]["content"][0]["text"].startswith("This is a simple text")
+
+
+async def test_log_messages_reach_only_the_caller_they_belong_to(http_server: str) -> None:
+    """Over HTTP each answer is the request's own stream, so two concurrent callers get exactly their own
+    log messages. (A stdio lane cannot tell; it delivers a log message only while one call runs.)"""
+    async with running(HttpBackendFactory("", "", 0, "streamable-http", url=http_server)) as mux:
+        meta = {**envelope(), "io.modelcontextprotocol/logLevel": "info"}
+        logged, quiet = [], []
+
+        async def logging_call() -> None:
+            logged.extend(await relayed(mux, call(1, "test_tool_with_logging", meta)))
+
+        async def progress_call() -> None:
+            quiet.extend(await relayed(mux, call(1, "test_tool_with_progress", {**meta, "progressToken": 1})))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(logging_call)
+            tg.start_soon(progress_call)
+    assert [m["params"]["data"] for m in logged if m.get("method") == "notifications/message"] == [
+        "Tool execution started", "Tool processing data", "Tool execution completed"]
+    assert not [m for m in quiet if m.get("method") == "notifications/message"]
+
+
+async def test_a_stdio_lane_never_gives_one_callers_log_messages_to_another() -> None:
+    async with running(stdio_backend()) as mux:
+        meta = {**envelope(), "io.modelcontextprotocol/logLevel": "info"}
+        alone = await relayed(mux, call(1, "test_tool_with_logging", meta))
+        assert len([m for m in alone if m.get("method") == "notifications/message"]) == 3
+        logged, other = [], []
+
+        async def logging_call() -> None:
+            logged.extend(await relayed(mux, call(1, "test_tool_with_logging", meta)))
+
+        async def other_call() -> None:
+            other.extend(await relayed(mux, call(1, "test_tool_with_progress", {**meta, "progressToken": 1})))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(other_call)
+            tg.start_soon(logging_call)
+    assert not [m for m in other if m.get("method") == "notifications/message"]
+
+
+async def test_a_session_era_session_keeps_sampling_and_elicitation_beside_modern_callers(
+        backend: BackendFactory) -> None:
+    """The handshake lane still carries server→client requests: a 2025-11-25 session's sampling and
+    elicitation are answered by that session while 2026-07-28 callers run on the other lane."""
+    async with running(backend) as mux:
+        inbox_in, inbox = anyio.create_memory_object_stream[tuple[dict[str, Any], Any]](math.inf)
+        session = mux.open_session(lambda message, related: inbox_in.send_nowait((message, related)))
+        await mux.from_client(session, {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {"sampling": {}, "elicitation": {}},
+            "clientInfo": {"name": "legacy-client", "version": "1"}}})
+        answers: dict[Any, dict[str, Any]] = {}
+        modern_answers: list[list[dict[str, Any]]] = []
+
+        async def legacy_client() -> None:
+            async for message, _ in inbox:
+                if message.get("method") == "sampling/createMessage":
+                    await mux.from_client(session, {"jsonrpc": "2.0", "id": message["id"], "result": {
+                        "role": "assistant", "content": {"type": "text", "text": "Paris"}, "model": "m"}})
+                elif message.get("method") == "elicitation/create":
+                    await mux.from_client(session, {"jsonrpc": "2.0", "id": message["id"], "result": {
+                        "action": "accept", "content": {"username": "ada", "email": "ada@example.com"}}})
+                elif "method" not in message:
+                    answers[message["id"]] = message
+                    if {1, 2} <= answers.keys():
+                        return
+
+        async def modern_caller() -> None:
+            modern_answers.append(await relayed(mux, call(1, "mcpctl_client_capabilities",
+                                                          envelope({"elicitation": {}}))))
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(legacy_client)
+                await mux.from_client(session, {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                    "name": "test_sampling", "arguments": {"prompt": "Capital of France?"}}})
+                await mux.from_client(session, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+                    "name": "test_elicitation", "arguments": {"message": "Who are you?"}}})
+                for _ in range(3):
+                    tg.start_soon(modern_caller)
+        await mux.close_session(session)
+        inbox_in.close()
+        inbox.close()
+    assert answers[0]["result"]["protocolVersion"] == "2025-11-25"
+    assert answers[1]["result"]["content"][0]["text"] == "LLM response: Paris"
+    assert "action=accept" in answers[2]["result"]["content"][0]["text"]
+    assert [box[-1]["result"]["structuredContent"] for box in modern_answers] == [
+        {"capabilities": {"elicitation": {}}}] * 3
