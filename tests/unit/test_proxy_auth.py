@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from toolhive_py import credentials as creds
 from toolhive_py.config import atomic_write
-from toolhive_py.proxy.auth import CLIENT_SCOPE_KEY, bearer_token, challenge, protect
+from toolhive_py.proxy.auth import CLIENT_SCOPE_KEY, bearer_token, challenge, client_of, protect
 
 pytestmark = pytest.mark.anyio
 
@@ -42,7 +42,7 @@ def table_file(path: Path, **tokens: str) -> Path:
     return path
 
 
-async def client_of(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def http_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1:9") as client:
         yield client
 
@@ -51,7 +51,7 @@ async def client_of(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 async def guarded(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Path, str]]:
     token = creds.new_token()
     path = table_file(tmp_path / "creds.json", vscode=token)
-    async for client in client_of(protect(inner, credentials=path, peer_check=False)):
+    async for client in http_client(protect(inner, credentials=path, peer_check=False)):
         yield client, path, token
 
 
@@ -71,6 +71,14 @@ def bearer(token: str) -> dict[str, str]:
 def test_the_bearer_token_is_the_one_authorization_header(headers: list[tuple[bytes, bytes]],
                                                           expected: str | None) -> None:
     assert bearer_token(headers) == expected
+
+
+def test_the_client_of_a_request_is_what_the_middleware_put_in_its_scope() -> None:
+    from starlette.requests import Request
+
+    assert client_of(Request({"type": "http", CLIENT_SCOPE_KEY: "vscode"})) == "vscode"
+    assert client_of(Request({"type": "http"})) == "-"
+    assert client_of(None) == "-"
 
 
 def test_the_challenge_names_an_error_only_when_a_token_was_sent() -> None:
@@ -120,7 +128,7 @@ async def test_an_unusable_file_refuses_everyone(guarded: tuple[httpx.AsyncClien
 
 
 async def test_a_missing_file_is_migration_mode_and_audited_as_no_client(tmp_path: Path) -> None:
-    async for client in client_of(protect(inner, credentials=tmp_path / "absent.json", peer_check=False)):
+    async for client in http_client(protect(inner, credentials=tmp_path / "absent.json", peer_check=False)):
         answer = await client.post("/mcp")
         assert answer.status_code == 200
         assert answer.json() == {"client": "-"}
@@ -128,7 +136,7 @@ async def test_a_missing_file_is_migration_mode_and_audited_as_no_client(tmp_pat
 
 
 async def test_without_a_credentials_file_there_is_no_bearer_check(tmp_path: Path) -> None:
-    async for client in client_of(protect(inner, credentials=None, peer_check=False)):
+    async for client in http_client(protect(inner, credentials=None, peer_check=False)):
         assert (await client.post("/mcp")).json() == {"client": "-"}
         assert (await client.get("/health/ready")).json() == READY_BODY
 
@@ -150,7 +158,7 @@ async def test_a_peer_that_is_no_real_socket_is_refused(tmp_path: Path) -> None:
     """ASGITransport's client address is made up: its owner cannot be found, so it is not let in."""
     token = creds.new_token()
     path = table_file(tmp_path / "creds.json", vscode=token)
-    async for client in client_of(protect(inner, credentials=path)):
+    async for client in http_client(protect(inner, credentials=path)):
         for probe in ("/mcp", "/health/live", "/health/ready"):
             answer = await client.post(probe, headers=bearer(token))
             assert answer.status_code == 403

@@ -45,6 +45,7 @@ __all__ = [
     "Verdict",
     "bearer_token",
     "challenge",
+    "client_of",
     "protect",
 ]
 
@@ -71,6 +72,14 @@ def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     if scheme.lower() != "bearer" or not token or " " in token:
         return None
     return token
+
+
+def client_of(request: Any) -> str:
+    """The client id the middleware put into the scope of ``request`` (a starlette Request, or None as the
+    SDK's message metadata may give), for the request's audit record; ``-`` when there is none."""
+    scope = getattr(request, "scope", None)
+    client = scope.get(CLIENT_SCOPE_KEY) if isinstance(scope, dict) else None
+    return client if isinstance(client, str) else NO_CLIENT
 
 
 def challenge(error: str | None) -> str:
