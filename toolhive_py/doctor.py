@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from toolhive_py.config import Paths
     from toolhive_py.runtime.engine import Engine
 
-__all__ = ["Check", "Status", "check_clients", "check_egress", "check_engine", "check_proxies", "check_registries", "check_secrets",
-           "run_checks"]
+__all__ = ["Check", "Status", "check_client_credentials", "check_clients", "check_credentials", "check_egress",
+           "check_engine", "check_proxies", "check_registries", "check_secrets", "run_checks"]
 
 Status = Literal["ok", "warn", "fail"]
 _EXPIRY_WARNING_DAYS = 7
@@ -201,6 +201,53 @@ def check_clients(paths: Paths) -> list[Check]:
     return checks
 
 
+def check_client_credentials(paths: Paths) -> list[Check]:
+    """Entries mcpctl wrote without a proxy credential: they work only while their workload's proxy is in
+    migration mode, and stop at `mcpctl client upgrade` (which rewrites them with one)."""
+    from toolhive_py.clients.api import has_credential, ledger_records
+    from toolhive_py.clients.catalog import get_client
+    from toolhive_py.errors import NotFoundError
+
+    checks = []
+    for record in ledger_records(paths):
+        try:
+            client = get_client(record.client)
+        except NotFoundError:
+            continue
+        if not has_credential(client, record.entry):
+            checks.append(Check("credentials", f"client {client.id} {record.name}", "warn",
+                                f"the entry in {record.path} has no proxy credential: it works only while the "
+                                "workload's proxy runs in migration mode",
+                                f"mcpctl client upgrade (or mcpctl client connect {client.id} {record.name})"))
+    return checks
+
+
+def check_credentials(paths: Paths, engine: Engine) -> list[Check]:
+    """Workloads in migration mode: started before credentials, their proxy lets any local caller in."""
+    from toolhive_py.credentials import credentials_file, load
+    from toolhive_py.runtime.workloads import is_mine, list_workloads
+
+    checks = []
+    try:
+        workloads = [w for w in list_workloads(engine, include_stopped=True) if is_mine(w) and w.proxy_port]
+    except MCPCTLError as error:
+        return [_failure("credentials", "workloads", error)]
+    for workload in workloads:
+        name = f"credentials {workload.name}"
+        try:
+            table = load(credentials_file(paths, workload.name))
+        except MCPCTLError as error:
+            checks.append(_failure("credentials", name, error))
+            continue
+        if table is None:
+            checks.append(Check("credentials", name, "warn", "migration mode: its proxy lets in callers without a "
+                                "credential", "mcpctl client upgrade"))
+        else:
+            clients = ", ".join(sorted(table.hashes)) or "none yet"
+            checks.append(Check("credentials", name, "ok", f"clients with a credential: {clients}"))
+    return checks
+
+
 def run_checks(paths: Paths, *, socket_flag: str | None = None,
                extra: Iterable[Callable[[Paths], list[Check]]] = ()) -> list[Check]:
     """All checks, in the order a user would fix things: engine, secrets, registries, workloads, extras."""
@@ -209,10 +256,12 @@ def run_checks(paths: Paths, *, socket_flag: str | None = None,
     if engine is not None:
         try:
             checks += check_proxies(paths, engine)
+            checks += check_credentials(paths, engine)
             checks += check_egress(engine)
         finally:
             engine.close()
     checks += check_clients(paths)
+    checks += check_client_credentials(paths)
     for check in extra:
         checks += check(paths)
     return checks

@@ -228,10 +228,10 @@ def list_tools(paths: Paths, name: str, *, socket: str | None = None, timeout: f
     out or hidden by the policy; changed or new, pending approval) or the server no longer lists (removed),
     each with its screening findings."""
     from toolhive_py.proxy.supervisor import proxy_dir
-    from toolhive_py.workloads import proxy_url
+    from toolhive_py.workloads import mcpctl_token, proxy_url
 
     url = proxy_url(paths, name, socket=socket)
-    with ProxyClient(name, url, timeout) as client:
+    with ProxyClient(name, url, timeout, token=mcpctl_token(paths, name)) as client:
         listed = _listed_tools(client)
     state_dir = proxy_dir(paths, name)
     pinned: Mapping[str, Any] = {}
@@ -260,10 +260,10 @@ def list_tools(paths: Paths, name: str, *, socket: str | None = None, timeout: f
 def call_tool(paths: Paths, name: str, tool: str, arguments: Mapping[str, Any], *, socket: str | None = None,
               timeout: float = 60.0) -> ToolCallData:
     """Call ``tool`` through ``name``'s proxy, as any client would (policy and guards apply)."""
-    from toolhive_py.workloads import proxy_url
+    from toolhive_py.workloads import mcpctl_token, proxy_url
 
     url = proxy_url(paths, name, socket=socket)
-    with ProxyClient(name, url, timeout) as client:
+    with ProxyClient(name, url, timeout, token=mcpctl_token(paths, name)) as client:
         result = client.request("tools/call", {"name": tool, "arguments": dict(arguments)})
     return ToolCallData(workload=name, tool=tool, result=result)
 

@@ -32,31 +32,39 @@ if TYPE_CHECKING:
     from toolhive_py.secrets import SecretRequest
 
 __all__ = [
+    "BridgeEndpoint",
     "ClientsResult",
     "ConnectedClient",
     "RemoveResult",
+    "RevokeResult",
+    "UpgradeResult",
     "RunPlan",
     "RunResult",
     "WorkloadResult",
     "WorkloadView",
     "audit_lines",
     "audit_records",
+    "bridge_endpoint",
+    "client_token",
     "connect_clients",
     "ensure_proxy",
     "list_workloads",
     "logs",
     "managed_servers",
+    "mcpctl_token",
     "plan_run",
     "proxy_log_lines",
     "proxy_url",
     "removal_targets",
     "remove",
     "restart",
+    "revoke_clients",
     "run",
     "runtime_status",
     "start",
     "status",
     "stop",
+    "upgrade_clients",
 ]
 
 Prompt = Callable[[str, str], str]
@@ -154,10 +162,43 @@ class ClientsResult(Completed):
     path: Path
     servers: tuple[str, ...]
     backup: Path
+    credential: str = ""  # how the client carries its new credential (the catalog's mode)
 
     def to_dict(self) -> dict[str, Any]:
         return {"client": self.client_id, "path": str(self.path), "servers": list(self.servers),
-                "backup": str(self.backup)}
+                "backup": str(self.backup), "credential": self.credential}
+
+
+@dataclass(frozen=True)
+class RevokeResult(Completed):
+    """`client revoke`: the workloads whose proxy no longer lets this client in."""
+
+    client_id: str
+    workloads: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"client": self.client_id, "workloads": list(self.workloads)}
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """`client upgrade`: every managed entry rewritten with a credential, and the workloads whose migration
+    mode ended (their proxy now lets in only clients with a credential)."""
+
+    rewritten: tuple[ClientsResult, ...]
+    secured: tuple[str, ...]
+    failures: tuple[Failure, ...]
+
+    @property
+    def status(self) -> Status:
+        return overall(len(self.rewritten) + len(self.secured), self.failures)[0]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return overall(len(self.rewritten) + len(self.secured), self.failures)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rewritten": [r.to_dict() for r in self.rewritten], "secured": list(self.secured)}
 
 
 # ----- helpers -----------------------------------------------------------------------------------------
@@ -267,6 +308,7 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
     from toolhive_py.clients.api import ManagedServer
     from toolhive_py.clients.api import connect as connect_client
     from toolhive_py.clients.api import resolve_target as resolve_client
+    from toolhive_py.credentials import ensure_file
     from toolhive_py.integrity.dlp import write_fingerprints
     from toolhive_py.integrity.pins import seed
     from toolhive_py.proxy.supervisor import free_port, proxy_dir
@@ -296,12 +338,15 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
         write_fingerprints(state_dir, injected)
         if target.entry is not None and target.entry.tool_pins:
             seed(state_dir, target.entry.tool_pins)
+        # A new workload's proxy lets in only clients with a credential: none until one is connected.
+        ensure_file(paths, launched.workload.name)
         ensure_proxy(paths, engine, launched.workload)
     workload = launched.workload
     connected, failures = [], []
     for client_target in client_targets:
         try:
-            connect_client(paths, client_target, [ManagedServer(workload.name, workload.url or "")])
+            connect_client(paths, client_target, [ManagedServer(workload.name, workload.url or "")],
+                           mint=_minter(paths, client_target.client.id))
         except MCPCTLError as error:
             failures.append(Failure(client_target.client.id, error))
             continue
@@ -352,6 +397,7 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
     """Remove each workload, stop its proxy (its audit log is archived) and take it out of every client config
     mcpctl wrote it to."""
     from toolhive_py.clients.api import disconnect_everywhere
+    from toolhive_py.credentials import revoke
     from toolhive_py.proxy.supervisor import forget, proxy_dir, stop_proxy
     from toolhive_py.runtime import workloads
     from toolhive_py.runtime.engine import open_engine
@@ -379,6 +425,10 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
             stop_proxy(paths, target)
             forget(paths, target)
             removed.append(target)
+            try:
+                revoke(paths, target)  # every client's credential: a later workload of this name starts clean
+            except MCPCTLError as error:
+                failures.append(Failure(target, error))
             try:
                 disconnected[target] = tuple(disconnect_everywhere(paths, target))
             except MCPCTLError as error:  # removed all the same: a client config it stays in is reported
@@ -438,15 +488,132 @@ def managed_servers(paths: Paths, names: Sequence[str] | None, *, socket: str | 
 
 def connect_clients(paths: Paths, target: Target, names: Sequence[str] | None, *, replace_foreign: bool = False,
                     force: bool = False, socket: str | None = None) -> ClientsResult:
-    """Point one client's config at managed servers (``names``, or every one when None); ``force`` writes a
-    config the user made read-only."""
+    """Point one client's config at managed servers (``names``, or every one when None), each with a new credential
+    for this client (connecting again rotates it); ``force`` writes a config the user made read-only."""
     from toolhive_py.clients.api import connect
 
     if names is not None and not names:
         raise UsageError("Name servers to connect, or pass --all.")
     chosen = managed_servers(paths, names, socket=socket)
-    backup = connect(paths, target, chosen, replace=replace_foreign, force=force)
-    return ClientsResult(target.client.id, target.client.name, target.path, tuple(s.name for s in chosen), backup)
+    backup = connect(paths, target, chosen, replace=replace_foreign, force=force,
+                     mint=_minter(paths, target.client.id))
+    return ClientsResult(target.client.id, target.client.name, target.path, tuple(s.name for s in chosen), backup,
+                         target.client.credential if target.client.supports_remote else "stdio-bridge")
+
+
+def _minter(paths: Paths, client_id: str) -> Callable[[ManagedServer], str]:
+    """Mints (rotates) the client's credential for a server's workload, when `clients.api.connect` asks."""
+    from toolhive_py.credentials import mint
+
+    return lambda server: mint(paths, server.workload_name, client_id)
+
+
+def client_token(paths: Paths, client_id: str, workload: str) -> str:
+    """The client's stored credential for a workload (`mcpctl client token`, Claude Code's headersHelper)."""
+    from toolhive_py.clients.catalog import get_client
+    from toolhive_py.credentials import token
+
+    client = get_client(client_id).id
+    value = token(paths, workload, client)
+    if value is None:
+        raise NotFoundError(f"{client} has no credential for {workload}.",
+                            hint=f"Connect it: mcpctl client connect {client} {workload}", code="no-credential")
+    return value
+
+
+def mcpctl_token(paths: Paths, workload: str) -> str | None:
+    """mcpctl's own credential for a workload's proxy (`mcpctl tools`, scan --fix's check), minted on first use.
+    None for a workload in migration mode (no credentials file): minting would end that mode for its clients."""
+    from toolhive_py.credentials import MCPCTL_CLIENT, credentials_file, load, mint, token
+
+    if load(credentials_file(paths, workload)) is None:
+        return None
+    return token(paths, workload, MCPCTL_CLIENT) or mint(paths, workload, MCPCTL_CLIENT)
+
+
+def _credential_workloads(paths: Paths) -> list[str]:
+    from toolhive_py.credentials import credentials_file
+
+    directory = credentials_file(paths, "x").parent
+    return sorted(p.stem for p in directory.glob("*.json")) if directory.is_dir() else []
+
+
+def revoke_clients(paths: Paths, client_id: str, workload: str | None = None) -> RevokeResult:
+    """Invalidate the client's credential for ``workload`` (every workload when None). The proxy re-reads its
+    credentials file, so the next request with the old token gets 401; the client's entry stays as it is."""
+    from toolhive_py.clients.catalog import get_client
+    from toolhive_py.credentials import revoke
+
+    client = get_client(client_id).id
+    revoked = [name for name in ([workload] if workload else _credential_workloads(paths))
+               if client in revoke(paths, name, client)]
+    if workload and not revoked:
+        raise NotFoundError(f"{client} has no credential for {workload}.",
+                            hint=f"`mcpctl client status {client}` shows what it is connected to.",
+                            code="no-credential")
+    return RevokeResult(client, tuple(revoked))
+
+
+def upgrade_clients(paths: Paths, *, socket: str | None = None) -> UpgradeResult:
+    """The migration to credentials: every entry mcpctl wrote is rewritten with one (each client's is rotated),
+    and every workload of this user leaves migration mode (its credentials file is created), so from now on its
+    proxy lets in only clients with a credential. An entry the user edited since is theirs and is left."""
+    from toolhive_py.clients.api import ManagedServer, Target, connect, ledger_records
+    from toolhive_py.clients.api import status as client_status
+    from toolhive_py.clients.catalog import get_client
+    from toolhive_py.credentials import credentials_file, ensure_file, load
+
+    servers = {s.name: s for s in managed_servers(paths, None, socket=socket)}
+    by_url = {s.url: s.name for s in servers.values()}
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for record in ledger_records(paths):
+        groups.setdefault((record.client, record.scope, record.path), []).append(record.name)
+    records = {(r.client, r.path, r.name): r for r in ledger_records(paths)}
+    rewritten: list[ClientsResult] = []
+    failures: list[Failure] = []
+    for (client_id, scope, path), names in groups.items():
+        try:
+            client = get_client(client_id)
+            location = client.location(scope) or client.locations[0]  # type: ignore[arg-type]
+            target = Target(client, location, Path(path))
+            ours = {s["name"] for s in client_status(paths, target)["servers"] if s["managed"]}
+            chosen = []
+            for name in names:
+                workload = _written_workload(records[(client_id, path, name)].entry, by_url)
+                if name not in ours or workload is None or workload not in servers:
+                    why = "it was edited since mcpctl wrote it" if name not in ours else "its workload is gone"
+                    failures.append(Failure(f"{client_id}:{name}", NotFoundError(
+                        f"The {name!r} entry in {path} was not upgraded: {why}.",
+                        hint=f"Connect it again: mcpctl client connect {client_id} NAME", code="not-upgraded")))
+                    continue
+                chosen.append(ManagedServer(name, servers[workload].url, "" if workload == name else workload))
+            if chosen:
+                backup = connect(paths, target, chosen, mint=_minter(paths, client.id))
+                rewritten.append(ClientsResult(client.id, client.name, target.path, tuple(s.name for s in chosen),
+                                               backup, client.credential if client.supports_remote
+                                               else "stdio-bridge"))
+        except MCPCTLError as error:
+            failures.append(Failure(f"{client_id}:{path}", error))
+    secured = []
+    for name in servers:
+        if load(credentials_file(paths, name)) is None:
+            ensure_file(paths, name)
+            secured.append(name)
+    return UpgradeResult(tuple(rewritten), tuple(secured), tuple(failures))
+
+
+def _written_workload(entry: Mapping[str, Any], by_url: Mapping[str, str]) -> str | None:
+    """The workload an entry mcpctl wrote points at: by its proxy URL, or the NAME of its `mcpctl connect NAME`."""
+    from toolhive_py.clients.catalog import URL_KEYS
+
+    for key in URL_KEYS:
+        if isinstance(entry.get(key), str):
+            return by_url.get(entry[key])
+    command = entry.get("command") or entry.get("cmd")
+    args = [str(a) for a in (command[1:] if isinstance(command, list) else entry.get("args") or [])]
+    if "connect" in args and args.index("connect") + 1 < len(args):
+        return args[args.index("connect") + 1]
+    return None
 
 
 def proxy_url(paths: Paths, name: str, *, socket: str | None = None) -> str:
@@ -464,6 +631,21 @@ def proxy_url(paths: Paths, name: str, *, socket: str | None = None) -> str:
             raise MCPCTLError(f"Workload {name} has no proxy.", hint=f"Recreate it: mcpctl rm {name} && mcpctl run …",
                               code="no-proxy")
         return workload.url
+
+
+@dataclass(frozen=True)
+class BridgeEndpoint:
+    """Where `mcpctl connect NAME` relays to, and the credential it sends (None: none, migration mode only)."""
+
+    url: str
+    token: str | None
+
+
+def bridge_endpoint(paths: Paths, name: str, *, client: str | None, socket: str | None = None) -> BridgeEndpoint:
+    """`mcpctl connect NAME [--client ID]`: the proxy (started again when down) and the client's credential from
+    the secret backend, so the stdio client's config holds no token."""
+    token = client_token(paths, client, name) if client else None
+    return BridgeEndpoint(proxy_url(paths, name, socket=socket), token)
 
 
 def logs(paths: Paths, name: str, *, follow: bool = False, tail: int | None = None,

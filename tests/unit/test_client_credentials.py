@@ -1,25 +1,35 @@
 """Client entries with a proxy credential: each client gets it the way the catalog says (golden files per
 client under tests/fixtures/clients/credentials), connect then disconnect still gives back the exact bytes,
-VS Code's input is added and taken away with its entry, and a refused connect rotates no credential.
+VS Code's input is added and taken away with its entry, and a refused connect rotates no credential. Then
+`client token` and `client revoke`, mcpctl's own credential, scan and doctor.
 
 Regenerate the golden files with ``UPDATE_GOLDEN=1`` and read the diff before committing it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shlex
 import shutil
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.vault import FakeVault
+from tests.helpers import run_cli
+from toolhive_py import credentials, workloads
 from toolhive_py.clients import api
 from toolhive_py.clients.catalog import CLIENTS, Client, get_client
 from toolhive_py.clients.documents import load_text, parse_text, servers_in
 from toolhive_py.config import Paths
 from toolhive_py.credentials import TOKEN_PREFIX
-from toolhive_py.errors import ConfigError, ConflictError
+from toolhive_py.errors import ConfigError, ConflictError, MCPCTLError
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "clients"
 GOLDEN = FIXTURES / "credentials"
@@ -159,3 +169,149 @@ def test_a_refused_connect_mints_nothing(isolated_home: Path) -> None:
         api.connect(paths, target, [api.ManagedServer("other", SERVER.url)],
                     mint=lambda s: minted.append(s.name) or TOKEN)  # type: ignore[func-returns-value]
     assert minted == []
+
+
+# ----- the credential's life cycle through the CLI (a real secret backend: hvac against the in-process Vault) ---
+
+@pytest.fixture
+def vault_paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
+    with FakeVault() as vault:
+        monkeypatch.setenv("VAULT_TOKEN", vault.root_token)
+        assert run_cli("config", "set", "vault.address", vault.url).exit_code == 0
+        assert run_cli("secret", "backend", "vault").exit_code == 0
+        yield Paths.from_env()
+
+
+def test_client_token_prints_the_token_or_the_headers_claude_code_asks_for(vault_paths: Paths) -> None:
+    minted = credentials.mint(vault_paths, "web", "claude-code")
+    assert run_cli("client", "token", "claude-code", "web").stdout == minted + "\n"
+    helper = run_cli("client", "token", "claude-code", "web", "--header-json")
+    assert json.loads(helper.stdout) == {"Authorization": f"Bearer {minted}"}
+    missing = run_cli("client", "token", "cursor", "web")
+    assert missing.exit_code == 4
+    assert "mcpctl client connect cursor web" in missing.stderr
+
+
+def test_client_token_refuses_to_show_the_token_on_a_terminal_without_show(isolated_home: Path) -> None:
+    """Run as a user would, on a real pseudo-terminal: refused before any secret is read."""
+    import pty
+
+    env = {**os.environ, "HOME": str(isolated_home)}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: mcpctl with the terminal as its stdout
+        os.execve(sys.executable, [sys.executable, "-m", "toolhive_py", "client", "token", "cursor", "web"],  # noqa: S606 - argv, no shell
+                  env)
+    output = b""
+    with contextlib.suppress(OSError):  # EIO once the child has exited and the terminal closed
+        while chunk := os.read(fd, 4096):
+            output += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 2
+    assert b"would be shown on the screen" in output
+    assert b"--show" in output
+
+
+def test_revoke_invalidates_a_clients_credentials_everywhere_or_for_one_server(vault_paths: Paths) -> None:
+    for workload in ("web", "db"):
+        credentials.mint(vault_paths, workload, "cursor")
+    credentials.mint(vault_paths, "web", "vscode")
+    one = run_cli("client", "revoke", "cursor", "db", "--json")
+    assert one.json()["data"] == {"client": "cursor", "workloads": ["db"]}
+    assert credentials.token(vault_paths, "db", "cursor") is None
+    assert credentials.token(vault_paths, "web", "cursor") is not None
+    assert run_cli("client", "revoke", "cursor", "db").exit_code == 4, "nothing left to revoke is said so"
+    assert run_cli("client", "revoke", "cursor").json is not None
+    assert credentials.clients_of(vault_paths, "web") == ["vscode"], "other clients keep theirs"
+
+
+def test_mcpctls_own_credential_is_minted_once_and_never_ends_migration_mode(vault_paths: Paths) -> None:
+    assert workloads.mcpctl_token(vault_paths, "old") is None
+    assert credentials.load(credentials.credentials_file(vault_paths, "old")) is None, "still in migration mode"
+    credentials.ensure_file(vault_paths, "new")
+    first = workloads.mcpctl_token(vault_paths, "new")
+    assert first is not None
+    assert workloads.mcpctl_token(vault_paths, "new") == first
+    assert credentials.clients_of(vault_paths, "new") == [credentials.MCPCTL_CLIENT]
+
+
+# ----- scan, doctor, mcpctl's own client ------------------------------------------------------------------------
+
+def test_scan_reports_a_proxy_credential_as_mcpctls_own_not_as_a_leaked_secret(isolated_home: Path) -> None:
+    from toolhive_py.scan.scanner import ScanOptions, run_scan
+
+    # Its random part holds what looks like an OpenAI key: the proxy credential is recognised first.
+    tricky = TOKEN_PREFIX + "a-sk-" + "b" * 38
+    leaked = "ghp_" + "Q1" * 18
+    cursor = isolated_home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir()
+    cursor.write_text(json.dumps({"mcpServers": {
+        "mine": {"url": SERVER.url, "headers": {"Authorization": f"Bearer {tricky}"}},
+        "theirs": {"url": "https://example.com/mcp", "headers": {"Authorization": f"Bearer {leaked}"}}}}))
+    report = run_scan(Paths.from_env(), ScanOptions(home=isolated_home, processes=False, containers=False,
+                                                    managed_root=None))
+    found = {f.name: f for f in report.findings}
+    assert found["mine"].secrets == []
+    assert [(r.code, r.level) for r in found["mine"].reasons if r.code == "proxy-credential"] == [
+        ("proxy-credential", "info")]
+    assert tricky not in str(report.to_dict())
+    assert [s.provider for s in found["theirs"].secrets] == ["github-token"]
+    assert report.summary()["secrets"] == 1
+
+
+def test_doctor_lists_managed_entries_without_a_credential(isolated_home: Path) -> None:
+    from toolhive_py.doctor import check_client_credentials
+
+    paths = Paths.from_env()
+    cursor = _target(isolated_home, get_client("cursor"))
+    desktop = _target(isolated_home, get_client("claude-desktop"))
+    api.connect(paths, cursor, [api.ManagedServer("old", SERVER.url)])
+    api.connect(paths, desktop, [api.ManagedServer("old", SERVER.url)])
+    api.connect(paths, cursor, [SERVER])
+    checks = check_client_credentials(paths)
+    assert sorted(c.name for c in checks) == ["client claude-desktop old", "client cursor old"]
+    assert all(c.status == "warn" and c.fix and "mcpctl client upgrade" in c.fix for c in checks)
+
+
+@pytest.fixture
+def guarded() -> Iterator[str]:
+    """A local HTTP server that answers MCP requests only with ``Authorization: Bearer`` + TOKEN (401 else)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Bearer realm="mcpctl"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "result": {}}).encode()
+            self.send_response(200 if "id" in message else 202)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_DELETE(self) -> None:  # noqa: N802 - the http.server name
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/mcp"
+    server.shutdown()
+    server.server_close()
+
+
+def test_mcpctls_own_client_sends_its_credential_and_names_a_refusal(guarded: str) -> None:
+    from toolhive_py.proxy.client import ProxyClient
+
+    with ProxyClient("w", guarded, 5.0, token=TOKEN) as client:
+        assert client.request("tools/list", {}) == {}
+    with pytest.raises(MCPCTLError) as refused, ProxyClient("w", guarded, 5.0):
+        pass
+    assert refused.value.code == "proxy-unauthorized"

@@ -5,6 +5,7 @@ since the scan is refused and its entry is not touched."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import yaml
 
 from tests.fakes.vault import FakeVault
 from tests.helpers import run_cli
-from toolhive_py.clients.api import ManagedServer, Target, entry_for, status
+from toolhive_py.clients.api import ManagedServer, Target, entry_for, mcpctl_command, status
 from toolhive_py.clients.catalog import get_client
 from toolhive_py.config import Paths
 from toolhive_py.scan.fix import FixStep, ManagedWorkload, _repoint, apply_plan, build_plan, render_plan
@@ -39,6 +40,11 @@ CONFIG = """{
 
 FETCH = (ManagedWorkload("fetch", URL),)
 FILES = (ManagedWorkload("filesystem", URL),)
+
+
+def _tokens_out(text: str) -> str:
+    """A written file with each proxy credential (random, minted per entry) as TOKEN."""
+    return re.sub(r"mcpctl_pxy_[A-Za-z0-9_-]{43}", "TOKEN", text)
 
 
 def _write_repoints(plan: list[FixStep]) -> None:
@@ -80,13 +86,15 @@ def test_plan_moves_secrets_of_vetted_servers_and_leaves_unvetted_ones(tmp_path:
         ("fetch", "move-secret"), ("fetch", "repoint"), ("files", "repoint"), ("shady", "leave")]
 
 
+@pytest.mark.usefixtures("vault_backend")  # the entry gets a proxy credential, stored there
 def test_repoint_replaces_the_entry_in_place_and_nothing_else(tmp_path: Path) -> None:
     home = _home(tmp_path)
     config = home / ".cursor" / "mcp.json"
     plan = [s for s in build_plan(_scan(home), {"default/filesystem": FILES}) if s.server == "files"]
     _write_repoints(plan)
-    assert config.read_text() == CONFIG.replace(
-        '{"command": "docker", "args": ["run", "-i", "--rm", "mcp/filesystem:1.0.2"]}', f'{{"url": "{URL}"}}')
+    assert _tokens_out(config.read_text()) == CONFIG.replace(
+        '{"command": "docker", "args": ["run", "-i", "--rm", "mcp/filesystem:1.0.2"]}',
+        f'{{"url": "{URL}", "headers": {{"Authorization": "Bearer TOKEN"}}}}')
 
 
 def test_a_secret_changed_since_the_scan_is_refused_and_the_entry_kept(tmp_path: Path) -> None:
@@ -154,6 +162,7 @@ GOOSE_MODE: smart_approve
     ("codex", ".codex/config.toml", CODEX_CONFIG, 'command = "docker"', "\n[mcp_servers.shady]"),
     ("goose", ".config/goose/config.yaml", GOOSE_CONFIG, "cmd: docker", "\n  # not vetted"),
 ])
+@pytest.mark.usefixtures("vault_backend")  # the entry gets a proxy credential, stored there
 def test_repoint_replaces_a_toml_or_yaml_entry_in_place_and_nothing_else(
         client_id: str, relative: str, original: str, first: str, after: str, tmp_path: Path) -> None:
     home = tmp_path / "scanned"
@@ -163,13 +172,15 @@ def test_repoint_replaces_a_toml_or_yaml_entry_in_place_and_nothing_else(
     plan = build_plan(_scan(home), {"default/filesystem": FILES})
     assert [(s.server, s.action) for s in plan] == [("files", "repoint"), ("shady", "leave")]
     _write_repoints(plan)
-    entry = entry_for(get_client(client_id), ManagedServer("files", URL))
-    middle = (f'url = "{URL}"\n' if client_id == "codex"
+    entry = entry_for(get_client(client_id), ManagedServer("files", URL, token="TOKEN"))
+    middle = (f'url = "{URL}"\nhttp_headers = {{Authorization = "Bearer TOKEN"}}\n' if client_id == "codex"
               else yaml.safe_dump(entry, sort_keys=False).rstrip("\n").replace("\n", "\n    "))
-    assert config.read_text() == original[:original.index(first)] + middle + original[original.index(after):]
+    assert _tokens_out(config.read_text()) == original[:original.index(first)] + middle + \
+        original[original.index(after):]
     assert {f.name: f.status for f in _scan(home).findings}["files"] == "managed"
 
 
+@pytest.mark.usefixtures("vault_backend")  # the entry gets a proxy credential, stored there
 def test_repoint_edits_the_continue_folder_file_and_the_opencode_2_map_the_entry_came_from(tmp_path: Path) -> None:
     home = tmp_path / "scanned"
     copied = home / ".continue" / "mcpServers" / "from-claude.json"
@@ -184,8 +195,12 @@ def test_repoint_edits_the_continue_folder_file_and_the_opencode_2_map_the_entry
     plan = build_plan(_scan(home), {"default/filesystem": FILES})
     assert sorted((s.client, s.action) for s in plan) == [("continue", "repoint"), ("opencode", "repoint")]
     _write_repoints(plan)
-    assert copied.read_text() == '{"mcpServers": {"files": {"type": "http", "url": "' + URL + '"}}}\n'
-    assert native.read_text() == '{"mcp": {"servers": {"files": {"type": "remote", "url": "' + URL + '"}}}}\n'
+    command, prefix = mcpctl_command()
+    # Continue's credential goes through the stdio bridge, in the shape of the file it came from (Claude Desktop's).
+    assert json.loads(copied.read_text()) == {"mcpServers": {"files": {
+        "command": command, "args": [*prefix, "connect", "filesystem", "--client", "continue"]}}}
+    assert _tokens_out(native.read_text()) == ('{"mcp": {"servers": {"files": {"type": "remote", "url": "' + URL
+                                               + '", "headers": {"Authorization": "Bearer TOKEN"}}}}}\n')
 
 
 def _two_clients(tmp_path: Path, cursor_key: str, windsurf_key: str) -> Path:
@@ -342,6 +357,7 @@ def test_a_workload_of_another_registry_with_the_same_server_name_is_not_used(tm
     assert step.action == "repoint", "a workload without a registry label is matched by server name"
 
 
+@pytest.mark.usefixtures("vault_backend")  # the entry gets a proxy credential, stored there
 def test_a_stdio_only_clients_entry_keeps_its_key_and_connects_to_the_chosen_workload(tmp_path: Path) -> None:
     """Regression: Claude Desktop's `time` entry became `mcpctl connect time` (the entry's name)."""
     from toolhive_py.clients.api import mcpctl_command
@@ -353,7 +369,8 @@ def test_a_stdio_only_clients_entry_keeps_its_key_and_connects_to_the_chosen_wor
     _write_repoints(plan)
     written = json.loads(config.read_text())["mcpServers"]
     command, prefix = mcpctl_command()
-    assert written == {"time": {"command": command, "args": [*prefix, "connect", "time-open"]},
+    assert written == {"time": {"command": command, "args": [*prefix, "connect", "time-open", "--client",
+                                                         "claude-desktop"]},
                        "other": {"command": "true"}}
     assert entry_target(written["time"]) == ("connect", "time-open")
 
@@ -393,6 +410,7 @@ def test_a_workload_whose_proxy_does_not_answer_is_not_pointed_at(tmp_path: Path
     assert not (Paths.from_env().state_dir / "clients" / "backups").exists()
 
 
+@pytest.mark.usefixtures("vault_backend")  # the entry gets a proxy credential, stored there
 def test_a_written_entry_that_does_not_work_is_put_back(tmp_path: Path) -> None:
     from toolhive_py.scan.fix import _check_target, _live_entry, _restore, entry_target
 
@@ -454,6 +472,7 @@ def test_a_secret_whose_entry_cannot_be_repointed_is_copied_not_moved(tmp_path: 
     assert (data["status"], data["plaintext_left"], data["backups"]) == ("copied", [str(config)], [])
 
 
+@pytest.mark.usefixtures("vault_backend")  # the entry gets a proxy credential, stored there
 def test_a_repointed_entry_moves_its_secrets_and_names_the_backups_that_still_hold_them(tmp_path: Path) -> None:
     from toolhive_py.scan.fix import _account_for
 
@@ -472,6 +491,7 @@ def test_a_repointed_entry_moves_its_secrets_and_names_the_backups_that_still_ho
     assert API_KEY not in render_plan(plan, applied=True)
 
 
+@pytest.mark.usefixtures("vault_backend")  # the entry gets a proxy credential, stored there
 def test_a_secret_also_pasted_into_another_entry_of_the_file_is_only_copied(tmp_path: Path) -> None:
     from toolhive_py.scan.fix import _account_for
 
@@ -487,6 +507,7 @@ def test_a_secret_also_pasted_into_another_entry_of_the_file_is_only_copied(tmp_
     assert (plan[0].status, plan[0].plaintext_left) == ("copied", [str(config)])
 
 
+@pytest.mark.usefixtures("vault_backend")  # the entry gets a proxy credential, stored there
 def test_a_secret_from_a_side_file_is_copied_until_the_file_is_cleaned(tmp_path: Path) -> None:
     from toolhive_py.scan.fix import _account_for
 

@@ -1,14 +1,21 @@
-"""``mcpctl client``: which AI clients are here, and pointing them at managed servers."""
+"""``mcpctl client``: which AI clients are here, pointing them at managed servers, and their proxy credentials."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from toolhive_py.cli import options
 from toolhive_py.cli._state import get_state
+from toolhive_py.cli.completion import workload_names
 from toolhive_py.cli.output import print_json, print_table, render, say
+
+if TYPE_CHECKING:
+    from toolhive_py.workloads import ClientsResult
 
 __all__ = ["app"]
 
@@ -55,19 +62,81 @@ def connect(ctx: typer.Context, client: str = options.CLIENT, servers: list[str]
             replace: bool = typer.Option(False, "--replace", help="Replace same-named entries mcpctl did not write."),
             force: bool = options.FORCE, socket: str | None = options.RUNTIME_SOCKET,
             json_output: bool = options.JSON) -> None:
-    """Point a client at managed servers: the proxy URL, or `mcpctl connect NAME` for stdio-only clients."""
+    """Point a client at managed servers with a new credential each (again: rotates it): the proxy URL, or
+    `mcpctl connect NAME --client CLIENT` for stdio-only clients."""
     from toolhive_py import workloads
     from toolhive_py.clients.api import resolve_target
 
     result = workloads.connect_clients(get_state(ctx).paths, resolve_target(client, project=project),
                                        None if all_ else list(servers or []), replace_foreign=replace, force=force,
                                        socket=socket)
+    render("client connect", result, json_output=json_output, human=lambda: _show_connected(result))
+
+
+def _show_connected(result: ClientsResult) -> None:
+    say(f"{result.client_name}: {', '.join(result.servers)} → {result.path}", mark="ok")
+    say(f"  credential: {_CREDENTIAL_WHERE.get(result.credential, result.credential)}")
+    if result.credential == "vscode-inputs":
+        for server in result.servers:
+            say(f"  {result.client_name} asks for it when it first starts {server}: paste the output of "
+                f"`mcpctl client token {result.client_id} {server} --show`")
+    say(f"  backup: {result.backup} (undo with `mcpctl client restore {result.client_id}`)")
+
+
+_CREDENTIAL_WHERE = {
+    "headers": "in the entry's Authorization header (it opens only this local proxy)",
+    "vscode-inputs": "in VS Code's secret storage (a password input), not in the file",
+    "headers-helper": "in the secret backend; the client runs `mcpctl client token` for it at each connection",
+    "stdio-bridge": "in the secret backend; `mcpctl connect` sends it, nothing is written",
+}
+
+
+@app.command("token")
+def token(ctx: typer.Context, client: str = options.CLIENT, server: str = options.WORKLOAD,
+          header_json: bool = typer.Option(False, "--header-json", help="Print the HTTP headers as a JSON object "
+                                           "(Claude Code's headersHelper runs this)."),
+          show: bool = typer.Option(False, "--show", help="Print it even when stdout is a terminal.")) -> None:
+    """Print a client's proxy credential for a server (to a pipe; to a terminal only with --show)."""
+    from toolhive_py import workloads
+    from toolhive_py.errors import UsageError
+
+    if sys.stdout.isatty() and not show:
+        raise UsageError("The credential would be shown on the screen (and kept in the terminal's scrollback).",
+                         hint=f"Pipe it (`mcpctl client token {client} {server} | wl-copy`), or pass --show.",
+                         code="would-show-secret")
+    value = workloads.client_token(get_state(ctx).paths, client, server)
+    sys.stdout.write((json.dumps({"Authorization": f"Bearer {value}"}) if header_json else value) + "\n")
+
+
+@app.command("revoke")
+def revoke(ctx: typer.Context, client: str = options.CLIENT,
+           server: str | None = typer.Argument(None, help="Only this server (default: every one).",
+                                               autocompletion=workload_names),
+           json_output: bool = options.JSON) -> None:
+    """Invalidate a client's credentials at once (its entries stay; `client connect` gives it new ones)."""
+    from toolhive_py import workloads
+
+    result = workloads.revoke_clients(get_state(ctx).paths, client, server)
+    render("client revoke", result, json_output=json_output,
+           human=lambda: say(f"{client}: revoked for {', '.join(result.workloads) or 'nothing'}", mark="ok"))
+
+
+@app.command("upgrade")
+def upgrade(ctx: typer.Context, socket: str | None = options.RUNTIME_SOCKET, json_output: bool = options.JSON) -> None:
+    """Give every entry mcpctl wrote a credential, and end migration mode: entries without one stop working."""
+    from toolhive_py import workloads
+
+    result = workloads.upgrade_clients(get_state(ctx).paths, socket=socket)
 
     def show() -> None:
-        say(f"{result.client_name}: {', '.join(result.servers)} → {result.path}", mark="ok")
-        say(f"  backup: {result.backup} (undo with `mcpctl client restore {client}`)")
+        for rewritten in result.rewritten:
+            _show_connected(rewritten)
+        if result.secured:
+            say(f"credentials required from now on: {', '.join(result.secured)}", mark="ok")
+        if not result.rewritten and not result.secured and not result.failures:
+            say("Nothing to upgrade: every entry and workload has credentials.")
 
-    render("client connect", result, json_output=json_output, human=show)
+    render("client upgrade", result, json_output=json_output, human=show)
 
 
 @app.command("disconnect")

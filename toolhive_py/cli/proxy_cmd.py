@@ -15,14 +15,18 @@ __all__ = ["register"]
 
 def register(root: typer.Typer) -> None:
     @root.command("connect")
-    def connect(ctx: typer.Context, name: str = options.WORKLOAD, socket: str | None = options.RUNTIME_SOCKET) -> None:
+    def connect(ctx: typer.Context, name: str = options.WORKLOAD,
+                client: str | None = typer.Option(None, "--client", help="Send this client's proxy credential "
+                                                  "(from the secret backend) with every request."),
+                socket: str | None = options.RUNTIME_SOCKET) -> None:
         """Bridge stdio to a workload's proxy, for clients that can only start a command."""
         import anyio
 
         from toolhive_py import workloads
         from toolhive_py.proxy.bridge import bridge
 
-        anyio.run(bridge, workloads.proxy_url(get_state(ctx).paths, name, socket=socket))
+        endpoint = workloads.bridge_endpoint(get_state(ctx).paths, name, client=client, socket=socket)
+        anyio.run(bridge, endpoint.url, endpoint.token)
 
     @root.command("audit")
     def audit(ctx: typer.Context, name: str = options.WORKLOAD,

@@ -147,6 +147,8 @@ def entry_for(client: Client, server: ManagedServer, location: Location | None =
     remote = location.remote_entry if location is not None and location.remote_entry else client.remote
     if remote is None or mode == "stdio-bridge":
         bridge = [*prefix, "connect", workload] + (["--client", client.id] if server.token else [])
+        if location is not None and location.remote_entry is not None:  # a file in another client's shape
+            return {"command": command, "args": bridge}
         return client.stdio(server.name, command, bridge)
     entry = remote(server.name, server.url)
     if mode == "headers":

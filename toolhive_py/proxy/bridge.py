@@ -1,6 +1,9 @@
 """`mcpctl connect`: stdio on one side, the workload's proxy on the other, for clients that only spawn
 commands (Claude Desktop). Messages pass through unchanged; the proxy does policy and audit.
 
+With ``--client ID`` the bridge sends that client's proxy credential (read from the secret backend by the
+caller) as ``Authorization: Bearer`` on every request, so the client's config file holds no token at all.
+
 End of input is not the end of the conversation: a client that writes its requests and closes stdin
 (``printf … | mcpctl connect NAME``) still gets every answer, and the bridge exits once the last one is
 written. It exits at once on EOF when nothing is outstanding (``< /dev/null``), and when the proxy goes away.
@@ -15,6 +18,7 @@ from typing import Any
 import anyio
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.stdio import stdio_server
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.message import SessionMessage
 from mcp_types import jsonrpc_message_adapter
 
@@ -56,11 +60,14 @@ def _plain(item: SessionMessage) -> dict[str, Any]:
     return dumped
 
 
-async def bridge(url: str) -> None:
-    """Relay until the client's input has ended and every request it sent is answered, or the proxy goes away."""
-    async with stdio_server() as (stdin_messages, stdout_messages):
+async def bridge(url: str, token: str | None = None) -> None:
+    """Relay until the client's input has ended and every request it sent is answered, or the proxy goes away;
+    ``token`` is the client's proxy credential, sent with every request."""
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with stdio_server() as (stdin_messages, stdout_messages), create_mcp_http_client(headers=headers) as http:
         # The stdio transport's writer runs until its stream is closed; leaving it open would hang the exit.
-        async with stdout_messages, streamable_http_client(url) as streams, anyio.create_task_group() as tg:
+        async with stdout_messages, streamable_http_client(url, http_client=http) as streams, \
+                anyio.create_task_group() as tg:
             proxy_read, proxy_write = streams[0], streams[1]
             outstanding = Outstanding()
 

@@ -69,13 +69,17 @@ def parse_sse(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
 class ProxyClient:
     """One session-era MCP session with a workload's proxy over Streamable HTTP (JSON or SSE answers)."""
 
-    def __init__(self, name: str, url: str, timeout: float) -> None:
+    def __init__(self, name: str, url: str, timeout: float, *, token: str | None = None) -> None:
+        """``token``: mcpctl's own proxy credential for the workload (client id ``mcpctl``), sent on every
+        request; None for a proxy in migration mode."""
         import httpx
 
         self._name = name
         self._url = url
         self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0), trust_env=False)
         self._headers: dict[str, str] = dict(_HEADERS)
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
         self._next_id = 0
 
     def __enter__(self) -> ProxyClient:
@@ -137,6 +141,11 @@ class ProxyClient:
         return result
 
     def _answer(self, response: httpx.Response, request_id: int) -> dict[str, Any]:
+        if response.status_code == 401:
+            raise MCPCTLError(f"The proxy of {self._name} refused mcpctl's credential (HTTP 401).",
+                              hint="`mcpctl client upgrade` gives mcpctl and every client a credential; "
+                              f"`mcpctl restart {self._name}` restarts a proxy started before credentials.",
+                              code="proxy-unauthorized")
         kind = response.headers.get("content-type", "").split(";")[0].strip()
         if kind == "text/event-stream":
             for message in parse_sse(response.iter_lines()):

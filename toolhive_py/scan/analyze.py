@@ -1,6 +1,11 @@
 """One server (a config entry, a process or a container) → a finding: identity, secrets, status, risk.
 Everything it needs (registry index, managed URLs) is passed in; the only I/O is reading the side env
-files an entry names."""
+files an entry names.
+
+mcpctl's own proxy credentials (``credentials.is_proxy_token``, written by `mcpctl client connect`) are told
+apart before any secret pattern runs: they open one local proxy of this user, not a third-party account, so
+they are reported as an ``info`` reason (``proxy-credential``), never as a leaked secret, and `--fix` does not
+move them."""
 
 from __future__ import annotations
 
@@ -14,11 +19,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from toolhive_py import detectors
 from toolhive_py.clients.catalog import URL_KEYS
+from toolhive_py.credentials import is_proxy_token
 from toolhive_py.scan.identify import Identity, from_command, from_url, program_name
 from toolhive_py.scan.model import Reason, SecretFinding, ServerFinding
 
-__all__ = ["Context", "Located", "add_secret", "analyze_command", "args_secrets", "analyze_entry", "command_line", "entry_secrets",
-           "secrets_in_env_file"]
+__all__ = ["PROXY_CREDENTIAL", "Context", "Located", "add_secret", "analyze_command", "args_secrets", "analyze_entry",
+           "command_line", "entry_secrets", "secrets_in_env_file"]
+
+PROXY_CREDENTIAL = "mcpctl-proxy-credential"
+"""The provider name of a located mcpctl proxy credential (kept out of a finding's secrets)."""
 
 _URL_KEYS = URL_KEYS
 _ENV_KEYS = ("env", "envs", "environment")
@@ -37,8 +46,19 @@ class Context:
 Located = list[tuple[str, detectors.SecretMatch]]  # (location, match): env:NAME, arg:3, header:NAME, …
 
 
+def _proxy_token_in(value: str) -> str | None:
+    """The mcpctl proxy credential a value is (``Bearer mcpctl_pxy_…``, ``Authorization: Bearer …`` or the bare
+    token), checked first: its random part could contain another provider's prefix."""
+    words = value.split()
+    return words[-1] if words and is_proxy_token(words[-1]) else None
+
+
 def _check(found: Located, value: Any, name: str | None, location: str) -> None:
     if isinstance(value, str):
+        proxy_token = _proxy_token_in(value)
+        if proxy_token is not None:
+            found.append((location, detectors.SecretMatch(PROXY_CREDENTIAL, proxy_token)))
+            return
         match = detectors.detect(value, name)
         if match is not None:
             found.append((location, match))
@@ -51,8 +71,16 @@ def add_secret(findings: list[SecretFinding], value: Any, name: str | None, loca
 
 
 def _redacted(located: Located) -> list[SecretFinding]:
-    """What a report may hold about a secret: never the value."""
-    return [SecretFinding(match.provider, location, match.redacted, match.fingerprint) for location, match in located]
+    """What a report may hold about a secret: never the value. mcpctl's proxy credentials are no secret finding
+    (see :func:`_proxy_reasons`)."""
+    return [SecretFinding(match.provider, location, match.redacted, match.fingerprint) for location, match in located
+            if match.provider != PROXY_CREDENTIAL]
+
+
+def _proxy_reasons(located: Located) -> list[Reason]:
+    return [Reason("proxy-credential", "info", f"mcpctl proxy credential in {location} ({match.redacted}): it opens "
+                   "only one local mcpctl proxy of this user, it is not an upstream key")
+            for location, match in located if match.provider == PROXY_CREDENTIAL]
 
 
 def _scan_args(args: list[str], found: Located) -> None:
@@ -200,7 +228,10 @@ def _identity_status(identity: Identity, context: Context, finding: ServerFindin
 def analyze_command(finding: ServerFinding, command: str, args: list[str], context: Context,
                     home: str | None = None) -> None:
     """A running process's command line: what it runs, the secrets in its arguments, and its risks."""
-    finding.secrets.extend(args_secrets(args))
+    located: Located = []
+    _scan_args(args, located)
+    finding.secrets.extend(_redacted(located))
+    finding.reasons.extend(_proxy_reasons(located))
     _judge_command(finding, command, args, context, home)
 
 
@@ -254,4 +285,5 @@ def analyze_entry(finding: ServerFinding, entry: Mapping[str, Any], context: Con
         if command:
             _judge_command(finding, command, args, context, home)
     finding.secrets.extend(_redacted(located))
+    finding.reasons.extend(_proxy_reasons(located))
     return problems

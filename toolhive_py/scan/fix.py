@@ -261,10 +261,13 @@ def _repoint(paths: Paths, step: FixStep) -> Path:
     """Write the entry (under the user's name for it, naming the chosen workload); returns the backup."""
     from toolhive_py.clients.api import ManagedServer, Target, connect
     from toolhive_py.clients.catalog import get_client
+    from toolhive_py.credentials import mint
 
     target = Target(get_client(step.client), _location(step), Path(step.config_path))
     server = ManagedServer(step.server, step.url or "", workload=step.workload or "")
-    return connect(paths, target, [server], replace=True)
+    # The entry gets the client's own proxy credential, as `mcpctl client connect` writes it.
+    return connect(paths, target, [server], replace=True,
+                   mint=lambda s: mint(paths, s.workload_name, target.client.id))
 
 
 EntryTarget = tuple[Literal["url", "connect"], str]
@@ -291,15 +294,18 @@ def entry_target(entry: Mapping[str, Any]) -> EntryTarget | None:
 
 
 
-def _probe(url: str, timeout: float = 5.0) -> str | None:
+def _probe(paths: Paths, url: str, workload: str | None, timeout: float = 5.0) -> str | None:
     """None when the proxy at ``url`` answers an MCP ``initialize`` with a result, else why not. Only a
-    loopback URL is asked: nothing a config names elsewhere is contacted."""
+    loopback URL is asked: nothing a config names elsewhere is contacted. mcpctl asks with its own
+    credential for the workload (client id ``mcpctl``)."""
     from toolhive_py.proxy.client import ProxyClient
+    from toolhive_py.workloads import mcpctl_token
 
     if urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
         return f"{url} is not a local mcpctl proxy"
     try:
-        with ProxyClient("the workload", url, timeout):  # initialize; the session is closed on the way out
+        token = mcpctl_token(paths, workload) if workload else None
+        with ProxyClient("the workload", url, timeout, token=token):  # initialize; closed on the way out
             return None
     except MCPCTLError as error:
         return f"its proxy {url} does not answer an MCP initialize ({error.message})"
@@ -313,13 +319,14 @@ def _check_target(paths: Paths, step: FixStep, target: EntryTarget | None) -> st
         return "the entry is neither a proxy URL nor `mcpctl connect`"
     kind, value = target
     if kind == "url":
-        return f"the entry points at {value}, not at {step.url}" if value != step.url else _probe(value)
+        return (f"the entry points at {value}, not at {step.url}" if value != step.url
+                else _probe(paths, value, step.workload))
     if value != step.workload:
         return f"the entry runs `mcpctl connect {value}`, not the workload {step.workload}"
     state = running_proxy(paths, value)
     if state is None:
         return f"the workload {value} has no running proxy (`mcpctl start {value}`)"
-    return _probe(state.url)
+    return _probe(paths, state.url, value)
 
 
 def _restore(paths: Paths, step: FixStep, backup: Path) -> str:

@@ -22,6 +22,8 @@ RULES: Final[dict[str, str]] = {
     "privileged-container": "The server's container runs privileged or on the host network.",
     "unconfigured-process": "An MCP server process runs that no client config on this machine declares.",
     "managed": "The server is managed by mcpctl (hardened container behind a local proxy).",
+    "proxy-credential": "The entry holds an mcpctl proxy credential: it opens only one local mcpctl proxy of this "
+                        "user (revoke it with `mcpctl client revoke`), it is not a third-party key.",
     "tool-screening": "A tool pinned for an mcpctl workload addresses the model, hides text or asks for data "
                       "it has no need for (description screening; the message names the finding).",
 }
