@@ -35,6 +35,7 @@ __all__ = [
     "BridgeEndpoint",
     "ClientsResult",
     "ConnectedClient",
+    "DisconnectResult",
     "RemoveResult",
     "RevokeResult",
     "UpgradeResult",
@@ -47,6 +48,7 @@ __all__ = [
     "bridge_endpoint",
     "client_token",
     "connect_clients",
+    "disconnect_clients",
     "ensure_proxy",
     "list_workloads",
     "logs",
@@ -499,6 +501,40 @@ def connect_clients(paths: Paths, target: Target, names: Sequence[str] | None, *
                      mint=_minter(paths, target.client.id))
     return ClientsResult(target.client.id, target.client.name, target.path, tuple(s.name for s in chosen), backup,
                          target.client.credential if target.client.supports_remote else "stdio-bridge")
+
+
+@dataclass(frozen=True)
+class DisconnectResult(Completed):
+    """`client disconnect`: the entries taken out, and the workloads whose credential for the client went with them."""
+
+    client_id: str
+    path: Path
+    removed: tuple[str, ...]
+    revoked: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"client": self.client_id, "path": str(self.path), "removed": list(self.removed),
+                "revoked": list(self.revoked)}
+
+
+def disconnect_clients(paths: Paths, target: Target, names: Sequence[str] | None, *,
+                       force: bool = False) -> DisconnectResult:
+    """Take mcpctl's entries out of one client's config (all, or ``names``) and revoke the client's credential for
+    each of their workloads, so a copy of the token (a backup, a synced dotfile) opens nothing any more."""
+    from toolhive_py.clients.api import disconnect, ledger_records
+    from toolhive_py.credentials import revoke
+
+    written = {r.name: _written_workload(r.entry, {}) or r.name for r in ledger_records(paths)
+               if r.client == target.client.id and r.path == str(target.path)}
+    removed = disconnect(paths, target, names, force=force)
+    revoked = []
+    for name in removed:
+        try:
+            if target.client.id in revoke(paths, written[name], target.client.id):
+                revoked.append(written[name])
+        except UsageError:  # an entry name that names no workload (scan --fix keeps the user's own name)
+            continue
+    return DisconnectResult(target.client.id, target.path, tuple(removed), tuple(revoked))
 
 
 def _minter(paths: Paths, client_id: str) -> Callable[[ManagedServer], str]:

@@ -315,3 +315,17 @@ def test_mcpctls_own_client_sends_its_credential_and_names_a_refusal(guarded: st
     with pytest.raises(MCPCTLError) as refused, ProxyClient("w", guarded, 5.0):
         pass
     assert refused.value.code == "proxy-unauthorized"
+
+
+def test_disconnect_takes_the_credential_with_the_entry(vault_paths: Paths, isolated_home: Path) -> None:
+    target = _target(isolated_home, get_client("cursor"))
+    api.connect(vault_paths, target, [api.ManagedServer("web", SERVER.url)],
+                mint=lambda s: credentials.mint(vault_paths, s.workload_name, "cursor"))
+    credentials.mint(vault_paths, "web", "vscode")
+    token = credentials.token(vault_paths, "web", "cursor")
+    assert token is not None
+    assert token in target.path.read_text()
+    result = run_cli("client", "disconnect", "cursor", "--json").json()["data"]
+    assert (result["removed"], result["revoked"]) == (["web"], ["web"])
+    assert credentials.token(vault_paths, "web", "cursor") is None
+    assert credentials.clients_of(vault_paths, "web") == ["vscode"]

@@ -144,16 +144,14 @@ def disconnect(ctx: typer.Context, client: str = options.CLIENT,
                servers: list[str] | None = typer.Argument(None, help="Only these (default: all mcpctl wrote)."),
                project: Path | None = options.PROJECT, force: bool = options.FORCE,
                json_output: bool = options.JSON) -> None:
-    """Remove the entries mcpctl wrote; entries it did not write are never touched."""
-    from toolhive_py.clients.api import disconnect as disconnect_client
+    """Remove the entries mcpctl wrote (entries it did not write are never touched) and revoke their credentials."""
+    from toolhive_py import workloads
     from toolhive_py.clients.api import resolve_target
 
     target = resolve_target(client, project=project)
-    removed = disconnect_client(get_state(ctx).paths, target, servers or None, force=force)
-    if json_output:
-        print_json("client disconnect", {"client": client, "path": str(target.path), "removed": removed})
-        return
-    say(f"{target.client.name}: removed {', '.join(removed) or 'nothing'}")
+    result = workloads.disconnect_clients(get_state(ctx).paths, target, servers or None, force=force)
+    render("client disconnect", result, json_output=json_output,
+           human=lambda: say(f"{target.client.name}: removed {', '.join(result.removed) or 'nothing'}"))
 
 
 @app.command("restore")
