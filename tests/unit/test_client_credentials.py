@@ -127,9 +127,14 @@ def test_vscode_input_comes_and_goes_with_its_entry(start: str, isolated_home: P
     data = parse_text(target.path, target.path.read_text(), "jsonc")
     assert data["inputs"] == [api.credential_input(get_client("vscode"), SERVER)]
     assert data["inputs"][0]["password"] is True
-    assert data["servers"][SERVER.name]["headers"] == {"Authorization": "Bearer ${input:mcpctl-mcpctl-demo}"}
-    api.connect(paths, target, [SERVER])  # again (a rotation): still one input
-    assert len(parse_text(target.path, target.path.read_text(), "jsonc")["inputs"]) == 1
+    first_id = data["inputs"][0]["id"]
+    assert first_id.startswith("mcpctl-mcpctl-demo-")
+    assert data["servers"][SERVER.name]["headers"] == {"Authorization": "Bearer ${input:" + first_id + "}"}
+    rotated = api.ManagedServer(SERVER.name, SERVER.url, token=TOKEN_PREFIX + "R" * 43)
+    api.connect(paths, target, [rotated])  # again (a rotation): one input, a new id, so VS Code asks again
+    inputs = parse_text(target.path, target.path.read_text(), "jsonc")["inputs"]
+    assert [i["id"] for i in inputs] == [api.input_id(SERVER.name, rotated.token or "")]
+    assert inputs[0]["id"] != first_id
 
     api.disconnect(paths, target)
     assert target.path.read_text() == start
@@ -139,7 +144,8 @@ def test_a_vscode_input_of_that_id_already_there_is_the_users_and_stays(isolated
     paths = Paths.from_env()
     target = _target(isolated_home, get_client("vscode"))
     target.path.parent.mkdir(parents=True)
-    theirs = '{"inputs": [{"type": "promptString", "id": "mcpctl-mcpctl-demo", "password": true}], "servers": {}}\n'
+    theirs = ('{"inputs": [{"type": "promptString", "id": "' + api.input_id(SERVER.name, TOKEN) + '", '
+              '"password": true}], "servers": {}}\n')
     target.path.write_text(theirs)
     api.connect(paths, target, [SERVER])
     assert len(parse_text(target.path, target.path.read_text(), "jsonc")["inputs"]) == 1

@@ -124,15 +124,19 @@ def mcpctl_command() -> tuple[str, list[str]]:
     return (str(Path(found).resolve()), []) if found else (sys.executable, ["-m", "toolhive_py"])
 
 
-def input_id(workload: str) -> str:
-    """The id of the VS Code input that holds a workload's credential (``${input:ID}`` in its headers)."""
-    return f"mcpctl-{workload}"
+def input_id(workload: str, token: str) -> str:
+    """The id of the VS Code input that holds a workload's credential (``${input:ID}`` in its headers). VS Code
+    keeps an input's value by its id, so the id names the token (8 hex digits of its SHA-256): a rotated
+    credential is a new input, which VS Code asks for, instead of a stale cached value that gets 401."""
+    from toolhive_py.credentials import token_hash
+
+    return f"mcpctl-{workload}-{token_hash(token)[:8]}"
 
 
 def credential_input(client: Client, server: ManagedServer) -> dict[str, Any]:
     """The `"password": true` input VS Code asks for once and keeps in its secret storage."""
     workload = server.workload_name
-    return {"type": "promptString", "id": input_id(workload),
+    return {"type": "promptString", "id": input_id(workload, server.token or ""),
             "description": f"mcpctl credential for {workload} (paste: mcpctl client token {client.id} {workload} "
                            "--show)", "password": True}
 
@@ -154,7 +158,7 @@ def entry_for(client: Client, server: ManagedServer, location: Location | None =
     if mode == "headers":
         entry[client.headers_key] = {"Authorization": f"Bearer {server.token}"}
     elif mode == "vscode-inputs":
-        entry[client.headers_key] = {"Authorization": "Bearer ${input:" + input_id(workload) + "}"}
+        entry[client.headers_key] = {"Authorization": "Bearer ${input:" + input_id(workload, server.token or "") + "}"}
     elif mode == "headers-helper":
         # A shell command line (Claude Code runs it through the shell): quoted, so a path with blanks holds.
         entry["headersHelper"] = shlex.join([command, *prefix, "client", "token", client.id, workload,
