@@ -1,9 +1,11 @@
 """The modern lane against real servers: the conformance server as a stdio process (the lane is a second
 process) and over Streamable HTTP (the lane is a POST per request), driven through Multiplexer.modern the
-way the stateless front drives it, with a session-era session on the handshake lane at the same time."""
+way the stateless front drives it, with a session-era session on the handshake lane at the same time; and
+through a real proxy process with raw HTTP requests and SDK clients of both eras."""
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -17,6 +19,8 @@ import anyio
 import httpx
 import pytest
 
+from tests.integration.conftest import start_proxy
+from tests.integration.helpers import JSON_AND_SSE
 from toolhive_py.proxy.backends import BackendFactory, HttpBackendFactory, ProcessBackendFactory
 from toolhive_py.proxy.lanes import CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, PROTOCOL_VERSION_KEY, SUBSCRIPTION_ID_KEY
 from toolhive_py.proxy.mux import Multiplexer, RequestContext
@@ -249,3 +253,99 @@ async def test_a_session_era_session_keeps_sampling_and_elicitation_beside_moder
     assert "action=accept" in answers[2]["result"]["content"][0]["text"]
     assert [box[-1]["result"]["structuredContent"] for box in modern_answers] == [
         {"capabilities": {"elicitation": {}}}] * 3
+
+
+# ----- through a real proxy process (python -m toolhive_py.proxy --stdio) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A proxy process in front of the conformance server over stdio, its modern lane up; its base URL.
+
+    /health/ready answers for the handshake lane; the modern lane opens after it (a second server process),
+    so the fixture waits until a 2026-07-28-only tool answers natively (on the handshake lane it fails)."""
+    for base in start_proxy(tmp_path_factory.mktemp("proxy"), server=SERVER):
+        deadline = time.monotonic() + 30
+        while "input_required" not in post(base, call(0, "mcpctl_ask_name", envelope({"elicitation": {}}))).text:
+            assert time.monotonic() < deadline, "the proxy's modern lane never came up"
+            time.sleep(0.2)
+        yield base
+
+
+def post(base: str, message: dict[str, Any]) -> httpx.Response:
+    params = message["params"]
+    headers = {**JSON_AND_SSE, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": message["method"]}
+    if "name" in params:
+        headers["Mcp-Name"] = params["name"]
+    return httpx.post(base + "/mcp", json=message, headers=headers, timeout=30)
+
+
+def test_a_raw_2026_07_28_client_gets_input_required_natively_and_the_retry_completes(proxy: str) -> None:
+    meta = envelope({"elicitation": {}})
+    asked = post(proxy, call(1, "mcpctl_ask_name", meta))
+    assert asked.status_code == 200, asked.text
+    result = asked.json()["result"]
+    assert result["resultType"] == "input_required"
+    assert result["requestState"].startswith("v1."), "the server's own sealed state, relayed as it was"
+    done = post(proxy, call(1, "mcpctl_ask_name", meta, requestState=result["requestState"],
+                            inputResponses={"name": {"action": "accept", "content": {"name": "Grace"}}}))
+    assert done.json()["result"]["content"][0]["text"] == "Hello, Grace!"
+
+
+def test_raw_clients_using_the_same_id_concurrently_get_their_own_capabilities_back(proxy: str) -> None:
+    declared: list[dict[str, Any]] = [{"elicitation": {}}, {"sampling": {}}, {"roots": {"listChanged": True}}, {}]
+    seen: list[Any] = [None] * len(declared)
+
+    async def one(index: int) -> None:
+        answer = await anyio.to_thread.run_sync(post, proxy, call(7, "mcpctl_client_capabilities",
+                                                                  envelope(declared[index])))
+        seen[index] = (answer.json()["id"], answer.json()["result"]["structuredContent"]["capabilities"])
+
+    async def all_at_once() -> None:
+        async with anyio.create_task_group() as tg:
+            for index in range(len(declared)):
+                tg.start_soon(one, index)
+
+    anyio.run(all_at_once)
+    assert seen == [(7, capabilities) for capabilities in declared]
+
+
+async def test_sdk_clients_of_both_eras_at_once_elicitation_and_sampling_each_on_its_lane(proxy: str) -> None:
+    """The SDK client pinned to 2026-07-28 answers the InputRequiredResult by itself (its elicitation
+    callback, then the retry with the server's requestState); the session-era client answers the same
+    server's sampling and elicitation requests over its session, on the handshake lane."""
+    from mcp.client.client import Client
+    from mcp_types import CreateMessageResult, ElicitResult, TextContent
+
+    async def elicit(context: Any, params: Any) -> ElicitResult:
+        return ElicitResult(action="accept", content={"name": "Ada", "username": "ada", "email": "a@example.com"})
+
+    async def sample(context: Any, params: Any) -> CreateMessageResult:
+        return CreateMessageResult(role="assistant", content=TextContent(type="text", text="Paris"), model="m")
+
+    results: dict[str, str] = {}
+
+    async def modern() -> None:
+        async with Client(proxy + "/mcp", mode="2026-07-28", elicitation_callback=elicit) as client:
+            assert client.protocol_version == "2026-07-28"
+            asked = await client.call_tool("mcpctl_ask_name", {})
+            results["modern"] = asked.content[0].text  # type: ignore[union-attr]
+            capabilities = await client.call_tool("mcpctl_client_capabilities", {})
+            results["capabilities"] = json.dumps(capabilities.structured_content)
+
+    async def legacy() -> None:
+        async with Client(proxy + "/mcp", mode="legacy", elicitation_callback=elicit,
+                          sampling_callback=sample) as client:
+            sampled = await client.call_tool("test_sampling", {"prompt": "Capital of France?"})
+            elicited = await client.call_tool("test_elicitation", {"message": "Who are you?"})
+            results["sampling"] = sampled.content[0].text  # type: ignore[union-attr]
+            results["elicitation"] = elicited.content[0].text  # type: ignore[union-attr]
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(modern)
+            tg.start_soon(legacy)
+    assert results["modern"] == "Hello, Ada!"
+    assert "elicitation" in json.loads(results["capabilities"])["capabilities"]
+    assert results["sampling"] == "LLM response: Paris"
+    assert "action=accept" in results["elicitation"]

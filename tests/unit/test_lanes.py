@@ -18,6 +18,7 @@ from toolhive_py.proxy.backends import ContainerBackendFactory, HttpBackendFacto
 from toolhive_py.proxy.lanes import (
     CLIENT_CAPABILITIES_KEY,
     CLIENT_INFO_KEY,
+    MODERN_LANE_ENV,
     PROTOCOL_VERSION_KEY,
     SUBSCRIPTION_ID_KEY,
     HttpLaneFactory,
@@ -131,3 +132,9 @@ def test_lanes_per_backend_kind() -> None:
     assert isinstance(reason, str)
     assert "one stream" in reason
     assert isinstance(lane_for(object()), str)
+
+
+def test_the_modern_lane_can_be_turned_off() -> None:
+    process = ProcessBackendFactory(("python", "server.py"))
+    assert lane_for(process, {MODERN_LANE_ENV: "off"}) == f"the modern lane is turned off ({MODERN_LANE_ENV}=off)"
+    assert lane_for(process, {MODERN_LANE_ENV: "on"}) == StreamLaneFactory(process)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from toolhive_py.proxy.backends import (
 )
 from toolhive_py.proxy.jsonrpc import INTERNAL_ERROR, NOT_READY
 
-__all__ = ["CLIENT_CAPABILITIES_KEY", "CLIENT_INFO_KEY", "MODERN_VERSION", "PROTOCOL_VERSION_KEY",
+__all__ = ["CLIENT_CAPABILITIES_KEY", "CLIENT_INFO_KEY", "MODERN_LANE_ENV", "MODERN_VERSION", "PROTOCOL_VERSION_KEY",
            "SUBSCRIPTION_ID_KEY", "HttpLaneFactory", "ModernLane", "ModernLaneFactory", "SseParser",
            "StreamLaneFactory", "discover_request", "envelope_of", "is_modern_request", "lane_for",
            "routing_headers", "subscription_of", "versions_of", "with_subscription"]
@@ -52,6 +53,9 @@ PROTOCOL_VERSION_KEY: Final = "io.modelcontextprotocol/protocolVersion"
 CLIENT_INFO_KEY: Final = "io.modelcontextprotocol/clientInfo"
 CLIENT_CAPABILITIES_KEY: Final = "io.modelcontextprotocol/clientCapabilities"
 SUBSCRIPTION_ID_KEY: Final = "io.modelcontextprotocol/subscriptionId"
+# "off": no modern lane (2026-07-28 requests are translated onto the handshake lane); for a stdio process
+# that saves the second server process. Read by lane_for, so it applies per proxy process.
+MODERN_LANE_ENV: Final = "MCPCTL_PROXY_MODERN_LANE"
 _PARAM_HEADER_PREFIX: Final = "mcp-param-"
 # Methods whose params name what they act on, mirrored as the ``Mcp-Name`` header (the SDK's
 # NAME_BEARING_METHODS, which lives in a module that loads the whole SDK).
@@ -323,8 +327,16 @@ class HttpLaneFactory:
                 tasks.cancel_scope.cancel()
 
 
-def lane_for(factory: object) -> ModernLaneFactory | str:
-    """The modern lane of a backend, or why it has none. A factory may offer its own (``modern_lane()``)."""
+def lane_for(factory: object, environ: Mapping[str, str] = os.environ) -> ModernLaneFactory | str:
+    """The modern lane of a backend, or why it has none. A factory may offer its own (``modern_lane()``).
+
+    For a local process the lane is opened when the backend is probed, not on the first 2026-07-28
+    request: the front must know before that request whether to relay it natively or translate it, and a
+    lane that appeared later would switch a client's multi-round call from translated to native between
+    rounds (a requestState minted by one path is not valid on the other). It costs one more server process.
+    """
+    if environ.get(MODERN_LANE_ENV, "").strip().lower() == "off":
+        return f"the modern lane is turned off ({MODERN_LANE_ENV}=off)"
     offered = getattr(factory, "modern_lane", None)
     if callable(offered):
         lane: ModernLaneFactory | str = offered()
