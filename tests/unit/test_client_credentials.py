@@ -335,3 +335,11 @@ def test_disconnect_takes_the_credential_with_the_entry(vault_paths: Paths, isol
     assert (result["removed"], result["revoked"]) == (["web"], ["web"])
     assert credentials.token(vault_paths, "web", "cursor") is None
     assert credentials.clients_of(vault_paths, "web") == ["vscode"]
+
+
+def test_client_list_says_how_each_client_carries_its_credential() -> None:
+    listed = {c["id"]: c["credential"] for c in run_cli("client", "list", "--json").json()["data"]}
+    assert listed == {c.id: c.credential for c in CLIENTS}
+    assert listed["claude-desktop"] == "stdio-bridge"
+    assert listed["vscode"] == "vscode-inputs"
+    assert listed["claude-code"] == "headers-helper"

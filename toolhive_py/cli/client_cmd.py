@@ -32,7 +32,8 @@ def list_(ctx: typer.Context, json_output: bool = options.JSON) -> None:
         print_json("client list", [{"id": s.client.id, "name": s.client.name, "installed": s.installed,
                                     "config": str(s.path) if s.path else None, "exists": s.exists,
                                     "servers": len(s.servers), "managed": s.managed, "error": s.error,
-                                    "remote": s.client.supports_remote} for s in found])
+                                    "remote": s.client.supports_remote,
+                                    "credential": s.client.credential} for s in found])
         return
     print_table(None, ["CLIENT", "NAME", "INSTALLED", "SERVERS", "MANAGED", "CONFIG"],
                 [(s.client.id, s.client.name, "yes" if s.installed else "-", str(len(s.servers)) if s.exists else "-",
