@@ -105,7 +105,7 @@ async def test_policy_hides_and_refuses_tools_and_everything_is_audited(engine: 
     assert calls == [("whoami", "denied"), ("echo", "ok"), ("echo", "ok"), ("echo", "rate_limited")]
     assert all(r["client_name"] == "mcp" and r["session"] and r["trace_id"] for r in records)
     assert all(set(r) == {"time", "server", "client_name", "client_version", "session", "method", "target",
-                          "duration_ms", "outcome", "trace_id"} for r in records)
+                          "duration_ms", "outcome", "trace_id", "client"} for r in records)
     home = Path(os.environ["HOME"])
     assert not [p for p in home.rglob("*") if p.is_file() and secret_argument.encode() in p.read_bytes()], \
         "argument values must never be logged"
