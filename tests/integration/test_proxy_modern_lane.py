@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from toolhive_py.proxy.supervisor import free_port
 pytestmark = pytest.mark.anyio
 
 SERVER = Path(__file__).parents[1] / "conformance" / "server.py"
+PARAM_HEADER_SERVER = Path(__file__).parents[1] / "fixtures" / "servers" / "param_header_server.py"
 
 
 def envelope(capabilities: dict[str, Any] | None = None, name: str = "modern-client") -> dict[str, Any]:
@@ -49,11 +50,11 @@ async def relayed(mux: Multiplexer, message: dict[str, Any]) -> list[dict[str, A
     return got
 
 
-@pytest.fixture(scope="module")
-def http_server() -> Iterator[str]:
-    """The conformance server over Streamable HTTP (both eras on one endpoint); its /mcp URL."""
+@contextmanager
+def serve_http(script: Path, *args: str) -> Iterator[str]:
+    """Run a Streamable HTTP server script (``*args`` say on which port); its /mcp URL once it listens."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, str(SERVER), "--transport", "streamable-http", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, str(script), *(a.replace("PORT", str(port)) for a in args)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/mcp"
     try:
@@ -63,14 +64,21 @@ def http_server() -> Iterator[str]:
                 httpx.get(url, timeout=1)
                 break
             except httpx.HTTPError:
-                assert process.poll() is None, "the HTTP conformance server exited"
+                assert process.poll() is None, f"{script.name} exited"
                 time.sleep(0.1)
         else:
-            raise AssertionError("the HTTP conformance server never listened")
+            raise AssertionError(f"{script.name} never listened")
         yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def http_server() -> Iterator[str]:
+    """The conformance server over Streamable HTTP (both eras on one endpoint); its /mcp URL."""
+    with serve_http(SERVER, "--transport", "streamable-http", "--port", "PORT") as url:
+        yield url
 
 
 def stdio_backend() -> BackendFactory:
@@ -253,6 +261,22 @@ async def test_a_session_era_session_keeps_sampling_and_elicitation_beside_moder
     assert "action=accept" in answers[2]["result"]["content"][0]["text"]
     assert [box[-1]["result"]["structuredContent"] for box in modern_answers] == [
         {"capabilities": {"elicitation": {}}}] * 3
+
+
+async def test_an_http_lane_passes_the_callers_mcp_param_headers_on() -> None:
+    """A tool with an ``x-mcp-header`` argument: the server checks the header against the body, so the
+    lane must carry the caller's ``Mcp-Param-*`` header, and nothing makes one up when it was missing."""
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "regional", "arguments": {"region": "eu"}, "_meta": envelope()}}
+    with serve_http(PARAM_HEADER_SERVER, "PORT") as url:
+        async with running(HttpBackendFactory("", "", 0, "streamable-http", url=url)) as mux:
+            answers = []
+            for headers in ({"mcp-param-region": "eu"}, {}, {"Mcp-Param-Region": "us"}):
+                got: list[dict[str, Any]] = []
+                await mux.modern(request, RequestContext(), got.append, headers=headers)
+                answers.append(got[-1])
+    assert answers[0]["result"]["content"][0]["text"] == "region=eu"
+    assert [a.get("error", {}).get("code") for a in answers[1:]] == [-32020, -32020]
 
 
 # ----- through a real proxy process (python -m toolhive_py.proxy --stdio) ---------------------------------
