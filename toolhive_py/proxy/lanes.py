@@ -317,7 +317,10 @@ class HttpLaneFactory:
 
         url = await self.endpoint()
         # No read timeout: a tool may run long, and a subscriptions/listen answer is a stream without end.
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None)) as client, \
+        # Each open listen holds a connection, so the pool is far above httpx's 100: a hundred idle listens
+        # must not queue every tool call behind them.
+        limits = httpx.Limits(max_connections=1024, max_keepalive_connections=32)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None), limits=limits) as client, \
                 anyio.create_task_group() as tasks:
             lane = _HttpLane(client, url, tasks)
             try:
