@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from toolhive_py import credentials as creds
 from toolhive_py.config import atomic_write
@@ -163,3 +163,43 @@ async def test_a_peer_that_is_no_real_socket_is_refused(tmp_path: Path) -> None:
             answer = await client.post(probe, headers=bearer(token))
             assert answer.status_code == 403
             assert "owner" in answer.json()["error_description"]
+
+
+async def test_an_open_stream_ends_when_its_credential_is_revoked(tmp_path: Path) -> None:
+    import anyio
+
+    token = creds.new_token()
+    path = table_file(tmp_path / "creds.json", vscode=token)
+    sent: list[Message] = []
+    revoke_now = anyio.Event()
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for index in range(10_000):
+            await send({"type": "http.response.body", "body": b"event\n", "more_body": True})
+            if index == 2:
+                revoke_now.set()
+            await anyio.sleep(0.01)
+        raise AssertionError("the stream outlived its credential")
+
+    async def receive() -> Message:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    app = protect(stream, credentials=path, peer_check=False, recheck_every=0.02)
+    scope: Scope = {"type": "http", "method": "GET", "path": "/sse",
+                    "headers": [(b"authorization", f"Bearer {token}".encode())]}
+
+    async def serve() -> None:
+        await app(scope, receive, send)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve)
+            await revoke_now.wait()
+            table_file(path, cursor=creds.new_token())
+    assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+    assert scope[CLIENT_SCOPE_KEY] == "vscode"

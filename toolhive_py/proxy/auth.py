@@ -9,9 +9,10 @@ Policy, in order, for every HTTP request:
    when the proxy was given a credentials file: ``Authorization: Bearer <token>`` must match one of its
    entries (``toolhive_py.credentials``; SHA-256, constant-time compare), else 401 with a ``WWW-Authenticate``
    challenge as RFC 6750 §3 says. The file is re-read when its stat changes, so a revocation takes effect on
-   the next request. A file that does not exist is the migration mode of a workload started before
-   credentials: requests pass as client ``-``; once the proxy has seen the file, its removal lets nobody in.
-   A file that cannot be used lets nobody in either (503), until it is fixed.
+   the next request, and an open stream (GET /mcp, GET /sse) is ended within a second. A file that does not
+   exist is the migration mode of a workload started before credentials: requests pass as client ``-``; once
+   the proxy has seen the file, its removal lets nobody in. A file that cannot be used lets nobody in either
+   (503), until it is fixed.
 3. **Probes**: ``/health/live`` needs no credential; ``/health/ready`` tells a caller without one only its
    ``status`` (no server name, backend, argv or error text) and ``/metrics`` (tool names) needs one.
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -224,10 +225,50 @@ async def _status_only(app: ASGIApp, scope: Scope, receive: Receive, send: Send)
     await _send_json(send, status, {"status": shown if isinstance(shown, str) else ("ok" if status < 400 else "error")})
 
 
+async def _until_revoked(app: ASGIApp, scope: Scope, receive: Receive, send: Send, still_valid: Callable[[], bool],
+                         every: float) -> None:
+    """Serve a long-lived stream (GET /mcp, GET /sse) only while its credential stays valid: checked every
+    ``every`` seconds (one ``stat``), and the stream is ended when the credential is revoked or rotated."""
+    import anyio
+
+    started = ended = revoked = False
+
+    async def tracked(message: Message) -> None:
+        nonlocal started, ended
+        if message["type"] == "http.response.start":
+            started = True
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            ended = True
+        await send(message)
+
+    async with anyio.create_task_group() as tg:
+        async def serve() -> None:
+            await app(scope, receive, tracked)
+            tg.cancel_scope.cancel()
+
+        async def watch() -> None:
+            nonlocal revoked
+            while still_valid():
+                await anyio.sleep(every)
+            revoked = True
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(serve)
+        tg.start_soon(watch)
+    if revoked:
+        logger.info("ended a %s stream of client %s: its credential was revoked", scope["path"],
+                    scope.get(CLIENT_SCOPE_KEY, NO_CLIENT))
+        if not started:
+            await _unauthorized(send, Verdict(None, 401, "invalid_token"))
+        elif not ended:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def protect(app: ASGIApp, *, credentials: Path | None, allowed_uids: Iterable[int] = (),
-            peer_check: bool = True, owners: PeerOwners | None = None) -> ASGIApp:
+            peer_check: bool = True, owners: PeerOwners | None = None, recheck_every: float = 1.0) -> ASGIApp:
     """``app`` behind the peer-uid check and, when ``credentials`` is given, the bearer check (see the module
-    docstring). ``peer_check=False`` is for callers that are not a loopback server (in-process tests)."""
+    docstring). ``peer_check=False`` is for callers that are not a loopback server (in-process tests).
+    ``recheck_every``: how often an open stream's credential is checked again."""
     peers = PeerCheck(allowed_uids, owners=owners) if peer_check else None
     check = CredentialCheck(credentials) if credentials is not None else None
 
@@ -245,11 +286,16 @@ def protect(app: ASGIApp, *, credentials: Path | None, allowed_uids: Iterable[in
             return
         path = scope["path"]
         if path in MCP_PATHS:
-            verdict = check.verdict(bearer_token(scope["headers"]))
+            token = bearer_token(scope["headers"])
+            verdict = check.verdict(token)
             if not verdict.allowed:
                 await _unauthorized(send, verdict)
                 return
-            scope[CLIENT_SCOPE_KEY] = verdict.client
+            scope[CLIENT_SCOPE_KEY] = client = verdict.client
+            if scope["method"] == "GET":
+                await _until_revoked(app, scope, receive, send, lambda: check.verdict(token).client == client,
+                                     recheck_every)
+                return
         elif path in (_READY, _METRICS) and not check.authenticated(bearer_token(scope["headers"])):
             if path == _READY:
                 await _status_only(app, scope, receive, send)
