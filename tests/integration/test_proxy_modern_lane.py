@@ -22,7 +22,13 @@ import pytest
 from tests.integration.conftest import start_proxy
 from tests.integration.helpers import JSON_AND_SSE
 from toolhive_py.proxy.backends import BackendFactory, HttpBackendFactory, ProcessBackendFactory
-from toolhive_py.proxy.lanes import CLIENT_CAPABILITIES_KEY, CLIENT_INFO_KEY, PROTOCOL_VERSION_KEY, SUBSCRIPTION_ID_KEY
+from toolhive_py.proxy.lanes import (
+    CLIENT_CAPABILITIES_KEY,
+    CLIENT_INFO_KEY,
+    PROTOCOL_VERSION_KEY,
+    SUBSCRIPTION_ID_KEY,
+    HttpLaneFactory,
+)
 from toolhive_py.proxy.mux import Multiplexer, RequestContext
 from toolhive_py.proxy.supervisor import free_port
 
@@ -277,6 +283,42 @@ async def test_an_http_lane_passes_the_callers_mcp_param_headers_on() -> None:
                 answers.append(got[-1])
     assert answers[0]["result"]["content"][0]["text"] == "region=eu"
     assert [a.get("error", {}).get("code") for a in answers[1:]] == [-32020, -32020]
+
+
+async def first_answer(url: str) -> tuple[dict[str, Any], Any]:
+    """What an HTTP lane to ``url`` delivers first for one request, with the backend id it belongs to."""
+    async def endpoint() -> str:
+        return url
+
+    async with HttpLaneFactory(endpoint, "test").connect() as lane:
+        await lane.send(call(41, "anything"), {})
+        with anyio.fail_after(20):
+            return await anext(aiter(lane.messages()))
+
+
+async def test_an_http_lane_answers_every_request_even_when_the_server_does_not() -> None:
+    """A request whose POST fails (an HTTP error without JSON-RPC, nothing listening) still gets its one
+    response, so no caller waits forever."""
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "http.server never listened"
+                time.sleep(0.1)
+        http_error, related = await first_answer(f"http://127.0.0.1:{port}/mcp")
+    finally:
+        web.terminate()
+        web.wait(timeout=10)
+    unreachable, _ = await first_answer(f"http://127.0.0.1:{free_port()}/mcp")
+    assert (http_error["id"], related, http_error["error"]["code"]) == (41, 41, -32603)
+    assert "HTTP 501" in http_error["error"]["message"]
+    assert (unreachable["id"], unreachable["error"]["code"]) == (41, -32000)
 
 
 # ----- through a real proxy process (python -m toolhive_py.proxy --stdio) ---------------------------------

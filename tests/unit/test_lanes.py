@@ -24,6 +24,7 @@ from toolhive_py.proxy.lanes import (
     HttpLaneFactory,
     SseParser,
     StreamLaneFactory,
+    _answering,
     _header_value,
     discover_request,
     envelope_of,
@@ -138,3 +139,12 @@ def test_the_modern_lane_can_be_turned_off() -> None:
     process = ProcessBackendFactory(("python", "server.py"))
     assert lane_for(process, {MODERN_LANE_ENV: "off"}) == f"the modern lane is turned off ({MODERN_LANE_ENV}=off)"
     assert lane_for(process, {MODERN_LANE_ENV: "on"}) == StreamLaneFactory(process)
+
+
+def test_a_posts_response_answers_that_request_whatever_id_it_names() -> None:
+    assert _answering({"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "bad"}}, 9) == {
+        "jsonrpc": "2.0", "id": 9, "error": {"code": -32600, "message": "bad"}}
+    same = {"jsonrpc": "2.0", "id": 9, "result": {}}
+    assert _answering(same, 9) is same
+    note = {"jsonrpc": "2.0", "method": "notifications/progress", "params": {}}
+    assert _answering(note, 9) is note

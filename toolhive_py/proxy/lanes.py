@@ -258,29 +258,35 @@ class _HttpLane:
                         async for line in response.aiter_lines():
                             received = parser.feed(line)
                             if received is not None:
-                                answered = answered or ("method" not in received and received.get("id") == request_id)
-                                self._in.send_nowait((received, request_id))
+                                answered = "method" not in received
+                                self._put(_answering(received, request_id), request_id)
                                 if answered:
                                     break
                     else:
                         body = await response.aread()
                         received = _json_object(body)
-                        if received is not None and "id" in received:
+                        if received is not None and "method" not in received and ("result" in received
+                                                                                  or "error" in received):
                             answered = True
-                            self._in.send_nowait((received, request_id))
+                            self._put(_answering(received, request_id), request_id)
                         elif response.status_code >= 400:
                             answered = True
-                            self._in.send_nowait((_error(request_id, INTERNAL_ERROR, "The server answered HTTP "
-                                                         f"{response.status_code}."), request_id))
+                            self._put(_error(request_id, INTERNAL_ERROR,
+                                             f"The server answered HTTP {response.status_code}."), request_id)
         except (httpx.HTTPError, OSError) as exc:
             answered = True
-            self._in.send_nowait((_error(request_id, NOT_READY, f"The MCP server is not reachable: {exc}"),
-                                  request_id))
+            self._put(_error(request_id, NOT_READY, f"The MCP server is not reachable: {exc}"), request_id)
         finally:
             self._inflight.pop(request_id, None)
         if not answered and not scope.cancel_called:
-            self._in.send_nowait((_error(request_id, NOT_READY, "The server ended its answer without a response."),
-                                  request_id))
+            self._put(_error(request_id, NOT_READY, "The server ended its answer without a response."), request_id)
+
+    def _put(self, message: dict[str, Any], request_id: Any) -> None:
+        """Hand one message of a request's answer to the multiplexer (gone once the lane closes)."""
+        try:
+            self._in.send_nowait((message, request_id))
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            logger.debug("the 2026-07-28 lane closed; dropped an answer")
 
     async def messages(self) -> AsyncIterator[tuple[dict[str, Any], Any]]:
         async for item in self._out:
@@ -289,6 +295,14 @@ class _HttpLane:
     def close(self) -> None:
         self._in.close()
         self._out.close()
+
+
+def _answering(message: dict[str, Any], request_id: Any) -> dict[str, Any]:
+    """A message of one POST's answer; its response is that request's whatever id it names (a server
+    answers an unreadable request with id null), so the request is never left waiting."""
+    if "method" in message or message.get("id") == request_id:
+        return message
+    return {**message, "id": request_id}
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
