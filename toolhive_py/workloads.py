@@ -190,6 +190,7 @@ class UpgradeResult:
     rewritten: tuple[ClientsResult, ...]
     secured: tuple[str, ...]
     failures: tuple[Failure, ...]
+    restarted: tuple[str, ...] = ()  # proxies started before credentials existed, which never check one
 
     @property
     def status(self) -> Status:
@@ -200,7 +201,8 @@ class UpgradeResult:
         return overall(len(self.rewritten) + len(self.secured), self.failures)[1]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rewritten": [r.to_dict() for r in self.rewritten], "secured": list(self.secured)}
+        return {"rewritten": [r.to_dict() for r in self.rewritten], "secured": list(self.secured),
+                "restarted": list(self.restarted)}
 
 
 # ----- helpers -----------------------------------------------------------------------------------------
@@ -635,7 +637,48 @@ def upgrade_clients(paths: Paths, *, socket: str | None = None) -> UpgradeResult
         if load(credentials_file(paths, name)) is None:
             ensure_file(paths, name)
             secured.append(name)
-    return UpgradeResult(tuple(rewritten), tuple(secured), tuple(failures))
+    restarted = _restart_unchecked_proxies(paths, list(servers), socket=socket, failures=failures)
+    return UpgradeResult(tuple(rewritten), tuple(secured), tuple(failures), tuple(restarted))
+
+
+def _checks_credentials(argv: Sequence[str]) -> bool:
+    """Whether a proxy started with this command line checks credentials (one from before them does not)."""
+    return "--credentials" in argv
+
+
+def _restart_unchecked_proxies(paths: Paths, names: Sequence[str], *, socket: str | None,
+                               failures: list[Failure]) -> list[str]:
+    """Restart the running proxies of ``names`` that were started without ``--credentials`` (by an mcpctl from
+    before credentials): a proxy given the file's path picks up its creation by itself, one without never does.
+    Their open sessions end; clients reconnect."""
+    from toolhive_py.proxy.supervisor import running_proxy, stop_proxy
+    from toolhive_py.runtime.engine import open_engine
+    from toolhive_py.runtime.workloads import get_workload
+
+    stale = []
+    for name in names:
+        state = running_proxy(paths, name)
+        if state is None:
+            continue
+        try:
+            argv = Path(f"/proc/{state.pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            argv = []  # no /proc (not Linux): restarting is the safe reading
+        if not _checks_credentials([a.decode(errors="replace") for a in argv]):
+            stale.append(name)
+    if not stale:
+        return []
+    restarted = []
+    with open_engine(paths, socket) as engine:
+        for name in stale:
+            try:
+                stop_proxy(paths, name)
+                ensure_proxy(paths, engine, get_workload(engine, name))
+            except MCPCTLError as error:
+                failures.append(Failure(name, error))
+                continue
+            restarted.append(name)
+    return restarted
 
 
 def _written_workload(entry: Mapping[str, Any], by_url: Mapping[str, str]) -> str | None:

@@ -343,3 +343,11 @@ def test_client_list_says_how_each_client_carries_its_credential() -> None:
     assert listed["claude-desktop"] == "stdio-bridge"
     assert listed["vscode"] == "vscode-inputs"
     assert listed["claude-code"] == "headers-helper"
+
+
+def test_upgrade_restarts_only_proxies_started_without_a_credentials_file() -> None:
+    from toolhive_py.workloads import _checks_credentials
+
+    started = [sys.executable, "-m", "toolhive_py.proxy", "--port", "4000", "--name", "web"]
+    assert not _checks_credentials(started), "a proxy from before credentials checks none: restart it"
+    assert _checks_credentials([*started, "--credentials", "/state/credentials/web.json"])

@@ -134,7 +134,9 @@ def upgrade(ctx: typer.Context, socket: str | None = options.RUNTIME_SOCKET, jso
             _show_connected(rewritten)
         if result.secured:
             say(f"credentials required from now on: {', '.join(result.secured)}", mark="ok")
-        if not result.rewritten and not result.secured and not result.failures:
+        if result.restarted:
+            say(f"restarted the proxies of {', '.join(result.restarted)} (started before credentials)", mark="ok")
+        if not (result.rewritten or result.secured or result.restarted or result.failures):
             say("Nothing to upgrade: every entry and workload has credentials.")
 
     render("client upgrade", result, json_output=json_output, human=show)
