@@ -35,6 +35,7 @@ from toolhive_py.proxy.supervisor import free_port
 pytestmark = pytest.mark.anyio
 
 SERVER = Path(__file__).parents[1] / "conformance" / "server.py"
+ROUTING_SERVER = Path(__file__).parents[1] / "fixtures" / "servers" / "routing_server.py"
 PARAM_HEADER_SERVER = Path(__file__).parents[1] / "fixtures" / "servers" / "param_header_server.py"
 
 
@@ -319,6 +320,36 @@ async def test_an_http_lane_answers_every_request_even_when_the_server_does_not(
     assert (http_error["id"], related, http_error["error"]["code"]) == (41, 41, -32603)
     assert "HTTP 501" in http_error["error"]["message"]
     assert (unreachable["id"], unreachable["error"]["code"]) == (41, -32000)
+
+
+async def wait_until(predicate: Any, seconds: float = 30) -> None:
+    with anyio.fail_after(seconds):
+        while not predicate():
+            await anyio.sleep(0.05)
+
+
+async def test_the_modern_lane_comes_back_after_its_server_process_exits_and_the_handshake_lane_stays() -> None:
+    async with running(ProcessBackendFactory((sys.executable, str(ROUTING_SERVER)))) as mux:
+        (bye,) = await relayed(mux, call(1, "crash"))
+        assert bye["result"]["content"][0]["text"] == "bye"
+        await wait_until(lambda: not mux.speaks_modern)
+        assert mux.ready, "the handshake lane's process is another one: it stays"
+        await wait_until(lambda: mux.speaks_modern)
+        (echoed,) = await relayed(mux, call(2, "echo", arguments={"text": "again"}))
+        assert echoed["result"]["content"][0]["text"] == "again"
+        assert mux.metrics.backend_restarts == 0
+
+
+async def test_the_modern_lane_is_probed_again_when_the_handshake_lane_reconnects() -> None:
+    async with running(ProcessBackendFactory((sys.executable, str(ROUTING_SERVER)))) as mux:
+        got: list[tuple[dict[str, Any], Any]] = []
+        session = mux.open_session(lambda message, related: got.append((message, related)))
+        await mux.from_client(session, {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                                        "params": {"name": "crash", "arguments": {}}})
+        await wait_until(lambda: mux.metrics.backend_restarts == 1 and mux.ready and mux.speaks_modern)
+        (echoed,) = await relayed(mux, call(2, "echo", arguments={"text": "after the restart"}))
+        assert echoed["result"]["content"][0]["text"] == "after the restart"
+        await mux.close_session(session)
 
 
 # ----- through a real proxy process (python -m toolhive_py.proxy --stdio) ---------------------------------

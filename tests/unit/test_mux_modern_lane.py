@@ -95,9 +95,15 @@ class ModernWire(Wire):
 class TwoLaneServer:
     """A backend factory that offers a modern lane of its own (``modern_lane``, which lanes.lane_for asks)."""
 
-    def __init__(self, versions: list[str] | None = None) -> None:
-        self.handshake = HandshakeWire()
+    def __init__(self, versions: list[str] | None = None, *, lane_delay: float = 0.0,
+                 follows_handshake: bool = False) -> None:
+        self.handshakes: list[HandshakeWire] = []
         self.lane = ModernWire(versions if versions is not None else ["2026-07-28"])
+        self.lane_factory = LaneFactory(self.lane, lane_delay, follows_handshake)
+
+    @property
+    def handshake(self) -> HandshakeWire:
+        return self.handshakes[-1]
 
     @property
     def description(self) -> str:
@@ -105,15 +111,22 @@ class TwoLaneServer:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Backend]:
-        yield self.handshake
+        self.handshakes.append(HandshakeWire())
+        yield self.handshakes[-1]
 
     def modern_lane(self) -> LaneFactory:
-        return LaneFactory(self.lane)
+        return self.lane_factory
+
+    def close(self) -> None:
+        for wire in [*self.handshakes, self.lane]:
+            wire.close()
 
 
 class LaneFactory:
-    def __init__(self, wire: ModernWire) -> None:
+    def __init__(self, wire: ModernWire, delay: float, follows_handshake: bool) -> None:
         self.wire = wire
+        self.delay = delay
+        self.follows_handshake = follows_handshake
 
     @property
     def description(self) -> str:
@@ -121,6 +134,7 @@ class LaneFactory:
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[ModernWire]:
+        await anyio.sleep(self.delay)  # a second server process takes its time to start
         try:
             yield self.wire
         finally:
@@ -128,19 +142,19 @@ class LaneFactory:
 
 
 @asynccontextmanager
-async def running(server: TwoLaneServer, **options: Any) -> AsyncIterator[Multiplexer]:
+async def running(server: TwoLaneServer, *, probed: bool = True, **options: Any) -> AsyncIterator[Multiplexer]:
     mux = Multiplexer(server, server_name="tiny", **options)
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(mux.run)
             assert await mux.wait_ready(5)
-            assert await mux.wait_probed(5)
+            if probed:
+                assert await mux.wait_probed(5)
             yield mux
             mux.stop()
             tg.cancel_scope.cancel()
     finally:
-        server.handshake.close()
-        server.lane.close()
+        server.close()
 
 
 def call(request_id: Any, name: str = "echo", **params: Any) -> dict[str, Any]:
@@ -279,3 +293,33 @@ async def test_modern_refuses_a_notification() -> None:
     async with running(TwoLaneServer()) as mux:
         with pytest.raises(ValueError, match="requests"):
             await mux.modern({"jsonrpc": "2.0", "method": "notifications/cancelled"}, None, print)
+
+
+async def test_a_request_made_while_the_lane_starts_waits_for_it() -> None:
+    async with running(TwoLaneServer(lane_delay=0.5), probed=False) as mux:
+        assert not mux.speaks_modern
+        got: list[dict[str, Any]] = []
+        await mux.modern(call(1), None, got.append)
+        assert mux.speaks_modern
+    assert "result" in got[0], got
+
+
+async def wait_until(predicate: Any) -> None:
+    with anyio.fail_after(5):
+        while not predicate():
+            await anyio.sleep(0.01)
+
+
+@pytest.mark.parametrize("follows", [True, False])
+async def test_a_lane_is_probed_again_after_a_handshake_reconnect_only_when_it_follows_the_handshake(
+        follows: bool) -> None:
+    server = TwoLaneServer(follows_handshake=follows)
+    async with running(server) as mux:
+        server.handshake.close()  # the handshake lane's stream ends: the multiplexer connects again
+        await wait_until(lambda: len(server.handshakes) == 2 and mux.ready and mux.speaks_modern)
+        if follows:
+            await wait_until(lambda: len(server.lane.requests("server/discover")) == 2)
+        got: list[dict[str, Any]] = []
+        await mux.modern(call(1), None, got.append)
+        assert "result" in got[0], got
+        assert len(server.lane.requests("server/discover")) == (2 if follows else 1)

@@ -184,6 +184,9 @@ class ModernLane(Protocol):
 
 
 class ModernLaneFactory(Protocol):
+    """Opens a modern lane. A factory whose ``follows_handshake`` attribute is true is reopened (and its
+    server probed again) whenever the handshake lane reconnects."""
+
     @property
     def description(self) -> str: ...
 
@@ -209,6 +212,7 @@ class StreamLaneFactory:
     """A second connection of a stdio backend: for a process, another process of the same command."""
 
     factory: BackendFactory
+    follows_handshake: bool = False  # its own process: a restart of the handshake lane's leaves it be
 
     @property
     def description(self) -> str:
@@ -320,6 +324,7 @@ class HttpLaneFactory:
 
     endpoint: Callable[[], Awaitable[str]]
     name: str
+    follows_handshake: bool = True  # the endpoint is found afresh when the server behind it was restarted
 
     @property
     def description(self) -> str:

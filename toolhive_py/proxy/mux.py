@@ -56,6 +56,7 @@ _TOOL_PAGES = 20  # pages of tools/list the proxy reads for itself
 # Requests during which a server may ask the client something, and the capabilities that let it ask.
 _TURN_METHODS = frozenset({"tools/call", "prompts/get", "resources/read", "completion/complete"})
 _QUESTIONS = ("sampling", "elicitation", "roots")
+_LANE_WAIT_S = 10.0  # how long a 2026-07-28 request waits for a modern lane that is (re)starting
 
 
 # Queues (message, related client request id or None) for one session. It must not block: a slow client
@@ -147,6 +148,8 @@ class Multiplexer:
         self.discover_result: dict[str, Any] | None = None
         self._probed = anyio.Event()
         self._connected = anyio.Event()  # set, and replaced, whenever the handshake lane is ready afresh
+        self._lane_up = anyio.Event()  # set while the modern lane is up
+        self._lane_refused = False  # the server answered server/discover without 2026-07-28
 
     # ----- lifecycle -------------------------------------------------------------------------------
 
@@ -272,8 +275,9 @@ class Multiplexer:
 
     async def _run_lane(self, max_backoff: float) -> None:
         """Keep the modern lane up: opened once the handshake lane is ready (so the two never compete for
-        the start-up), probed with ``server/discover``, reopened with backoff when it ends, and probed
-        again whenever the handshake lane reconnects (the server may be another one now)."""
+        the start-up), probed with ``server/discover`` and reopened with backoff when it ends. A lane that
+        ``follows_handshake`` (HTTP: a recreated container has another port) is probed again whenever the
+        handshake lane reconnects; a second process lives on its own and is restarted only when it ends."""
         assert self._lane_factory is not None  # noqa: S101 - run() starts this only with a lane
         backoff = 0.2
         while not self._stopping:
@@ -308,6 +312,7 @@ class Multiplexer:
                 except BackendClosed as exc:
                     result, reason = {}, f"server/discover failed: {exc}"
                 versions = result.get("supportedVersions")
+                self._lane_refused = bool(result) and (not isinstance(versions, list) or MODERN_VERSION not in versions)
                 if not isinstance(versions, list) or MODERN_VERSION not in versions:
                     if result:
                         reason = f"server/discover lists no {MODERN_VERSION}"
@@ -316,16 +321,17 @@ class Multiplexer:
                 else:
                     modern = True
                     self.discover_result, self._lane, self.modern_unavailable = result, lane, None
+                    self._lane_up.set()
                     logger.info("2026-07-28 lane ready: %s", self._lane_factory.description
                                 if self._lane_factory else "")
                 self._probed.set()
-                if modern:
+                if modern and getattr(self._lane_factory, "follows_handshake", False):
                     await self._connected.wait()  # the handshake lane reconnected: probe the new server
                     tg.cancel_scope.cancel()
         finally:
             self._probed.set()
             if self._lane is lane:
-                self._lane = None
+                self._lane, self._lane_up = None, anyio.Event()
                 self.modern_unavailable = reason
             for pending in self._fail_pending(lambda p: p.modern).values():
                 self._reply_error(pending, NOT_READY, f"The MCP server's 2026-07-28 lane went away: {reason}",
@@ -580,6 +586,9 @@ class Multiplexer:
             self._reply_error(pending, NOT_READY, "The MCP server is not ready (starting or "
                                           f"restarting): {self.last_error or 'initializing'}.", outcome="error")
             return
+        if session.modern and self._lane is None and self._lane_factory is not None and not self._lane_refused:
+            with anyio.move_on_after(_LANE_WAIT_S):  # the lane is starting or coming back: wait for it a little
+                await self._lane_up.wait()
         if session.modern and self._lane is None:
             self._reply_error(pending, NOT_READY, "The MCP server's 2026-07-28 lane is not up: "
                                           f"{self.modern_unavailable or 'starting'}.", outcome="error")
