@@ -353,14 +353,16 @@ class Multiplexer:
         """Relay ONE 2026-07-28 request natively on the modern lane and deliver every message of it.
 
         The envelope and params go on untouched; only the id is rewritten (concurrent callers may use the
-        same ids) and restored on the way back: the response, its progress, log messages, and for
+        same ids; a progress token too, but only while another running request uses the same one) and
+        restored on the way back: the response, its progress, log messages, and for
         ``subscriptions/listen`` (whose subscription id is the request id) the ``_meta`` subscription id of
         every notification of the stream. The request takes the same path as a session's: tool policy,
         guards, metrics and one audit record (client name and version from the envelope, ``context.client``
         as given). ``headers`` are the caller's HTTP headers: a modern lane over HTTP passes its
         ``Mcp-Param-*`` ones on. Returns once the final response was delivered; cancelling the caller
-        (a client that hung up) cancels the server's request. Check ``speaks_modern`` first: without the
-        lane the answer is a NOT_READY error.
+        (a client that hung up) cancels the server's request. Decide with ``await wait_probed(timeout)``
+        then ``speaks_modern`` (the lane opens after the handshake lane is ready); a lane that is starting
+        or coming back is waited for up to 10 s, and without one the answer is a NOT_READY error.
 
             await mux.modern(body, RequestContext(trace_id=t, client=c), outbox.send_nowait,
                              headers=request.headers)
