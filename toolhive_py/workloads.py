@@ -228,8 +228,24 @@ def _proxy_state(paths: Paths, workload: Workload) -> str:
     return "up" if running_proxy(paths, workload.name) else "DOWN"
 
 
-def ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyState | None:
-    """The workload's proxy, started on its recorded port when it is not running (after a crash or kill -9)."""
+def _held_secrets(paths: Paths, workload: Workload) -> dict[str, str]:
+    """The values a workload's proxy holds for its launcher, from the backend they came from (names on labels).
+    A workload whose secrets are in its stored env (``--allow-env-secrets``, or made before) needs none."""
+    from toolhive_py.runtime.spec import SecretInjection
+    from toolhive_py.secrets import SecretRequest, open_provider, resolve_secret_env
+
+    if workload.secret_injection is not SecretInjection.STDIN or not workload.secret_sources:
+        return {}
+    requests = [SecretRequest(secret, env) for secret, env in workload.secret_sources]
+    return resolve_secret_env(open_provider(paths, workload.secret_backend or None), requests)
+
+
+def ensure_proxy(paths: Paths, engine: Engine, workload: Workload,
+                 secret_env: Mapping[str, str] | None = None) -> ProxyState | None:
+    """The workload's proxy, started on its recorded port when it is not running (after a crash or kill -9).
+
+    A proxy it starts is handed the workload's secrets (``secret_env``, else resolved again from the backend named
+    on the workload) on a pipe: it sends them to the container's launcher on each start of the container."""
     from toolhive_py.proxy.supervisor import running_proxy, start_proxy, stop_proxy
     from toolhive_py.runtime.spec import container_name
 
@@ -241,10 +257,21 @@ def ensure_proxy(paths: Paths, engine: Engine, workload: Workload) -> ProxyState
         # it listens on that workload's port, not on the one clients of this workload are given.
         stop_proxy(paths, workload.name)
         state = None
-    return state or start_proxy(
+    if state is not None:
+        return state
+    return start_proxy(
         paths, name=workload.name, port=workload.proxy_port, engine=engine.url,
         container=container_name(workload.name), policy_json=workload.policy_json,
-        upstream=workload.transport, target_port=workload.target_port)
+        upstream=workload.transport, target_port=workload.target_port,
+        secret_env=_held_secrets(paths, workload) if secret_env is None else secret_env)
+
+
+def _backend_name(paths: Paths, backend: str | None) -> str:
+    """The secret backend a run uses, as ``secrets.open_provider`` picks it (recorded on the workload)."""
+    from toolhive_py.config import Settings
+    from toolhive_py.secrets.base import DEFAULT_BACKEND
+
+    return backend or Settings(paths.settings_file).get("secrets.backend") or DEFAULT_BACKEND
 
 
 def _secret_resolver(paths: Paths, target: RunTarget, backend: str | None, prompt: Prompt | None,
@@ -328,7 +355,8 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
              f"the built-in entry is `mcpctl run default/{target.server}`.")
     elif target.also_in:
         notify(f"{target.qualified_name} (also listed by {', '.join(target.also_in)}; name REGISTRY/NAME to pick one)")
-    options = replace(options, proxy_port=free_port(options.proxy_port))
+    options = replace(options, proxy_port=free_port(options.proxy_port),
+                      secret_backend=_backend_name(paths, secret_backend))
     client_targets = [resolve_client(c) for c in clients]
     injected: dict[str, str] = {}
     with open_engine(paths, socket) as engine:
@@ -344,7 +372,7 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
             seed(state_dir, target.entry.tool_pins)
         # A new workload's proxy lets in only clients with a credential: none until one is connected.
         ensure_file(paths, launched.workload.name)
-        ensure_proxy(paths, engine, launched.workload)
+        ensure_proxy(paths, engine, launched.workload, injected if launched.injection == "stdin" else {})
     workload = launched.workload
     connected, failures = [], []
     for client_target in client_targets:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.conftest import Engine, exec_in
 from tests.e2e.images import MCP_SERVER_IMAGE
+from tests.e2e.test_secret_injection import server_env_value
 from tests.helpers import CLIResult, run_cli
 from tests.unit.registry_fixtures import write_signed
 from toolhive_py.errors import ExitCode
@@ -101,7 +102,7 @@ def test_vetted_server_gets_its_keyring_secret_and_the_secret_goes_nowhere_else(
     result = mcpctl(engine, "run", "t/testsrv", "--name", workload_name, "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["data"]["vetted"] is True
-    _, value = exec_in(engine_client, workload_name, "printenv", "TEST_TOKEN")
+    value = server_env_value(engine_client, workload_name, "TEST_TOKEN")  # the launcher's, not in `docker exec`
     assert value.strip() == secret
 
     outputs = [stored.stdout, stored.stderr, result.stdout, result.stderr]
@@ -137,7 +138,7 @@ def test_env_backend_secret_is_injected(
     env = {"MCPCTL_SECRET_TEST_TOKEN": "from-env-backend"}
     result = mcpctl(engine, "run", "t/testsrv", "--name", workload_name, "--secret-backend", "env", env=env)
     assert result.exit_code == 0, result.stderr
-    _, value = exec_in(engine_client, workload_name, "printenv", "TEST_TOKEN")
+    value = server_env_value(engine_client, workload_name, "TEST_TOKEN")  # the launcher's, not in `docker exec`
     assert value.strip() == "from-env-backend"
 
 
@@ -159,7 +160,7 @@ def test_the_detached_proxy_does_not_inherit_the_clis_secrets(
     assert not [value for value in environ.values() if "not-for-the-proxy" in value or value == "from-env-backend"]
     assert environ["LC_ALL"] == "C.UTF-8"
     assert "PATH" in environ
-    _, value = exec_in(engine_client, workload_name, "printenv", "TEST_TOKEN")
+    value = server_env_value(engine_client, workload_name, "TEST_TOKEN")  # the launcher's, not in `docker exec`
     assert value.strip() == "from-env-backend", "the workload still gets its secret"
 
 
@@ -292,10 +293,10 @@ def user_images(engine_client: docker.DockerClient) -> dict[str, str]:
             for key, user in users.items()}
 
 
-def test_an_image_user_that_means_root_runs_as_nobody(engine: Engine, engine_client: docker.DockerClient,
-                                                     user_images: dict[str, str]) -> None:
-    """USER 00, 0:0, a second uid-0 name, an unknown name and a uid that wraps to 0 never run as uid 0."""
-    expected = {"00": "65534", "0-0": "65534", "toor": "65534", "ghost": "65534", "big": "65534", "app": "1234"}
+def test_every_image_user_runs_as_the_workloads_own_uid(engine: Engine, engine_client: docker.DockerClient,
+                                                         user_images: dict[str, str]) -> None:
+    """USER 00, 0:0, a second uid-0 name, an unknown name, a uid that wraps to 0 and an app user all run as the
+    workload's own uid:gid (label io.mcpctl.uid), never uid 0 nor the image's accounts."""
     seen = {}
     for key, image in user_images.items():
         name = f"u-{engine.name}-{key}-{uuid.uuid4().hex[:4]}"
@@ -305,10 +306,10 @@ def test_an_image_user_that_means_root_runs_as_nobody(engine: Engine, engine_cli
             code, uid = exec_in(engine_client, name, "id", "-u")
             assert code == 0, uid
             _, gid = exec_in(engine_client, name, "id", "-g")
-            configured = engine_client.containers.get(f"mcpctl-{name}").attrs["Config"]["User"]
-            seen[key] = (uid.strip(), gid.strip(), configured)
+            container = engine_client.containers.get(f"mcpctl-{name}")
+            own = container.labels["io.mcpctl.uid"]
+            seen[key] = (uid.strip(), gid.strip(), container.attrs["Config"]["User"], own)
         finally:
             run_cli("rm", name, "--runtime-socket", engine.base_url)
-    assert {key: uid for key, (uid, _, _) in seen.items()} == expected
-    assert seen["app"][1:] == ("1235", "1234:1235"), "a name resolves to its numbers from the image's own accounts"
-    assert all(gid != "0" for _, gid, _ in seen.values())
+    assert all((uid, gid, configured) == (own, own, f"{own}:{own}") for uid, gid, configured, own in seen.values())
+    assert len({own for *_, own in seen.values()}) == len(seen)

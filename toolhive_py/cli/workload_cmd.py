@@ -90,6 +90,9 @@ def register(root: typer.Typer) -> None:
         unvetted: bool = typer.Option(False, "--unvetted", help="Allow something not from a trusted registry."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the hardened container spec and exit."),
         secret_backend: str | None = typer.Option(None, "--secret-backend"),
+        allow_env_secrets: bool = typer.Option(False, "--allow-env-secrets", help="For an image with no python3 "
+                                               "or sh: pass secrets in the container's stored env, which "
+                                               "`inspect` shows."),
         port: int | None = typer.Option(None, "--port", help="Proxy port on 127.0.0.1 (default: a free one, "
                                         "kept for this name)."),
         tools: str | None = typer.Option(None, "--tools", help="Only these tools (comma-separated) are visible."),
@@ -113,7 +116,8 @@ def register(root: typer.Typer) -> None:
         run_options = parse_run_options(
             name=name, secrets=secret, env=env, env_file=env_file, volumes=volume,
             permission_profile=permission_profile, pull=pull, memory=memory, cpus=cpus, args=args or (),
-            port=port, tools=tools, deny_tools=deny_tools, rate_limit=rate_limit, screen=screen, dlp=dlp)
+            port=port, tools=tools, deny_tools=deny_tools, rate_limit=rate_limit, screen=screen, dlp=dlp,
+            allow_env_secrets=allow_env_secrets)
         if dry_run:
             plan = workloads.plan_run(paths, server, run_options, unvetted=unvetted)
             if json_output:

@@ -48,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the workload's state directory (tool pins, DLP fingerprints)")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--stdio", action="store_true", help="run the command after `--` and proxy its stdio")
+    parser.add_argument("--secrets-stdin", action="store_true",
+                        help="read the container's secrets as one frame line on stdin (kept in memory only)")
     arguments = list(sys.argv[1:] if argv is None else argv)
     split = arguments.index("--") if "--" in arguments else len(arguments)
     args = parser.parse_args(arguments[:split])
@@ -55,13 +57,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
+    secret_env = _read_secrets() if args.secrets_stdin else {}
     factory: BackendFactory
     if args.stdio and command:
         factory = ProcessBackendFactory(tuple(command))
     elif args.container and args.engine and args.upstream != "stdio":
         factory = HttpBackendFactory(args.engine, args.container, args.target_port, args.upstream)
+        if secret_env:
+            factory = ContainerBackendFactory(args.engine, args.container, secret_env).in_front_of(factory)
     elif args.container and args.engine:
-        factory = ContainerBackendFactory(args.engine, args.container)
+        factory = ContainerBackendFactory(args.engine, args.container, secret_env)
     else:
         parser.error("give --stdio -- COMMAND…, or --container NAME --engine URL")
     try:
@@ -76,6 +81,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _read_secrets() -> dict[str, str]:
+    """The frame the CLI writes on our stdin (never argv, env or a file), in ``runtime.launcher``'s format."""
+    from toolhive_py.runtime.launcher import MAX_FRAME, parse_first_frame
+
+    line = sys.stdin.buffer.readline(MAX_FRAME + 1)
+    sys.stdin.close()
+    try:
+        return parse_first_frame(line.rstrip(b"\n"))
+    except ValueError as exc:
+        raise SystemExit(f"error: --secrets-stdin: {exc}") from exc
 
 
 if __name__ == "__main__":

@@ -9,13 +9,15 @@ import re
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 import httpx
 
 __all__ = ["Backend", "BackendClosed", "BackendFactory", "ContainerBackendFactory", "HttpBackendFactory",
@@ -148,6 +150,14 @@ class _StreamBackend:
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                 raise BackendClosed(str(exc)) from exc
 
+    async def raw_send(self, data: bytes) -> None:
+        """Bytes that are not a message (the secrets frame), before any message."""
+        async with self._lock:
+            try:
+                await self._stream.send(data)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+                raise BackendClosed(str(exc)) from exc
+
     async def _raw(self) -> AsyncIterator[bytes]:
         if self._initial:
             yield self._initial
@@ -259,15 +269,60 @@ def _engine_time(value: Any) -> datetime | None:
         return None
 
 
+# How long an attach waits for a just-started container's init to start the launcher (bounded polling).
+_LAUNCHER_WAIT = 5.0
+
+
+def _children_argv(parent: int, proc: Path = Path("/proc")) -> list[list[bytes]] | None:
+    """argv of each process whose parent is ``parent``; None when this /proc does not show ``parent``."""
+    if parent <= 0 or not (proc / str(parent)).is_dir():
+        return None
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_bytes()
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent:
+            found.append(argv)
+    return found
+
+
+async def _launcher_waiting(pid: int) -> bool | None:
+    """Whether the launcher in the container whose init is host ``pid`` still waits for its frame; None when
+    this host's /proc cannot tell (a remote engine, another pid namespace)."""
+    from toolhive_py.runtime.launcher import is_launcher_argv
+
+    with anyio.move_on_after(_LAUNCHER_WAIT):
+        while True:
+            children = await anyio.to_thread.run_sync(_children_argv, pid)
+            if children is None:
+                return None
+            if children:
+                return any(is_launcher_argv(argv) for argv in children)
+            await anyio.sleep(0.05)  # the init has not started the entrypoint yet
+    return False
+
+
 @dataclass(frozen=True)
 class ContainerBackendFactory:
     """A container's stdin/stdout through the engine's attach endpoint (Docker and Podman speak the same API).
 
     Attaching with a raw HTTP upgrade over anyio keeps the whole path async (no thread per message).
+    With ``secret_env`` (held in this process's memory only, never logged) every attach first sends the secrets
+    frame (``runtime.launcher``) when the container's launcher is waiting for it: after ``run``, and after every
+    restart, by the engine's policy, ``docker restart`` or an engine restart.
     """
 
     base_url: str
     container: str
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # Where /proc cannot tell (a remote engine): the container starts this process has sent a frame to.
+    _framed: set[tuple[str, str]] = field(default_factory=set, repr=False, compare=False)
 
     @property
     def description(self) -> str:
@@ -326,10 +381,52 @@ class ContainerBackendFactory:
         backend = await self._attach()
         try:
             await self._state()  # the server may have died between the look above and the attach
+            if self.secret_env:
+                await self._send_frame(backend)
         except (httpx.HTTPError, OSError, BackendClosed) as exc:
             await backend.aclose()
             raise BackendClosed(f"container {self.container} went away while attaching: {exc}") from exc
         return backend
+
+    async def deliver_secrets(self) -> None:
+        """Attach only to send the frame, for a server that does not speak on stdio (Streamable HTTP, SSE)."""
+        if not self.secret_env:
+            return
+        try:
+            state = await self._state()
+        except (httpx.HTTPError, OSError) as exc:
+            raise BackendClosed(f"engine unreachable at {self.base_url}: {exc}") from exc
+        if not state.get("Running"):
+            raise BackendClosed(f"container {self.container} is not running ({state.get('Status', 'unknown')})")
+        backend = await self._attach()
+        try:
+            await self._send_frame(backend)
+        except (httpx.HTTPError, OSError) as exc:
+            raise BackendClosed(f"container {self.container} went away while attaching: {exc}") from exc
+        finally:
+            await backend.aclose()
+
+    def in_front_of(self, inner: BackendFactory) -> BackendFactory:
+        """``inner`` (the factory of this container's HTTP server), with the frame delivered before each connect."""
+        return _SecretsFirst(self, inner)
+
+    async def _send_frame(self, backend: _StreamBackend) -> None:
+        from toolhive_py.runtime.launcher import encode_first_frame
+
+        attrs = await self.inspect()
+        state = attrs.get("State") or {}
+        waiting = await _launcher_waiting(int(state.get("Pid") or 0))
+        start = (str(attrs.get("Id", "")), str(state.get("StartedAt", "")))
+        if waiting is None:
+            waiting = start not in self._framed
+        if not waiting:
+            return
+        try:
+            await backend.raw_send(encode_first_frame(self.secret_env))
+        except ValueError as exc:  # the CLI checked the names; a bad one never reaches a container
+            raise BackendClosed(f"cannot send the secrets of {self.container}: {exc}") from exc
+        self._framed.add(start)
+        logger.info("sent the secrets frame to %s (%d variables)", self.container, len(self.secret_env))
 
     async def _attach(self) -> _StreamBackend:
         try:
@@ -356,6 +453,24 @@ class ContainerBackendFactory:
             await stream.aclose()
             raise BackendClosed(f"attach refused by the engine: {status_line}")
         return _StreamBackend(stream, framed=True, initial=rest)
+
+
+@dataclass(frozen=True)
+class _SecretsFirst:
+    """A server that is not reached over stdio, whose launcher still takes its secrets on stdin."""
+
+    secrets: ContainerBackendFactory
+    inner: BackendFactory
+
+    @property
+    def description(self) -> str:
+        return self.inner.description
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[Backend]:
+        await self.secrets.deliver_secrets()
+        async with self.inner.connect() as backend:
+            yield backend
 
 
 class _SdkClientBackend:

@@ -149,8 +149,12 @@ def _live(port: int, timeout: float = 0.5) -> bool:
 
 def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: str,
                 policy_json: str = "", upstream: str = "stdio", target_port: int | None = None,
-                wait: float = 15.0) -> ProxyState:
-    """Spawn the proxy in its own session (it outlives this CLI call) and wait until it answers."""
+                secret_env: Mapping[str, str] | None = None, wait: float = 15.0) -> ProxyState:
+    """Spawn the proxy in its own session (it outlives this CLI call) and wait until it answers.
+
+    ``secret_env`` (the container's secrets, sent by the proxy to its launcher) reaches the proxy only through a
+    pipe on its stdin: never its argv, environment or a file.
+    """
     existing = running_proxy(paths, name)
     if existing is not None:
         return existing
@@ -163,14 +167,25 @@ def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: s
         argv += ["--policy", policy_json]
     if upstream != "stdio":
         argv += ["--upstream", upstream, "--target-port", str(target_port or 0)]
+    frame = b""
+    if secret_env:
+        from toolhive_py.runtime.launcher import encode_first_frame
+
+        frame = encode_first_frame(secret_env)
+        argv.append("--secrets-stdin")
     log_fd = os.open(proxy_log_path(paths, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    read_end, write_end = os.pipe() if frame else (-1, -1)
+    stdin = ((os.POSIX_SPAWN_DUP2, read_end, 0) if frame else (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
     try:
         # posix_spawn rather than Popen: the proxy is not our child to wait for, it must outlive this call.
         pid = os.posix_spawn(sys.executable, argv, proxy_environment(os.environ), setsid=True, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)])
+            stdin, (os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)])
     finally:
         os.close(log_fd)
+        if frame:
+            os.close(read_end)
+    if frame:
+        _write_all(write_end, frame)
     state = ProxyState(name, pid, port, engine, container, time.time())
     atomic_write(_state_file(paths, name), (json.dumps(asdict(state)) + "\n").encode())
     deadline = time.monotonic() + wait
@@ -185,6 +200,18 @@ def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: s
         time.sleep(0.05)
     raise MCPCTLError(f"The proxy for {name} did not answer on port {port} within {wait:g}s.",
                       hint=f"See {proxy_log_path(paths, name)}.", code="proxy-timeout")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Hand ``data`` to the proxy and close the pipe; a proxy that died at start shows in the wait that follows."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BrokenPipeError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def stop_proxy(paths: Paths, name: str, *, timeout: float = 5.0) -> bool:

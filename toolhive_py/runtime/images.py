@@ -20,8 +20,8 @@ from toolhive_py.errors import NotFoundError, VerificationError
 from toolhive_py.runtime.engine import Engine, engine_errors
 from toolhive_py.runtime.spec import NOBODY, resolve_user, user_needs_accounts
 
-__all__ = ["ImageInfo", "PullFailure", "PullPolicy", "PullProgress", "classify_pull_error", "ensure_image",
-           "find_image", "load_hint", "read_accounts", "registry_of"]
+__all__ = ["LAUNCHER_INTERPRETERS", "ImageInfo", "PullFailure", "PullPolicy", "PullProgress", "classify_pull_error",
+           "ensure_image", "find_image", "find_launcher", "load_hint", "read_accounts", "registry_of"]
 
 
 class PullFailure(StrEnum):
@@ -106,6 +106,15 @@ class ImageInfo:
     # once ``ensure_image`` returns it.
     user: str
     configured_user: str = ""
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+
+
+def _argv(value: Any) -> tuple[str, ...]:
+    """An image's ENTRYPOINT or CMD as the API gives it (a list, a shell-form string, or null)."""
+    if isinstance(value, str):
+        return ("/bin/sh", "-c", value)
+    return tuple(str(part) for part in value or ())
 
 
 def _info(engine: Engine, reference: str) -> ImageInfo | None:
@@ -121,6 +130,8 @@ def _info(engine: Engine, reference: str) -> ImageInfo | None:
         repo_digests=tuple(attrs.get("RepoDigests") or ()),
         user=str((attrs.get("Config") or {}).get("User") or ""),
         configured_user=str((attrs.get("Config") or {}).get("User") or ""),
+        entrypoint=_argv((attrs.get("Config") or {}).get("Entrypoint")),
+        cmd=_argv((attrs.get("Config") or {}).get("Cmd")),
     )
 
 
@@ -155,6 +166,34 @@ def read_accounts(engine: Engine, image_id: str) -> tuple[str, str]:
                                                     user=NOBODY, network_mode="none")
         try:
             return _archived_text(container, "/etc/passwd"), _archived_text(container, "/etc/group")
+        finally:
+            container.remove(force=True)
+
+
+# Where the secrets launcher's interpreter is looked for, best first: python3 runs the launcher whose parser is
+# unit-tested with the proxy's; a POSIX sh runs the shell one.
+LAUNCHER_INTERPRETERS: Final = ("/usr/local/bin/python3", "/usr/bin/python3", "/bin/sh", "/usr/bin/sh")
+
+
+def _exists(container: Any, path: str) -> bool:
+    import docker.errors
+
+    try:
+        stream, _stat = container.get_archive(path)
+    except docker.errors.NotFound:
+        return False
+    for _chunk in stream:  # read to the end, so the connection is returned
+        pass
+    return True
+
+
+def find_launcher(engine: Engine, image_id: str) -> str:
+    """The first of ``LAUNCHER_INTERPRETERS`` the image has, or ""; looked at without running anything."""
+    with engine_errors(f"Looking for a shell or python3 in {image_id[:19]}"):
+        container = engine.client.containers.create(image_id, entrypoint=["/mcpctl-never-started"], command=[],
+                                                    user=NOBODY, network_mode="none")
+        try:
+            return next((path for path in LAUNCHER_INTERPRETERS if _exists(container, path)), "")
         finally:
             container.remove(force=True)
 

@@ -19,9 +19,13 @@ __all__ = [
     "POLICY",
     "PROXY_PORT",
     "REGISTRY",
+    "SECRETS",
+    "SECRET_BACKEND",
     "SECRET_ENV",
+    "SECRET_INJECTION",
     "SERVER",
     "TRANSPORT",
+    "UID",
     "VETTED",
     "container_name",
     "egress_filter",
@@ -42,6 +46,15 @@ IMAGE: Final = _PREFIX + "image"
 PERMISSION_PROFILE: Final = _PREFIX + "permission-profile"
 # Names of the env vars that carry secrets (never their values), so restarts know what to resolve.
 SECRET_ENV: Final = _PREFIX + "secret-env"
+# Which secret in which backend becomes which env var (``SECRET=ENV,…``, names only) and the backend: what a
+# proxy started again (after a crash, by `start`) resolves to hold the values for the next container start.
+SECRETS: Final = _PREFIX + "secrets"
+SECRET_BACKEND: Final = _PREFIX + "secret-backend"
+# How secret values reach the server: ``stdin`` (the launcher's first frame, sent by the proxy; no copy in the
+# engine) or ``env`` (the container's stored environment, only with ``--allow-env-secrets``).
+SECRET_INJECTION: Final = _PREFIX + "secret-injection"
+# The workload's own uid (and gid, the same number), allocated by ``runtime.uids``.
+UID: Final = _PREFIX + "uid"
 CREATED: Final = _PREFIX + "created"
 # The loopback port of the workload's proxy; chosen once at creation so a name keeps its URL.
 PROXY_PORT: Final = _PREFIX + "proxy-port"

@@ -26,6 +26,7 @@ from toolhive_py.runtime.spec import (
     ContainerSpec,
     Mount,
     RunRequest,
+    SecretInjection,
     build_container_spec,
     parse_permission_profile,
 )
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from toolhive_py.runtime.engine import Engine
 
 __all__ = ["LaunchPlan", "Launched", "RunOptions", "RunTarget", "SecretResolver", "launch", "parse_env_lines",
-           "parse_run_options", "plan", "refuse_plain_secrets", "resolve_target", "secret_requests"]
+           "parse_run_options", "plan", "refuse_plain_secrets", "resolve_target", "secret_requests", "workload_name"]
 
 SecretResolver = Callable[[Sequence[SecretRequest]], Mapping[str, str]]
 """Given the secrets a workload needs, return env var → value; raise when a secret is missing."""
@@ -74,6 +75,8 @@ class RunOptions:
     proxy_port: int | None = None
     policy_json: str | None = None
     owner: str = field(default_factory=lambda: str(os.getuid()))
+    allow_env_secrets: bool = False  # an image with no launcher interpreter may get its secrets as plain env
+    secret_backend: str = ""  # the backend the secrets come from, recorded so a restarted proxy asks it again
 
 
 _DOUBLE_QUOTED_ESCAPES: Final = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
@@ -121,7 +124,8 @@ def refuse_plain_secrets(env: Mapping[str, str]) -> None:
 def parse_run_options(*, name: str | None, secrets: Sequence[str], env: Sequence[str], env_file: Path | None,
                       volumes: Sequence[str], permission_profile: str, pull: str, memory: str, cpus: float,
                       args: Sequence[str], port: int | None, tools: str | None, deny_tools: str | None,
-                      rate_limit: str | None, screen: str = "warn", dlp: str = "redact") -> RunOptions:
+                      rate_limit: str | None, screen: str = "warn", dlp: str = "redact",
+                      allow_env_secrets: bool = False) -> RunOptions:
     """``run``'s command-line values, checked and typed; every mistake is a UsageError naming the fix."""
     from toolhive_py.proxy.policy import ToolPolicy
     from toolhive_py.runtime.spec import parse_volume
@@ -142,6 +146,7 @@ def parse_run_options(*, name: str | None, secrets: Sequence[str], env: Sequence
         mounts=tuple(parse_volume(v) for v in volumes), permission_profile=permission_profile,
         memory=memory, cpus=cpus, args=tuple(args), pull=pull_policy, proxy_port=port,
         policy_json=ToolPolicy.from_options(tools, deny_tools, rate_limit, screen=screen, dlp=dlp).to_json(),
+        allow_env_secrets=allow_env_secrets,
     )
 
 
@@ -190,10 +195,12 @@ def secret_requests(target: RunTarget, options: RunOptions) -> list[SecretReques
 
 @dataclass(frozen=True)
 class Launched:
-    """A started workload and the secrets (names only) that went into it."""
+    """A started workload and the secrets (names only) that went into it; with ``SecretInjection.STDIN`` its
+    launcher waits for its proxy to send them."""
 
     workload: Workload
     secrets: tuple[SecretRequest, ...]
+    injection: SecretInjection = SecretInjection.NONE
 
 
 @dataclass(frozen=True)
@@ -205,8 +212,18 @@ class LaunchPlan:
     secrets: tuple[SecretRequest, ...]
 
 
-def plan(target: RunTarget, options: RunOptions, *, image_user: str = "", image_id: str = "") -> LaunchPlan:
-    """The request and the hardened spec for ``target``: pure, so `--dry-run` shows exactly what runs."""
+def workload_name(target: RunTarget, options: RunOptions) -> str:
+    """``--name``, else the server's last path part without tag or digest."""
+    return options.name or target.server.rsplit("/", 1)[-1].split(":")[0].split("@")[0]
+
+
+def plan(target: RunTarget, options: RunOptions, *, image: ImageInfo | None = None, uid: int | None = None,
+         launcher: str | None = None) -> LaunchPlan:
+    """The request and the hardened spec for ``target``: pure, so `--dry-run` shows exactly what runs.
+
+    ``image`` (its resolved user, ID, ENTRYPOINT and CMD), the workload's ``uid`` and the image's ``launcher``
+    interpreter are what ``launch`` found on the engine; a dry run has none of them.
+    """
     entry = target.entry
     default_permissions = entry.permissions if entry else Permissions()
     permissions = parse_permission_profile(options.permission_profile, default_permissions)
@@ -214,10 +231,10 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "", image_
     env.update(options.env)
     secrets = secret_requests(target, options)
     request = RunRequest(
-        name=options.name or target.server.rsplit("/", 1)[-1].split(":")[0].split("@")[0],
+        name=workload_name(target, options),
         image=target.image,
-        image_user=image_user,
-        image_id=image_id,
+        image_user=image.user if image else "",
+        image_id=image.id if image else "",
         transport=entry.transport if entry else "stdio",
         target_port=entry.target_port if entry else None,
         args=options.args or tuple(entry.args if entry else ()),
@@ -233,6 +250,13 @@ def plan(target: RunTarget, options: RunOptions, *, image_user: str = "", image_
         proxy_port=options.proxy_port,
         policy_json=options.policy_json,
         owner=options.owner,
+        uid=uid,
+        launcher=launcher,
+        image_entrypoint=image.entrypoint if image else (),
+        image_cmd=image.cmd if image else (),
+        allow_env_secrets=options.allow_env_secrets,
+        secret_sources={s.env_name: s.secret_name for s in secrets},
+        secret_backend=options.secret_backend,
     )
     return LaunchPlan(request, build_container_spec(request), tuple(secrets))
 
@@ -287,8 +311,14 @@ def launch(
     build: BuildConfig | None = None,
     notify: Callable[[str], None] = lambda _: None,
 ) -> Launched:
+    from toolhive_py.runtime.images import find_launcher
+    from toolhive_py.runtime.uids import allocate_uid, host_reserved_ids
+    from toolhive_py.runtime.workloads import used_uids
+
     target, image = _obtain_image(engine, target, options, build=build, progress=progress, notify=notify)
-    launch_plan = plan(target, options, image_user=image.user, image_id=image.id)
+    launcher = find_launcher(engine, image.id) if secret_requests(target, options) else ""
+    uid = allocate_uid(workload_name(target, options), used_uids(engine), *host_reserved_ids())
+    launch_plan = plan(target, options, image=image, uid=uid, launcher=launcher)
     spec = launch_plan.spec
     values = dict(resolve_secrets(launch_plan.secrets)) if launch_plan.secrets else {}
     filter_image = None
@@ -297,4 +327,5 @@ def launch(
 
         notify(f"egress limited to {', '.join(spec.egress.allow_host)}: adding mcpctl's egress filter")
         filter_image = ensure_filter_image(engine, build.python_image if build else DEFAULT_PYTHON_IMAGE)
-    return Launched(create_workload(engine, spec, values, egress_image=filter_image), launch_plan.secrets)
+    return Launched(create_workload(engine, spec, values, egress_image=filter_image), launch_plan.secrets,
+                    spec.secret_injection)

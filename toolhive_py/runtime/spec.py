@@ -6,7 +6,10 @@ seccomp profile, an init as PID 1, pids/memory/CPU limits, an explicit nofile ul
 (read-only unless ``:rw``), and network ``none`` unless the permission profile grants egress. Processes are bounded
 by the cgroup pids limit, per container, never by a per-uid nproc ulimit. ``hardened_settings`` is that set for
 every container mcpctl starts: workloads, egress filters and build probes.
-Secret *names* are part of the spec; their values are added by the caller at create time only.
+Each workload runs as a uid:gid of its own (``runtime.uids``, label ``io.mcpctl.uid``) with HOME on the /tmp tmpfs.
+Secret *names* are part of the spec, never their values: with a launcher interpreter in the image the entrypoint
+becomes ``runtime.launcher``'s, which takes the values from the proxy on stdin; only with ``allow_env_secrets``
+do they go into the container's stored environment, added by the caller at create time.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -26,7 +30,9 @@ from toolhive_py.errors import UsageError
 from toolhive_py.registry.models import OutboundPermissions, Permissions
 from toolhive_py.runtime import labels
 from toolhive_py.runtime.labels import container_name
+from toolhive_py.runtime.launcher import build_launcher_entrypoint
 from toolhive_py.runtime.limits import DEFAULT_CPUS, DEFAULT_MEMORY
+from toolhive_py.runtime.uids import UID_BASE, UID_COUNT
 
 __all__ = [
     "DEFAULT_CPUS",
@@ -37,6 +43,7 @@ __all__ = [
     "ContainerSpec",
     "Mount",
     "RunRequest",
+    "SecretInjection",
     "build_container_spec",
     "container_name",
     "hardened_settings",
@@ -61,6 +68,16 @@ _DEFAULT_PID_MAX: Final = 32768  # the kernel's own default for /proc/sys/kernel
 TMPFS: Final = {"/tmp": "rw,noexec,nosuid,nodev,size=64m"}  # noqa: S108 - a private tmpfs inside the container
 _NAME: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _MEMORY: Final = re.compile(r"^(\d+)([kmg]?)b?$", re.IGNORECASE)
+# An allocated uid has no home in the image: HOME (and so every cache under it) is on the writable tmpfs.
+_WORKLOAD_HOME: Final = "/tmp"  # noqa: S108 - the container's private tmpfs
+
+
+class SecretInjection(StrEnum):
+    """How a workload's secret values reach its server (label ``io.mcpctl.secret-injection``)."""
+
+    NONE = "none"  # it has no secrets
+    STDIN = "stdin"  # the launcher's first frame on stdin, sent by the proxy: no copy in the engine
+    ENV = "env"  # the container's stored environment (``--allow-env-secrets``): `inspect` shows them
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,16 @@ class RunRequest:
     proxy_port: int | None = None
     policy_json: str | None = None
     owner: str = ""  # the creating user's uid (label io.mcpctl.owner)
+    # The workload's own uid (and gid), from ``runtime.uids.allocate_uid``; None (a dry run): the image's user.
+    uid: int | None = None
+    # The image's python3 or POSIX sh that runs the secrets launcher; "" when it has neither, None when not looked
+    # at (a dry run). With the image's ENTRYPOINT and CMD, the launcher's command is what the image would run.
+    launcher: str | None = None
+    image_entrypoint: tuple[str, ...] = ()
+    image_cmd: tuple[str, ...] = ()
+    allow_env_secrets: bool = False
+    secret_sources: Mapping[str, str] = field(default_factory=dict)  # env var -> secret name in the backend
+    secret_backend: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,12 +134,14 @@ class ContainerSpec:
     secret_env_names: tuple[str, ...]
     # Set when only some hosts may be reached: the workload's internal network needs its egress filter.
     egress: OutboundPermissions | None = None
+    secret_injection: SecretInjection = SecretInjection.NONE
 
     def to_display(self) -> dict[str, Any]:
         """The spec as `--dry-run` shows it: secrets appear by name only."""
         shown = {k: v for k, v in self.kwargs.items() if k != "ulimits"}
         shown["ulimits"] = {u["Name"]: {"soft": u["Soft"], "hard": u["Hard"]} for u in self.kwargs.get("ulimits", [])}
         shown["secret_environment"] = list(self.secret_env_names)
+        shown["secret_injection"] = self.secret_injection.value
         return shown
 
 
@@ -299,6 +328,7 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
         )
     outbound = request.permissions.network.outbound
     egress = outbound if outbound.allow_host and not outbound.insecure_allow_all else None
+    injection = _secret_injection(request)
     workload_labels = {
         labels.MANAGED: "true",
         labels.NAME: request.name,
@@ -317,22 +347,59 @@ def build_container_spec(request: RunRequest, *, now: datetime | None = None) ->
         workload_labels[labels.POLICY] = request.policy_json
     if request.owner:
         workload_labels[labels.OWNER] = request.owner
+    if request.secret_env_names:
+        workload_labels[labels.SECRET_INJECTION] = injection.value
+        workload_labels[labels.SECRETS] = ",".join(
+            f"{request.secret_sources.get(env, env)}={env}" for env in request.secret_env_names)
+        workload_labels[labels.SECRET_BACKEND] = request.secret_backend
+    environment = dict(request.env)
+    user = resolve_user(request.image_user)
+    if request.uid is not None:
+        if not UID_BASE <= request.uid < UID_BASE + UID_COUNT:
+            raise RuntimeError(f"workload uid {request.uid} is outside mcpctl's range")  # a caller bug
+        user = f"{request.uid}:{request.uid}"
+        workload_labels[labels.UID] = str(request.uid)
+        environment.setdefault("HOME", _WORKLOAD_HOME)
     kwargs: dict[str, Any] = {
         "image": request.image_id or request.image,
         "name": container_name(request.name),
         "command": list(request.args) or None,
-        "environment": dict(request.env),
+        "environment": environment,
         "labels": workload_labels,
-        **hardened_settings(memory=parse_memory(request.memory), user=resolve_user(request.image_user)),
+        **hardened_settings(memory=parse_memory(request.memory), user=user),
         "nano_cpus": int(request.cpus * 1e9),
         "network_mode": network_mode,
         "volumes": {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in request.mounts},
-        "stdin_open": request.transport == "stdio",
+        # Also for an HTTP server with a launcher: its proxy attaches once to send the frame.
+        "stdin_open": request.transport == "stdio" or injection is SecretInjection.STDIN,
         "tty": False,
         "detach": True,
         "restart_policy": {"Name": "on-failure", "MaximumRetryCount": 5},
     }
     if request.transport != "stdio" and request.target_port:
         kwargs["ports"] = {f"{request.target_port}/tcp": ("127.0.0.1", None)}
-    return ContainerSpec(kwargs, tuple(request.secret_env_names), egress)
+    if injection is SecretInjection.STDIN and request.launcher:
+        # The engine drops the image's CMD once the entrypoint is set: the server's argv is spelled out whole.
+        server_argv = [*request.image_entrypoint, *(request.args or request.image_cmd)]
+        if not server_argv:
+            raise UsageError(f"{request.image} has neither an ENTRYPOINT nor a CMD to run.",
+                             hint="Give the server's command as arguments after the image.", code="no-command")
+        kwargs["entrypoint"] = build_launcher_entrypoint(request.launcher)
+        kwargs["command"] = server_argv
+    return ContainerSpec(kwargs, tuple(request.secret_env_names), egress, injection)
+
+
+def _secret_injection(request: RunRequest) -> SecretInjection:
+    """stdin when the image can run the launcher (or was not looked at), env only when allowed, else refused."""
+    if not request.secret_env_names:
+        return SecretInjection.NONE
+    if request.launcher is None or request.launcher:
+        return SecretInjection.STDIN
+    if request.allow_env_secrets:
+        return SecretInjection.ENV
+    raise UsageError(
+        f"{request.image} has no python3 and no POSIX sh to run mcpctl's secrets launcher, so "
+        f"{', '.join(request.secret_env_names)} could only be passed in the container's stored environment, "
+        "where `inspect` and the engine's files on disk show it.",
+        hint="Pass --allow-env-secrets to accept that, or use an image with a shell.", code="no-launcher")
 

@@ -1,8 +1,9 @@
 """Workload lifecycle on an engine: create/start/stop/restart/remove/list/logs, all by labels.
 
 The engine's labels are the state: ``list`` and ``status`` read them, so a lost state file loses
-nothing. Secret values are passed to ``create`` as environment and are never returned, stored or
-logged; reports carry secret env *names* only.
+nothing. Secret values reach ``create`` only for a workload allowed plain env secrets; otherwise the
+workload's proxy sends them to its launcher. They are never returned, stored or logged; reports carry
+secret env *names* only.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from typing import Any, Final
 from toolhive_py.errors import ConflictError, EngineError, NotFoundError
 from toolhive_py.runtime import egress, labels
 from toolhive_py.runtime.engine import Engine, engine_errors
-from toolhive_py.runtime.spec import ContainerSpec
+from toolhive_py.runtime.spec import ContainerSpec, SecretInjection
 
 __all__ = ["Workload", "create_workload", "get_workload", "is_mine", "is_missing_init", "last_lines", "list_workloads", "remove_workload", "workload_logs",
-           "restart_workload", "start_workload", "stop_workload"]
+           "restart_workload", "start_workload", "stop_workload", "used_uids"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class Workload:
     policy_json: str = ""
     target_port: int | None = None
     owner: str = ""  # uid of the user who created it; "" for workloads made before owners were labelled
+    uid: int | None = None  # its own uid:gid (label io.mcpctl.uid); None for workloads made before
+    secret_sources: tuple[tuple[str, str], ...] = ()  # (secret name, env var) of each secret, names only
+    secret_backend: str = ""
+    # STDIN: its proxy must hold the values; ENV (workloads made before, or --allow-env-secrets), NONE: nothing to hand
+    secret_injection: SecretInjection = SecretInjection.NONE
 
     @property
     def url(self) -> str | None:
@@ -82,9 +88,21 @@ def _from_container(container: Any) -> Workload:
         proxy_port=int(found[labels.PROXY_PORT]) if found.get(labels.PROXY_PORT, "").isdigit() else None,
         policy_json=found.get(labels.POLICY, ""),
         owner=found.get(labels.OWNER, ""),
+        uid=int(found[labels.UID]) if found.get(labels.UID, "").isdigit() else None,
+        secret_sources=tuple((secret, env) for secret, _, env in
+                             (pair.partition("=") for pair in found.get(labels.SECRETS, "").split(",")) if env),
+        secret_backend=found.get(labels.SECRET_BACKEND, ""),
+        secret_injection=_injection(found),
         target_port=next((int(p.split("/")[0]) for p in ((attrs.get("HostConfig") or {}).get("PortBindings") or {})),
                          None),
     )
+
+
+def _injection(found: Mapping[str, str]) -> SecretInjection:
+    try:
+        return SecretInjection(found.get(labels.SECRET_INJECTION, ""))
+    except ValueError:
+        return SecretInjection.ENV if found.get(labels.SECRET_ENV) else SecretInjection.NONE
 
 
 def _container(engine: Engine, name: str) -> Any:
@@ -109,9 +127,17 @@ def get_workload(engine: Engine, name: str) -> Workload:
         return _from_container(container)
 
 
+def used_uids(engine: Engine) -> set[int]:
+    """The uids every mcpctl workload on this engine holds, of any user, running or not."""
+    with engine_errors("Listing the uids of workloads"):
+        containers = engine.client.containers.list(all=True, filters=labels.managed_filter())
+    return {int(value) for c in containers if (value := (c.labels or {}).get(labels.UID, "")).isdigit()}
+
+
 def create_workload(engine: Engine, spec: ContainerSpec, secret_values: Mapping[str, str], *,
                     egress_image: str | None = None) -> Workload:
-    """Create and start the container; ``secret_values`` go into its environment and nowhere else.
+    """Create and start the container; ``secret_values`` go into its environment only when the spec injects
+    secrets as env (``--allow-env-secrets``); otherwise they are the proxy's to send.
 
     With an egress allowlist, the internal network and its filter sidecar (``egress_image``) come first.
     """
@@ -130,7 +156,8 @@ def create_workload(engine: Engine, spec: ContainerSpec, secret_values: Mapping[
         if egress_image is None:
             raise RuntimeError("an egress allowlist needs the filter image")  # a caller bug, never user input
         proxy_env = egress.setup(engine, name, spec.egress, egress_image)
-    kwargs["environment"] = {**kwargs["environment"], **proxy_env, **secret_values}
+    plain = secret_values if spec.secret_injection is SecretInjection.ENV else {}
+    kwargs["environment"] = {**kwargs["environment"], **proxy_env, **plain}
     try:
         with engine_errors(f"Starting workload {name}"):
             container = engine.client.containers.run(**kwargs)
