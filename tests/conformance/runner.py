@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".cache" / "node-tools" / "node_modules"
 NODE = TOOLS / ".bin" / "node"
 SERVER = Path(__file__).with_name("server.py")
+# The suite's 2026-07-28 prerelease, beside the stable one (scripts/lib/node-tools).
+NEXT = ROOT / ".cache" / "node-tools" / "next" / "node_modules" / ".bin" / "conformance"
+# mcp 1.x, for a server of the session era only (scripts/lib/session-era-venv).
+SESSION_ERA_PYTHON = ROOT / ".cache" / "session-era-venv" / "bin" / "python"
+SESSION_ERA_SERVER = Path(__file__).with_name("session_era_server.py")
 
 
 def tools_installed() -> bool:
@@ -56,12 +61,13 @@ def _wait(url: str, process: subprocess.Popen[bytes], accept: tuple[int, ...], t
 
 
 @contextmanager
-def serving(through_proxy: bool) -> Iterator[str]:
-    """The conformance server's URL: directly over HTTP, or via the proxy in front of it over stdio."""
+def serving(through_proxy: bool, *, backend: Sequence[str] = (sys.executable, str(SERVER))) -> Iterator[str]:
+    """The conformance server's URL: directly over HTTP, or via the proxy in front of it (or of ``backend``)
+    over stdio."""
     port = free_port()
     if through_proxy:
         command = [sys.executable, "-m", "toolhive_py.proxy", "--port", str(port), "--log-level", "WARNING",
-                   "--stdio", "--", sys.executable, str(SERVER)]
+                   "--stdio", "--", *backend]
     else:
         command = [sys.executable, str(SERVER), "--transport", "streamable-http", "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)  # noqa: S603
@@ -76,9 +82,9 @@ def serving(through_proxy: bool) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def _conformance(*args: str, timeout: float) -> str:
+def _conformance(*args: str, timeout: float, suite: Path = TOOLS / ".bin" / "conformance") -> str:
     with tempfile.TemporaryDirectory() as workdir:
-        completed = subprocess.run([str(NODE), str(TOOLS / ".bin" / "conformance"), *args],  # noqa: S603
+        completed = subprocess.run([str(NODE), str(suite), *args],  # noqa: S603
                                    cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
     return completed.stdout
 
@@ -103,4 +109,23 @@ def run_suite(url: str, timeout: float = 120) -> dict[str, str]:
     with ThreadPoolExecutor(max_workers=4) as pool:
         for found in pool.map(lambda scenario: _run_scenario(url, scenario, timeout), server_scenarios()):
             results.update(found)
+    return dict(sorted(results.items()))
+
+
+def run_requirements(url: str, revision: str, *, scenarios: Sequence[str] = (), timeout: float = 600) -> dict[str, str]:
+    """check id (scenario/check) → status for the scenarios a revision requires (``--requirements``), with the
+    prerelease suite; the extensions it also runs (tasks, SEP-2640) are left out, as the suite does in its score.
+    With ``scenarios``, just those (each run on its own, in order)."""
+    results: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as out:
+        runs = [["--scenario", s, "--spec-version", revision] for s in scenarios] or [["--requirements", revision]]
+        for selection in runs:
+            _conformance("server", "--url", url, *selection, "-o", out, timeout=timeout, suite=NEXT)
+        for checks in sorted(Path(out).glob("server-*/checks.json")):
+            scenario = re.sub(r"^server-|-\d{4}-\d\d-\d\dT.*$", "", checks.parent.name)
+            if scenario.startswith(("tasks-", "sep-2640-")):
+                continue
+            for check in json.loads(checks.read_text()):
+                if check.get("status") != "INFO":
+                    results[f"{scenario}/{check['id']}"] = str(check["status"])
     return dict(sorted(results.items()))

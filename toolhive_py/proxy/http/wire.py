@@ -7,11 +7,9 @@ import json
 import logging
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream
-from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -19,10 +17,21 @@ from starlette.types import Message, Receive, Scope, Send
 from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, error_message, invalid_body_reason, is_request_id
 from toolhive_py.proxy.mux import Multiplexer
 
-__all__ = ["AUDITED", "METHOD", "RETRY_MS", "SSE_HEADERS", "UNPARSED", "answer_one", "decode", "jsonrpc_error",
-           "on_disconnect", "refused_body", "replay", "respond", "sse_event", "trace_id"]
+__all__ = ["AUDITED", "CLIENT_SCOPE_KEY", "ERROR_CODE_HTTP_STATUS", "METHOD", "RETRY_MS", "SSE_HEADERS", "UNPARSED", "Events",
+           "answer_one", "decode", "jsonrpc_error", "on_disconnect", "refused_body", "replay", "respond", "sse_event", "trace_id"]
 
 logger = logging.getLogger(__name__)
+
+# The HTTP status of a JSON-RPC error answered on its own: the SDK's ``mcp.shared.inbound`` map, written out so
+# the session-era front never loads the SDK (tests/unit/test_proxy_revisions.py pins it to the SDK's).
+ERROR_CODE_HTTP_STATUS: dict[int, int] = {-32700: 400, -32600: 400, -32602: 400, -32020: 400, -32021: 400,
+                                          -32022: 400, -32601: 404}
+
+
+class Events(Protocol):
+    """The messages of one relayed request, as ``answer_one`` reads them (a memory stream, or a view of one)."""
+
+    async def receive(self) -> dict[str, Any]: ...
 
 
 def trace_id(request: Any) -> str:
@@ -48,7 +57,7 @@ SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-
                (b"x-accel-buffering", b"no")]
 
 
-async def answer_one(send: Send, events: MemoryObjectReceiveStream[dict[str, Any]],
+async def answer_one(send: Send, events: Events,
                  finish: Callable[[dict[str, Any]], tuple[dict[str, Any], int]],
                  headers: list[tuple[bytes, bytes]]) -> None:
     """Answer one relayed request: plain JSON when its response is the first message to arrive (the usual
@@ -85,6 +94,8 @@ async def on_disconnect(receive: Receive, hang_up: Callable[[], None]) -> None:
 # Scope keys: the request was audited already (don't audit its HTTP refusal again); the method its body named.
 AUDITED = "mcpctl.audited"
 METHOD = "mcpctl.method"
+# The client credential the request carried (set by the auth middleware), "-" for none.
+CLIENT_SCOPE_KEY = "mcpctl.client"
 
 # A body that is not JSON: the transports answer it with their parse errors.
 UNPARSED: Any = object()
