@@ -1,72 +1,61 @@
-"""The proxy's event store: what a resumed stream replays and follows."""
+"""The session replay buffer: bounded by events and by bytes, ids that name their stream, replays that never
+cross streams."""
 
 from __future__ import annotations
 
-from typing import Any
+from toolhive_py.proxy.events import GET_STREAM, EventStore, parse_event_id
 
-import anyio
-
-from toolhive_py.proxy.events import MemoryEventStore
+MB = 1024 * 1024
 
 
-def _progress(step: int) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": "t", "progress": step}}
+def test_ten_large_results_do_not_pin_their_total() -> None:
+    store = EventStore(max_bytes=4 * MB)
+    for _ in range(10):
+        store.append(store.open_stream(), b"x" * (MB + 1), final=True)
+    assert store.bytes <= 4 * MB
+    assert len(store) == 3, "the oldest are evicted first"
 
 
-def test_a_follower_gets_what_is_stored_while_it_replays_and_nothing_from_other_streams() -> None:
-    async def scenario() -> list[int]:
-        store = MemoryEventStore()
-        last = store.store_plain("7", _progress(0))
-        for step in (1, 2):
-            store.store_plain("7", _progress(step))
-        store.store_plain("8", _progress(99))
-        seen: list[int] = []
-        async for _, message in store.follow(last, "7"):
-            assert isinstance(message, dict)
-            if "method" not in message:
-                break
-            seen.append(message["params"]["progress"])
-            if len(seen) == 1:
-                await anyio.sleep(0)  # the backend keeps sending while the replay is on its way out
-                store.store_plain("7", _progress(3))
-                store.store_plain("7", None)
-                store.store_plain("7", {"jsonrpc": "2.0", "id": 7, "result": {}})
-        return seen
-
-    assert anyio.run(scenario) == [1, 2, 3]
+def test_an_event_over_the_byte_bound_is_not_kept() -> None:
+    store = EventStore(max_bytes=MB)
+    stream = store.open_stream()
+    store.append(stream, b"small")
+    store.append(stream, b"x" * (MB + 1), final=True)
+    assert store.bytes == 0
+    assert store.after(stream, 0) == []
 
 
-def test_a_follower_waits_for_events_stored_later() -> None:
-    async def scenario() -> list[str]:
-        store = MemoryEventStore()
-        last = store.store_plain("7", None)
-        ids: list[str] = []
-
-        async def follow() -> None:
-            async for event_id, _ in store.follow(last, "7"):
-                ids.append(event_id)
-                if len(ids) == 2:
-                    return
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(follow)
-            await anyio.sleep(0.01)
-            store.store_plain("7", _progress(1))
-            await anyio.sleep(0.01)
-            store.store_plain("7", _progress(2))
-        return ids
-
-    assert anyio.run(scenario) == ["2", "3"]
+def test_the_count_bound_holds_too() -> None:
+    store = EventStore(max_events=3)
+    stream = store.open_stream()
+    ids = [store.append(stream, b"{}").event_id for _ in range(5)]
+    assert [event.event_id for event in store.after(stream, 0)] == ids[2:]
 
 
-def test_unknown_and_evicted_ids_name_no_stream() -> None:
-    async def scenario() -> MemoryEventStore:
-        store = MemoryEventStore(capacity=2)
-        for step in range(3):
-            store.store_plain("7", _progress(step))
-        return store
+def test_a_replay_holds_only_its_own_streams_newer_events() -> None:
+    store = EventStore()
+    first, second = store.open_stream(), store.open_stream()
+    start = store.append(first, None)
+    store.append(second, b"other")
+    mine = store.append(first, b"mine", final=True)
+    parsed = parse_event_id(start.event_id)
+    assert parsed == (first, 1)
+    assert store.after(*parsed) == [mine]
+    assert store.after(GET_STREAM, 0) == []
 
-    store = anyio.run(scenario)
-    assert store.stream_of("1") is None
-    assert store.stream_of("not-a-number") is None
-    assert store.stream_of("3") == "7"
+
+def test_ids_name_their_stream_even_once_evicted() -> None:
+    store = EventStore(max_events=1)
+    stream = store.open_stream()
+    evicted = store.append(stream, b"a")
+    store.append(stream, b"b")
+    parsed = parse_event_id(evicted.event_id)
+    assert parsed is not None
+    assert store.is_known_stream(parsed[0])
+    assert not store.is_known_stream(stream + 1)
+    assert store.is_known_stream(GET_STREAM)
+
+
+def test_ids_not_issued_by_a_store_parse_to_nothing() -> None:
+    for given in ("", "7", "a.b", "1.", ".1", "-1.2", "1.2.3", "9" * 50 + ".1"):
+        assert parse_event_id(given) is None, given

@@ -24,8 +24,9 @@ from toolhive_py.proxy.backends import (
     ProcessBackendFactory,
 )
 from toolhive_py.proxy.guard import build_guards
+from toolhive_py.proxy.http.sessions import SessionLimits
 from toolhive_py.proxy.policy import ToolPolicy
-from toolhive_py.proxy.server import serve
+from toolhive_py.proxy.server import ConnectionLimits, serve
 
 __all__ = ["main"]
 
@@ -50,6 +51,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stdio", action="store_true", help="run the command after `--` and proxy its stdio")
     parser.add_argument("--secrets-stdin", action="store_true",
                         help="read the container's secrets as one frame line on stdin (kept in memory only)")
+    parser.add_argument("--idle-timeout", type=float, default=1800.0,
+                        help="seconds an unused session lives before it is closed (default 30 min)")
+    parser.add_argument("--max-sessions", type=int, default=256, help="sessions open at once; more get 503")
+    parser.add_argument("--call-timeout", type=float, default=0.0,
+                        help="seconds a tool call may wait for its answer, restarted by progress (0: no limit)")
+    parser.add_argument("--tool-timeout", action="append", default=[], metavar="TOOL=SECONDS",
+                        help="a tool's own call timeout (repeatable)")
+    parser.add_argument("--max-connections", type=int, default=1000, help="connections at once; more get 503")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a client has to send a request's headers")
     arguments = list(sys.argv[1:] if argv is None else argv)
     split = arguments.index("--") if "--" in arguments else len(arguments)
     args = parser.parse_args(arguments[:split])
@@ -73,14 +84,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy = (ToolPolicy.from_json(args.policy) if args.policy
                   else ToolPolicy.from_options(args.tools, args.deny_tools, args.rate_limit))
         guards = build_guards(args.state_dir, policy)
+        limits = SessionLimits(idle_timeout=args.idle_timeout, max_sessions=args.max_sessions,
+                               call_timeout=args.call_timeout, tool_timeouts=_tool_timeouts(parser, args.tool_timeout))
+        connections = ConnectionLimits(concurrency=args.max_connections, header_timeout=args.header_timeout)
         anyio.run(lambda: serve(factory, server_name=args.name or args.container or "stdio", port=args.port,
-                                policy=policy, audit_path=args.audit_log, guards=guards))
+                                policy=policy, audit_path=args.audit_log, guards=guards, limits=limits,
+                                connections=connections))
     except MCPCTLError as exc:
         print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)  # noqa: T201
         return int(exc.exit_code)
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _tool_timeouts(parser: argparse.ArgumentParser, given: Sequence[str]) -> dict[str, float]:
+    timeouts: dict[str, float] = {}
+    for item in given:
+        name, _, seconds = item.rpartition("=")
+        try:
+            timeouts[name] = float(seconds)
+        except ValueError:
+            parser.error(f"--tool-timeout {item!r}: give TOOL=SECONDS, e.g. build=600")
+        if not name:
+            parser.error(f"--tool-timeout {item!r}: give TOOL=SECONDS, e.g. build=600")
+    return timeouts
 
 
 def _read_secrets() -> dict[str, str]:

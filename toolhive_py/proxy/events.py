@@ -1,84 +1,86 @@
-"""A bounded in-memory event store, so a client whose SSE stream drops can resume with Last-Event-ID."""
+"""A session's replay buffer, bounded by event count and by bytes, so a client whose SSE stream drops can
+resume with Last-Event-ID without any session pinning memory: ten 10 MB results do not stay 100 MB.
+
+Event ids are ``STREAM.SEQ``: the stream a resume names is known even after its events are evicted (the
+spec asks ids to identify their stream, and forbids replaying another stream's messages on a resume).
+Messages are stored as the JSON text sent on the wire, so the byte bound is the real cost.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Final
 
-import anyio
-from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
-from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_EVENTS", "GET_STREAM", "EventStore", "StoredEvent", "parse_event_id"]
 
-__all__ = ["MemoryEventStore"]
-
-StoredMessage = JSONRPCMessage | dict[str, Any] | None
+DEFAULT_MAX_EVENTS: Final = 1000
+DEFAULT_MAX_BYTES: Final = 4 * 1024 * 1024
+GET_STREAM: Final = 0  # the session's standalone GET stream; request streams count from 1
 
 
-class MemoryEventStore(EventStore):
-    """Keeps the last ``capacity`` events of one session; older ones are gone, as with any bounded replay.
+@dataclass(frozen=True)
+class StoredEvent:
+    event_id: str
+    data: bytes | None  # None for a priming event
+    final: bool  # the response that ends its request stream
 
-    Holds the SDK transport's typed messages and the proxy's own plain ones (`store_plain`, for the
-    streams it writes itself); a plain one is typed only if a client ever resumes past it.
-    """
 
-    def __init__(self, capacity: int = 1000) -> None:
-        self.capacity = capacity
-        self._events: OrderedDict[int, tuple[StreamId, StoredMessage]] = OrderedDict()
-        self._ids = itertools.count(1)
-        self._stored = anyio.Event()
+def parse_event_id(event_id: str) -> tuple[int, int] | None:
+    """``(stream, seq)`` of an id this store issued, else None."""
+    stream, dot, seq = event_id.partition(".")
+    if not dot or not stream.isdigit() or not seq.isdigit() or len(event_id) > 40:
+        return None
+    return int(stream), int(seq)
 
-    async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
-        return self.store_plain(stream_id, message)
 
-    def store_plain(self, stream_id: StreamId, message: StoredMessage) -> EventId:
-        event_id = next(self._ids)
-        self._events[event_id] = (stream_id, message)
-        while len(self._events) > self.capacity:
-            self._events.popitem(last=False)
-        self._stored.set()
-        self._stored = anyio.Event()
-        return str(event_id)
+class EventStore:
+    """The last events of one session, within ``max_events`` and ``max_bytes`` (oldest evicted first; an
+    event larger than ``max_bytes`` on its own is sent live but not kept)."""
 
-    def stream_of(self, event_id: EventId) -> StreamId | None:
-        """The stream an event still held belongs to; None for an unknown or evicted id."""
-        try:
-            held = self._events.get(int(event_id))
-        except ValueError:
-            return None
-        return held[0] if held is not None else None
+    def __init__(self, *, max_events: int = DEFAULT_MAX_EVENTS, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._events: OrderedDict[int, tuple[int, StoredEvent]] = OrderedDict()
+        self._seq = itertools.count(1)
+        self._streams = itertools.count(GET_STREAM + 1)
+        self.issued_streams = 0
 
-    async def replay_events_after(self, last_event_id: EventId, send_callback: EventCallback) -> StreamId | None:
-        stream_id = self.stream_of(last_event_id)
-        if stream_id is None:
-            return None
-        for event_id, (stream, message) in self._newer(int(last_event_id)):
-            if stream == stream_id and message is not None:
-                typed = jsonrpc_message_adapter.validate_python(message) if isinstance(message, dict) else message
-                await send_callback(EventMessage(typed, str(event_id)))
-        return stream_id
+    def __len__(self) -> int:
+        return len(self._events)
 
-    async def follow(self, last_event_id: EventId, stream_id: StreamId) -> AsyncIterator[tuple[EventId, StoredMessage]]:
-        """Every message of ``stream_id`` after ``last_event_id``: those held, then each one as it is stored.
+    def open_stream(self) -> int:
+        self.issued_streams = next(self._streams)
+        return self.issued_streams
 
-        Replay and live tail read the same store, so nothing stored in between is missed (the SDK's own
-        resume registers its live stream only after replaying, and loses what arrives in that window).
-        """
-        after = int(last_event_id)
-        while True:
-            stored = self._stored
-            for event_id, (stream, message) in self._newer(after):
-                after = event_id
-                if stream == stream_id and message is not None:
-                    yield str(event_id), message
-            await stored.wait()
+    def append(self, stream: int, data: bytes | None, *, final: bool = False) -> StoredEvent:
+        seq = next(self._seq)
+        event = StoredEvent(f"{stream}.{seq}", data, final)
+        self._events[seq] = (stream, event)
+        self.bytes += len(data or b"")
+        while self._events and (len(self._events) > self.max_events or self.bytes > self.max_bytes):
+            _, (_, evicted) = self._events.popitem(last=False)
+            self.bytes -= len(evicted.data or b"")
+        return event
 
-    def _newer(self, after: int) -> list[tuple[int, tuple[StreamId, StoredMessage]]]:
-        newer = []
-        for event_id in reversed(self._events):
-            if event_id <= after:
+    def is_known_stream(self, stream: int) -> bool:
+        """A stream this store opened (its events may all be evicted by now)."""
+        return stream == GET_STREAM or 0 < stream <= self.issued_streams
+
+    def after(self, stream: int, seq: int) -> list[StoredEvent]:
+        """The events still held of ``stream`` newer than ``seq``, oldest first."""
+        newer: list[StoredEvent] = []
+        for held_seq in reversed(self._events):
+            if held_seq <= seq:
                 break
-            newer.append((event_id, self._events[event_id]))
+            held_stream, event = self._events[held_seq]
+            if held_stream == stream:
+                newer.append(event)
         newer.reverse()
         return newer
+
+    def clear(self) -> None:
+        self._events.clear()
+        self.bytes = 0

@@ -1,275 +1,428 @@
-"""Session-era Streamable HTTP on /mcp (2025-03-26 to 2025-11-25): one SDK transport per session, which owns
-session setup, batches, notifications, the standalone GET stream and DELETE; plain requests are streamed by
-the proxy itself, which skips the transport's per-request machinery.
+"""Session-era Streamable HTTP on /mcp (2025-03-26 to 2025-11-25): the proxy's own transport, without the SDK.
+
+One ``HttpSession`` per ``Mcp-Session-Id`` holds the multiplexer session, its bounded replay buffer and its
+live streams. A POSTed request is answered on its own SSE stream (a priming event with a ``retry`` field from
+2025-11-25 on, then every message related to it, ending with its response); notifications and responses
+from the client get 202; GET opens the session's one standalone stream, or with ``Last-Event-ID`` resumes a
+dropped stream from the buffer; DELETE ends the session. The 4xx answers are the SDK transport's (missing or
+unknown session, Accept, Content-Type, parse and validation errors).
+
+Bounded by design: a session nobody has used for ``idle_timeout`` is closed (transport state, buffer and
+multiplexer session reclaimed), at most ``max_sessions`` are open (a new one beyond is answered 503), each
+buffer is bounded by events and bytes, and a tool call that outlives its timeout (restarted by each progress
+notification) is cancelled at the server and answered with an error.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections.abc import Callable
-from typing import Any
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
 from uuid import uuid4
 
 import anyio
 import anyio.abc
-from mcp.server.streamable_http import GET_STREAM_KEY, StreamableHTTPServerTransport, check_accept_headers
-from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.message import ServerMessageMetadata, SessionMessage
-from mcp_types import DEFAULT_NEGOTIATED_VERSION, jsonrpc_message_adapter
-from mcp_types.version import is_version_at_least
-from pydantic import ValidationError
-from starlette.requests import Request
-from starlette.types import Message, Receive, Scope, Send
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from toolhive_py.proxy.events import MemoryEventStore
-from toolhive_py.proxy.http.wire import (
-    RETRY_MS,
-    SSE_HEADERS,
-    jsonrpc_error,
-    on_disconnect,
-    replay,
-    respond,
-    sse_event,
-    trace_id,
+from toolhive_py.proxy.events import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_EVENTS,
+    GET_STREAM,
+    EventStore,
+    StoredEvent,
+    parse_event_id,
 )
-from toolhive_py.proxy.jsonrpc import INVALID_REQUEST
+from toolhive_py.proxy.http.checks import accepts, header, is_json_content, json_error, scope_trace_id, until_disconnect
+from toolhive_py.proxy.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, NOT_READY, PARSE_ERROR
 from toolhive_py.proxy.mux import ClientSession, Multiplexer, RequestContext
+from toolhive_py.proxy.revisions import DEFAULT_NEGOTIATED_VERSION, is_at_least
 
-__all__ = ["SessionEndpoint", "relay"]
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+__all__ = ["CALL_TIMED_OUT", "PING_SECONDS", "HttpSession", "SessionEndpoint", "SessionLimits", "SessionTable",
+           "sse_frame"]
 
 logger = logging.getLogger(__name__)
 
+RETRY_MS: Final = 1000  # how long a client waits before resuming a dropped stream (the SSE ``retry`` field)
+PING_SECONDS: Final = 15.0  # a comment on idle streams, so dead connections are noticed and proxies keep them
+CALL_TIMED_OUT: Final = -32001  # the SDK's REQUEST_TIMEOUT
+_SSE_HEADERS: Final = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache, no-transform"),
+                       (b"x-accel-buffering", b"no")]
+_FINISHED_KEPT: Final = 256  # completed request streams remembered, to answer a resume whose result was evicted
 
-Divert = Callable[[dict[str, Any]], None]
+
+@dataclass(frozen=True)
+class SessionLimits:
+    """What bounds the front's sessions; ``tool_timeouts`` overrides ``call_timeout`` per tool (0: none)."""
+
+    idle_timeout: float = 1800.0
+    max_sessions: int = 256
+    max_events: int = DEFAULT_MAX_EVENTS
+    max_event_bytes: int = DEFAULT_MAX_BYTES
+    call_timeout: float = 0.0
+    tool_timeouts: Mapping[str, float] = field(default_factory=dict)
+
+    def timeout_for(self, message: dict[str, Any]) -> float:
+        if message.get("method") != "tools/call":
+            return 0.0
+        params = message.get("params") or {}
+        name = params.get("name") if isinstance(params, dict) else None
+        return self.tool_timeouts.get(name, self.call_timeout) if isinstance(name, str) else self.call_timeout
 
 
-async def relay(mux: Multiplexer, read_stream: Any, write_stream: Any, *, session_id: str | None = None,
-                diverted: dict[Any, Divert] | None = None) -> None:
-    """Shuttle one SDK transport session's messages to and from the multiplexer until it ends.
 
-    Messages related to a request in ``diverted`` (answered by the front's plain-request path, not by the
-    SDK transport) go to that request's handler instead of the transport.
-    """
-    outbox_send, outbox_receive = anyio.create_memory_object_stream[tuple[dict[str, Any], Any]](math.inf)
-    detours = diverted if diverted is not None else {}
+def sse_frame(event_id: str | None, data: bytes) -> bytes:
+    head = b"id: " + event_id.encode() + b"\r\n" if event_id is not None else b""
+    return head + b"event: message\r\ndata: " + data + b"\r\n\r\n"
 
-    def deliver(message: dict[str, Any], related: Any) -> None:
-        detour = detours.get(related) if related is not None else None
-        if detour is not None:
-            detour(message)
-        else:
-            outbox_send.send_nowait((message, related))
 
-    session = mux.open_session(deliver, session_id=session_id)
 
-    async def pump_out() -> None:
-        async for message, related in outbox_receive:
+def _encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+def _is_message(decoded: Any) -> bool:
+    """One JSON-RPC 2.0 request, notification or response (what the SDK transport validates)."""
+    if not isinstance(decoded, dict) or decoded.get("jsonrpc") != "2.0":
+        return False
+    if "method" in decoded:
+        return isinstance(decoded["method"], str) and isinstance(decoded.get("params", {}), dict)
+    return "id" in decoded and ("result" in decoded) != ("error" in decoded)
+
+
+class HttpSession:
+    """One session-era client: its multiplexer session, replay buffer, live streams and calls in flight."""
+
+    def __init__(self, mux: Multiplexer, limits: SessionLimits) -> None:
+        self.id = uuid4().hex
+        self.mux = mux
+        self.store = EventStore(max_events=limits.max_events, max_bytes=limits.max_event_bytes)
+        self.client: ClientSession = mux.open_session(self._deliver, session_id=self.id)
+        self.inflight: dict[Any, int] = {}  # request id -> its stream
+        self.streams: dict[int, Any] = {}  # stream -> request id, while the request is in flight
+        self.finished: OrderedDict[int, Any] = OrderedDict()
+        self.listeners: dict[int, MemoryObjectSendStream[StoredEvent]] = {}
+        self.deadlines: dict[Any, tuple[float, float]] = {}  # request id -> (deadline, timeout)
+        self.busy = 0
+        self.last_active = time.monotonic()
+        self.closed = False
+
+    def _deliver(self, message: dict[str, Any], related: Any) -> None:
+        """File a message from the multiplexer on its stream (the request it relates to, else the standalone
+        one), in the buffer and to whoever listens there. A response to a request no longer in flight (it
+        timed out) is dropped."""
+        stream = self.inflight.get(related, GET_STREAM) if related is not None else GET_STREAM
+        response = "method" not in message
+        if response and stream == GET_STREAM:
+            logger.debug("session %s: dropped an answer to %r, no longer in flight", self.id, related)
+            return
+        final = response and message.get("id") == related
+        if related in self.deadlines and not final:
+            _, timeout = self.deadlines[related]
+            self.deadlines[related] = (time.monotonic() + timeout, timeout)  # progress restarts the clock
+        event = self.store.append(stream, _encode(message), final=final)
+        if final:
+            self._finish(related, stream)
+        listener = self.listeners.get(stream)
+        if listener is not None:
             try:
-                typed = jsonrpc_message_adapter.validate_python(message, by_name=False)
-            except ValidationError:
-                logger.warning("dropped a malformed message from the server: %.200r", message)
+                listener.send_nowait(event)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                self.listeners.pop(stream, None)
+
+    def _finish(self, request_id: Any, stream: int) -> None:
+        self.inflight.pop(request_id, None)
+        self.streams.pop(stream, None)
+        self.deadlines.pop(request_id, None)
+        self.finished[stream] = request_id
+        while len(self.finished) > _FINISHED_KEPT:
+            self.finished.popitem(last=False)
+
+    def begin(self, request_id: Any, timeout: float) -> int:
+        stream = self.store.open_stream()
+        self.inflight[request_id] = stream
+        self.streams[stream] = request_id
+        if timeout > 0:
+            self.deadlines[request_id] = (time.monotonic() + timeout, timeout)
+        return stream
+
+    def listen(self, stream: int) -> tuple[MemoryObjectSendStream[StoredEvent], MemoryObjectReceiveStream[StoredEvent]]:
+        """A fresh receiver of ``stream``'s live events (replacing a listener whose client went away)."""
+        sender, receiver = anyio.create_memory_object_stream[StoredEvent](math.inf)
+        previous = self.listeners.get(stream)
+        if previous is not None:
+            previous.close()
+        self.listeners[stream] = sender
+        return sender, receiver
+
+    def unlisten(self, stream: int, sender: MemoryObjectSendStream[StoredEvent]) -> None:
+        if self.listeners.get(stream) is sender:
+            del self.listeners[stream]
+        sender.close()
+
+    async def expire_calls(self, now: float) -> None:
+        """Cancel the calls past their deadline at the server, and answer each with an error."""
+        for request_id, (deadline, timeout) in list(self.deadlines.items()):
+            if deadline > now or request_id not in self.inflight:
                 continue
-            try:
-                await write_stream.send(SessionMessage(typed, ServerMessageMetadata(related_request_id=related)))
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                return
+            del self.deadlines[request_id]
+            await self.mux.from_client(self.client, {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {
+                "requestId": request_id, "reason": f"no answer within {timeout:g}s"}})
+            self._deliver({"jsonrpc": "2.0", "id": request_id, "error": {
+                "code": CALL_TIMED_OUT, "message": f"The tool call got no answer within {timeout:g}s (the proxy's "
+                                                   "call timeout, restarted by each progress notification)."}},
+                          request_id)
 
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pump_out)
-            try:
-                async for item in read_stream:
-                    if isinstance(item, Exception):
-                        continue
-                    metadata = item.metadata
-                    context = RequestContext(trace_id=trace_id(getattr(metadata, "request_context", None)))
-                    message = item.message.model_dump(by_alias=True, mode="json", exclude_unset=True)
-                    await mux.from_client(session, message, context)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream):
-                logger.debug("session %s ended", session.id)
-            tg.cancel_scope.cancel()
-    finally:
-        outbox_send.close()
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for sender in list(self.listeners.values()):
+            sender.close()
+        self.listeners.clear()
+        self.store.clear()
         with anyio.CancelScope(shield=True):
-            await mux.close_session(session)
+            await self.mux.close_session(self.client)
 
+
+class SessionTable:
+    """Every session the front holds (Streamable HTTP and legacy SSE), for the cap and the idle reaper."""
+
+    def __init__(self, mux: Multiplexer, limits: SessionLimits, task_group: Callable[[], anyio.abc.TaskGroup]) -> None:
+        self.mux = mux
+        self.limits = limits
+        self.task_group = task_group
+        self.sessions: dict[str, HttpSession] = {}
+        self.streaming = 0  # legacy SSE sessions, which live exactly as long as their connection
+        self._reaping = False
+
+    def is_full(self) -> bool:
+        return len(self.sessions) + self.streaming >= self.limits.max_sessions
+
+    def open(self) -> HttpSession:
+        session = HttpSession(self.mux, self.limits)
+        self.sessions[session.id] = session
+        if not self._reaping:
+            self._reaping = True
+            self.task_group().start_soon(self._reap)
+        return session
+
+    async def close(self, session: HttpSession) -> None:
+        self.sessions.pop(session.id, None)
+        await session.close()
+
+    async def _reap(self) -> None:
+        """Close idle sessions and expire overdue calls, on a tick far shorter than either bound."""
+        tick = max(0.05, min(1.0, self.limits.idle_timeout / 4))
+        while True:
+            await anyio.sleep(tick)
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                if session.busy == 0 and now - session.last_active > self.limits.idle_timeout:
+                    logger.info("session %s idle for %.0fs: closed", session.id, now - session.last_active)
+                    await self.close(session)
+                elif session.deadlines:
+                    await session.expire_calls(now)
 
 
 class SessionEndpoint:
-    """/mcp for session-era clients: a transport per session, and the plain requests streamed by the proxy."""
+    """/mcp for session-era clients."""
 
-    def __init__(self, mux: Multiplexer, settings: TransportSecuritySettings,
-                 task_group: Callable[[], anyio.abc.TaskGroup]) -> None:
-        self.mux = mux
-        self.settings = settings
-        self.task_group = task_group
-        self.transports: dict[str, StreamableHTTPServerTransport] = {}
-        # Per session: the requests answered by `_answer_plain`, keyed by their JSON-RPC id.
-        self.diverted: dict[str, dict[Any, Divert]] = {}
-        self.event_stores: dict[str, MemoryEventStore] = {}
+    def __init__(self, table: SessionTable) -> None:
+        self.table = table
+        self.mux = table.mux
 
-    async def handle(self, request: Request, body: bytes, decoded: Any, scope: Scope, receive: Receive,
+    async def handle(self, body: bytes, decoded: Any, unparsed: bool, scope: Scope, receive: Receive,
                      send: Send) -> None:
         """One HTTP request whose body (a POST's) the app has read and decoded already."""
-        session_id = request.headers.get("mcp-session-id")
-        if session_id is not None:
-            transport = self.transports.get(session_id)
-            if transport is None:
-                await respond(jsonrpc_error(None, INVALID_REQUEST, "Session not found", status=404),
-                              scope, receive, send)
+        method = scope["method"]
+        session_id = header(scope, b"mcp-session-id")
+        session = self.table.sessions.get(session_id) if session_id is not None else None
+        if method not in ("POST", "GET", "DELETE"):
+            await json_error(send, 405, INVALID_REQUEST, "Method Not Allowed",
+                             headers=[(b"allow", b"GET, POST, DELETE")])
+            return
+        if method == "POST":
+            refusal = self._post_refusal(scope, decoded, unparsed)
+            if refusal is not None:
+                await json_error(send, *refusal)
                 return
-            if request.method == "POST":
-                await self._post(request, session_id, transport, body, decoded, scope, receive, send)
-            elif not await self._resumed(request, session_id, receive, send):
-                await transport.handle_request(scope, receive, send)
-            if transport.is_terminated:
-                self._forget(session_id)
+            if session_id is None and decoded.get("method") == "initialize" and "id" in decoded:
+                await self._open(decoded, scope, receive, send)
+                return
+        if session_id is None:
+            await json_error(send, 400, INVALID_REQUEST, "Bad Request: Missing session ID")
             return
-        await self._open_session(scope, replay(body, receive) if request.method == "POST" else receive, send)
-
-    def _forget(self, session_id: str) -> None:
-        self.transports.pop(session_id, None)
-        self.diverted.pop(session_id, None)
-        self.event_stores.pop(session_id, None)
-
-    async def _post(self, request: Request, session_id: str, transport: StreamableHTTPServerTransport,
-                    body: bytes, decoded: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        """A plain request (one JSON-RPC request) is streamed by the proxy itself, which skips the SDK
-        transport's per-request machinery; anything else (batches, notifications, responses, bad input)
-        goes to the transport, which owns those answers and errors."""
-        diverted = self.diverted.get(session_id)
-        session = self.mux.sessions.get(session_id)
-        plain = _plain_request(decoded) if _is_plain_post(request) else None
-        if plain is None or diverted is None or session is None or plain["id"] in diverted \
-                or session.id not in self.event_stores:
-            await transport.handle_request(scope, replay(body, receive), send)
+        if session is None:
+            await json_error(send, 404, INVALID_REQUEST, "Session not found")
             return
-        await self._answer_plain(request, session, diverted, plain, receive, send)
-
-    async def _answer_plain(self, request: Request, session: ClientSession, diverted: dict[Any, Divert],
-                            decoded: dict[str, Any], receive: Receive, send: Send) -> None:
-        """Stream the request's messages as the SDK transport would (event ids from the session's store, a
-        priming event from 2025-11-25 on), without its per-request machinery.
-
-        A client that hangs up mid-request gets the rest through the transport: the detour is removed, so
-        later messages reach the store via the transport and a GET with Last-Event-ID replays them.
-        """
-        store = self.event_stores[session.id]
-        events_in, events_out = anyio.create_memory_object_stream[dict[str, Any]](math.inf)
-        request_id, stream_id = decoded["id"], str(decoded["id"])
-        detour: Divert = events_in.send_nowait
-        diverted[request_id] = detour
-
-        def hang_up() -> None:
-            if diverted.get(request_id) is detour:
-                del diverted[request_id]
-            events_in.close()
-
-        self.task_group().start_soon(on_disconnect, receive, hang_up)
+        session.busy += 1
+        session.last_active = time.monotonic()
         try:
-            await self.mux.from_client(session, decoded, RequestContext(trace_id=trace_id(request)))
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [*SSE_HEADERS, (b"mcp-session-id", session.id.encode())]})
-            version = request.headers.get("mcp-protocol-version", DEFAULT_NEGOTIATED_VERSION)
-            if is_version_at_least(version, "2025-11-25"):
-                priming = store.store_plain(stream_id, None)
-                await send({"type": "http.response.body", "more_body": True,
-                            "body": f"id: {priming}\r\nretry: {RETRY_MS}\r\ndata: \r\n\r\n".encode()})
-            while True:
-                message = await events_out.receive()
-                final = "method" not in message
-                await send({"type": "http.response.body", "more_body": not final,
-                            "body": sse_event(message, store.store_plain(stream_id, message))})
-                if final:
-                    return
-        except anyio.EndOfStream:
-            logger.debug("session %s hung up during request %r; the rest waits for a resume", session.id, request_id)
+            if method == "POST":
+                await self._post(session, decoded, scope, receive, send)
+            elif method == "GET":
+                await self._get(session, scope, receive, send)
+            else:
+                await self.table.close(session)
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-type", b"application/json"), (b"content-length", b"0")]})
+                await send({"type": "http.response.body", "body": b""})
         finally:
-            hang_up()
+            session.busy -= 1
+            session.last_active = time.monotonic()
 
-    async def _resumed(self, request: Request, session_id: str, receive: Receive, send: Send) -> bool:
-        """Resume a request's stream (GET with Last-Event-ID) from the session's store: replay, then follow
-        until the request's answer. False leaves the GET to the transport: a plain GET, the standalone
-        stream (one per session, which the transport enforces), or an id the store no longer holds."""
-        last_event_id = request.headers.get("last-event-id") if request.method == "GET" else None
-        store = self.event_stores.get(session_id)
-        if store is None or not last_event_id or not check_accept_headers(request)[1]:
-            return False
-        stream_id = store.stream_of(last_event_id)
-        if stream_id is None or stream_id == GET_STREAM_KEY:
-            return False
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*SSE_HEADERS, (b"mcp-session-id", session_id.encode())]})
-        async with anyio.create_task_group() as watchers:
-            watchers.start_soon(on_disconnect, receive, watchers.cancel_scope.cancel)
-            async for event_id, message in store.follow(last_event_id, stream_id):
-                plain = _plain_message(message)
-                final = "method" not in plain
-                await send({"type": "http.response.body", "body": sse_event(plain, event_id), "more_body": not final})
-                if final:
-                    break
-            watchers.cancel_scope.cancel()
-        return True
-
-    async def _open_session(self, scope: Scope, receive: Receive, send: Send) -> None:
-        session_id = uuid4().hex
-        store = self.event_stores[session_id] = MemoryEventStore()
-        transport = StreamableHTTPServerTransport(session_id, event_store=store, security_settings=self.settings,
-                                                  retry_interval=RETRY_MS)
-        self.transports[session_id] = transport
-        diverted = self.diverted[session_id] = {}
-
-        async def serve(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-            try:
-                async with transport.connect() as (read_stream, write_stream):
-                    task_status.started()
-                    await relay(self.mux, read_stream, write_stream, session_id=session_id, diverted=diverted)
-            except Exception:
-                # One broken session must never take the proxy (and every other session) down with it.
-                logger.exception("session %s failed", session_id)
-            finally:
-                self._forget(session_id)
-
-        status: list[int] = []
-
-        async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
-            await send(message)
-
-        await self.task_group().start(serve)
-        try:
-            await transport.handle_request(scope, receive, watch)
-        finally:
-            if not status or status[0] >= 400:
-                self._forget(session_id)
-                with anyio.CancelScope(shield=True):
-                    await transport.terminate()
-
-
-def _plain_message(message: Any) -> dict[str, Any]:
-    """A stored message as JSON-ready data: the transport stores typed messages, the proxy plain ones."""
-    if isinstance(message, dict):
-        return message
-    dumped: dict[str, Any] = message.model_dump(by_alias=True, mode="json", exclude_unset=True)
-    return dumped
-
-
-def _is_plain_post(request: Request) -> bool:
-    """JSON in, and a client ready for either answer; the transport gives the 406/415 errors otherwise."""
-    has_json, has_sse = check_accept_headers(request)
-    return has_json and has_sse and request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
-
-
-
-
-def _plain_request(decoded: Any) -> dict[str, Any] | None:
-    """The decoded body when it is one well-formed JSON-RPC request the proxy can stream by itself;
-    ``initialize`` stays with the transport, which owns session setup."""
-    if not (isinstance(decoded, dict) and decoded.get("jsonrpc") == "2.0" and isinstance(decoded.get("method"), str)
-            and decoded["method"] != "initialize" and isinstance(decoded.get("id"), str | int)
-            and not isinstance(decoded["id"], bool) and set(decoded) <= {"jsonrpc", "id", "method", "params"}):
+    @staticmethod
+    def _post_refusal(scope: Scope, decoded: Any, unparsed: bool) -> tuple[int, int, str] | None:
+        has_json, has_sse = accepts(scope)
+        if not (has_json and has_sse):
+            return 406, INVALID_REQUEST, "Not Acceptable: Client must accept both application/json and text/event-stream"
+        if not is_json_content(scope):
+            return 400, INVALID_REQUEST, "Invalid Content-Type header: must be application/json"
+        if unparsed:
+            return 400, PARSE_ERROR, "Parse error: the body is not JSON"
+        if isinstance(decoded, list):
+            return 400, INVALID_PARAMS, "Validation error: batches are not part of this revision"
+        if not _is_message(decoded):
+            return 400, INVALID_PARAMS, "Validation error: not a JSON-RPC 2.0 message"
         return None
-    return decoded if isinstance(decoded.get("params", {}), dict) else None
 
+    async def _open(self, message: dict[str, Any], scope: Scope, receive: Receive, send: Send) -> None:
+        if self.table.is_full():
+            limit = self.table.limits.max_sessions
+            await json_error(send, 503, NOT_READY, f"The proxy holds its limit of {limit} sessions; close one "
+                             "(DELETE) or retry once an idle one has expired.", request_id=message.get("id"),
+                             headers=[(b"retry-after", b"5")])
+            return
+        session = self.table.open()
+        session.busy += 1
+        try:
+            answered = await self._request(session, message, scope, receive, send)
+        finally:
+            session.busy -= 1
+            session.last_active = time.monotonic()
+        if answered is None or "error" in json.loads(answered.data or b"{}"):
+            await self.table.close(session)  # no session without a handshake its client saw succeed
+
+    async def _post(self, session: HttpSession, message: dict[str, Any], scope: Scope, receive: Receive,
+                    send: Send) -> None:
+        if "method" in message and "id" in message:
+            if message["id"] in session.inflight:
+                await json_error(send, 400, INVALID_REQUEST, "Invalid Request: this id is in flight already",
+                                 request_id=message["id"])
+                return
+            await self._request(session, message, scope, receive, send)
+            return
+        await send({"type": "http.response.start", "status": 202,
+                    "headers": [(b"content-length", b"0"), (b"mcp-session-id", session.id.encode())]})
+        await send({"type": "http.response.body", "body": b""})
+        await self.mux.from_client(session.client, message, RequestContext(trace_id=scope_trace_id(scope)))
+
+    async def _request(self, session: HttpSession, message: dict[str, Any], scope: Scope, receive: Receive,
+                       send: Send) -> StoredEvent | None:
+        """Answer one request on its own SSE stream; the final event when it was sent. A client that hangs
+        up leaves the stream in the buffer, for a GET with Last-Event-ID."""
+        request_id = message["id"]
+        if message["method"] == "initialize":
+            params = message.get("params") or {}
+            version = str(params.get("protocolVersion", DEFAULT_NEGOTIATED_VERSION))
+        else:
+            version = header(scope, b"mcp-protocol-version") or DEFAULT_NEGOTIATED_VERSION
+        stream = session.begin(request_id, self.table.limits.timeout_for(message))
+        sender, receiver = session.listen(stream)
+        # Stored before the request goes out, so it precedes anything the server sends for it.
+        priming = session.store.append(stream, None) if is_at_least(version, "2025-11-25") else None
+        self.table.task_group().start_soon(until_disconnect, receive, lambda: session.unlisten(stream, sender))
+        started = False
+        try:
+            await self.mux.from_client(session.client, message, RequestContext(trace_id=scope_trace_id(scope)))
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [*_SSE_HEADERS, (b"mcp-session-id", session.id.encode())]})
+            started = True
+            if priming is not None:
+                await send({"type": "http.response.body", "more_body": True,
+                            "body": f"id: {priming.event_id}\r\nretry: {RETRY_MS}\r\ndata: \r\n\r\n".encode()})
+            while True:
+                event = await receiver.receive()
+                await send({"type": "http.response.body", "body": sse_frame(event.event_id, event.data or b""),
+                            "more_body": not event.final})
+                if event.final:
+                    return event
+        except anyio.EndOfStream:
+            logger.debug("session %s: request %r's stream ended before its answer", session.id, request_id)
+            if started:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return None
+        finally:
+            session.unlisten(stream, sender)
+
+    async def _get(self, session: HttpSession, scope: Scope, receive: Receive, send: Send) -> None:
+        if not accepts(scope)[1]:
+            await json_error(send, 406, INVALID_REQUEST, "Not Acceptable: Client must accept text/event-stream")
+            return
+        last_event_id = header(scope, b"last-event-id")
+        replayed: list[StoredEvent] = []
+        request_id: Any = None
+        if last_event_id:
+            parsed = parse_event_id(last_event_id)
+            if parsed is None or not session.store.is_known_stream(parsed[0]):
+                await json_error(send, 400, INVALID_REQUEST, "Bad Request: this session issued no such Last-Event-ID")
+                return
+            stream, seq = parsed
+            replayed = session.store.after(stream, seq)
+            request_id = session.streams.get(stream, session.finished.get(stream))
+        else:
+            stream = GET_STREAM
+        live = stream == GET_STREAM and GET_STREAM not in session.listeners or stream in session.streams
+        if stream == GET_STREAM and not last_event_id and not live:
+            await json_error(send, 409, INVALID_REQUEST, "Conflict: Only one SSE stream is allowed per session")
+            return
+        # Replay and live tail are taken in one step: nothing stored in between is missed or sent twice.
+        sender, receiver = session.listen(stream) if live else (None, None)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*_SSE_HEADERS, (b"mcp-session-id", session.id.encode())]})
+        try:
+            for event in replayed:
+                await send({"type": "http.response.body", "body": sse_frame(event.event_id, event.data or b""),
+                            "more_body": True})
+            if any(event.final for event in replayed):
+                return
+            if sender is None or receiver is None:
+                if stream != GET_STREAM and request_id is not None:  # its answer was evicted from the buffer
+                    lost = {"jsonrpc": "2.0", "id": request_id, "error": {"code": INTERNAL_ERROR, "message": (
+                        "The answer to this request no longer fits the proxy's replay buffer; send it again.")}}
+                    await send({"type": "http.response.body", "body": sse_frame(None, _encode(lost)),
+                                "more_body": True})
+                return
+            await self._follow(session, stream, sender, receiver, receive, send)
+        finally:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _follow(self, session: HttpSession, stream: int, sender: MemoryObjectSendStream[StoredEvent],
+                      receiver: MemoryObjectReceiveStream[StoredEvent], receive: Receive, send: Send) -> None:
+        """Send ``stream``'s live events until its final one, the client hangs up or the session ends."""
+        async with anyio.create_task_group() as watchers:
+            watchers.start_soon(until_disconnect, receive, watchers.cancel_scope.cancel)
+            try:
+                while True:
+                    with anyio.move_on_after(PING_SECONDS) as idle:
+                        event = await receiver.receive()
+                    if idle.cancelled_caught:
+                        await send({"type": "http.response.body", "body": b": ping\r\n\r\n", "more_body": True})
+                        continue
+                    await send({"type": "http.response.body", "body": sse_frame(event.event_id, event.data or b""),
+                                "more_body": True})
+                    if event.final:
+                        break
+            except anyio.EndOfStream:
+                pass
+            finally:
+                session.unlisten(stream, sender)
+            watchers.cancel_scope.cancel()
