@@ -61,6 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-connections", type=int, default=1000, help="connections at once; more get 503")
     parser.add_argument("--header-timeout", type=float, default=10.0,
                         help="seconds a client has to send a request's headers")
+    parser.add_argument("--credentials", type=Path, default=None,
+                        help="the workload's client credentials file: the MCP endpoints need a bearer token it "
+                             "lists (re-read on change; while the file does not exist, no check)")
+    parser.add_argument("--allow-uid", type=int, action="append", default=[], metavar="UID",
+                        help="also let this local user connect (repeatable; by default only this user and root)")
     arguments = list(sys.argv[1:] if argv is None else argv)
     split = arguments.index("--") if "--" in arguments else len(arguments)
     args = parser.parse_args(arguments[:split])
@@ -89,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         connections = ConnectionLimits(concurrency=args.max_connections, header_timeout=args.header_timeout)
         anyio.run(lambda: serve(factory, server_name=args.name or args.container or "stdio", port=args.port,
                                 policy=policy, audit_path=args.audit_log, guards=guards, limits=limits,
-                                connections=connections))
+                                connections=connections, credentials=args.credentials,
+                                allowed_uids=args.allow_uid))
     except MCPCTLError as exc:
         print(f"error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)  # noqa: T201
         return int(exc.exit_code)
