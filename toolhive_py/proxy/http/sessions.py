@@ -29,6 +29,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from toolhive_py.proxy.auth import CLIENT_SCOPE_KEY, NO_CLIENT
 from toolhive_py.proxy.events import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_EVENTS,
@@ -323,7 +324,7 @@ class SessionEndpoint:
         await send({"type": "http.response.start", "status": 202,
                     "headers": [(b"content-length", b"0"), (b"mcp-session-id", session.id.encode())]})
         await send({"type": "http.response.body", "body": b""})
-        await self.mux.from_client(session.client, message, RequestContext(trace_id=scope_trace_id(scope)))
+        await self.mux.from_client(session.client, message, _context(scope))
 
     async def _request(self, session: HttpSession, message: dict[str, Any], scope: Scope, receive: Receive,
                        send: Send) -> StoredEvent | None:
@@ -342,7 +343,7 @@ class SessionEndpoint:
         self.table.task_group().start_soon(until_disconnect, receive, lambda: session.unlisten(stream, sender))
         started = False
         try:
-            await self.mux.from_client(session.client, message, RequestContext(trace_id=scope_trace_id(scope)))
+            await self.mux.from_client(session.client, message, _context(scope))
             await send({"type": "http.response.start", "status": 200,
                         "headers": [*_SSE_HEADERS, (b"mcp-session-id", session.id.encode())]})
             started = True
@@ -426,3 +427,8 @@ class SessionEndpoint:
             finally:
                 session.unlisten(stream, sender)
             watchers.cancel_scope.cancel()
+
+
+def _context(scope: Scope) -> RequestContext:
+    """What the audit record of a request names: its trace id and the client credential it carried."""
+    return RequestContext(trace_id=scope_trace_id(scope), client=str(scope.get(CLIENT_SCOPE_KEY, NO_CLIENT)))

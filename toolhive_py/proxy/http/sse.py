@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
+from toolhive_py.proxy.auth import CLIENT_SCOPE_KEY, NO_CLIENT
 from toolhive_py.proxy.http.checks import (
     decode,
     is_json_content,
@@ -111,7 +112,7 @@ class SseEndpoint:
             await plain_response(send, 400, "Could not parse message")
             return
         await plain_response(send, 202, "Accepted")
-        await self.mux.from_client(client, decoded, RequestContext(trace_id=scope_trace_id(scope)))
+        await self.mux.from_client(client, decoded, _context(scope))
 
 
 def _queue(sender: MemoryObjectSendStream[dict[str, Any]]) -> Any:
@@ -120,3 +121,8 @@ def _queue(sender: MemoryObjectSendStream[dict[str, Any]]) -> Any:
 
     return deliver
 
+
+
+def _context(scope: Scope) -> RequestContext:
+    """What the audit record of a request names: its trace id and the client credential it carried."""
+    return RequestContext(trace_id=scope_trace_id(scope), client=str(scope.get(CLIENT_SCOPE_KEY, NO_CLIENT)))
