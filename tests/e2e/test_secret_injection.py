@@ -200,3 +200,26 @@ async def test_a_streamable_http_server_gets_its_secret_from_a_proxy_that_attach
     assert server_env_value(engine_client, workload, "PROBE_TOKEN") == value
     assert copies_in_engine(engine, engine_client, workload, value) == []
     assert await server_env(url, "PROBE_TOKEN") == value
+
+
+async def test_the_secret_survives_an_engine_restart(engine: Engine, engine_client: docker.DockerClient,
+                                                     workload: str) -> None:
+    """Docker restarts the container with its daemon; Podman's server loses its stdin and the proxy starts it
+    again: either way a new launcher waits, and the proxy sends it the frame."""
+    from tests.e2e.test_engine_restart import restart_engine
+
+    value = f"tok-{uuid.uuid4().hex}"
+    url = str(run_with_secret(engine, workload, value)["url"])
+    _wait_ready(url, 200)
+    before = server_pid(engine_client, workload)
+    time.sleep(11)  # a server that exits 0 sooner than 10 s after starting counts as broken, not orphaned
+    restart_engine(engine, url)
+    _wait_ready(url, 200, timeout=90)
+    client = docker.DockerClient(base_url=engine.base_url, timeout=60)
+    try:
+        assert server_pid(client, workload) != before, "a new server process"
+        assert server_env_value(client, workload, "PROBE_TOKEN") == value
+        assert copies_in_engine(engine, client, workload, value) == []
+    finally:
+        client.close()
+    assert await server_env(url, "PROBE_TOKEN") == value
