@@ -203,3 +203,15 @@ async def test_an_open_stream_ends_when_its_credential_is_revoked(tmp_path: Path
             table_file(path, cursor=creds.new_token())
     assert sent[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
     assert scope[CLIENT_SCOPE_KEY] == "vscode"
+
+
+async def test_a_not_ready_probe_keeps_its_503_and_loses_its_reason(tmp_path: Path) -> None:
+    async def failing(scope: Scope, receive: Receive, send: Send) -> None:
+        body = json.dumps({"status": "not ready", "server": "github", "error": "exec /home/me/.secret/run failed"})
+        await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    path = table_file(tmp_path / "creds.json", vscode=creds.new_token())
+    async for client in http_client(protect(failing, credentials=path, peer_check=False)):
+        answer = await client.get("/health/ready")
+        assert (answer.status_code, answer.json()) == (503, {"status": "not ready"})
