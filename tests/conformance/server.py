@@ -20,6 +20,7 @@ from mcp.server.elicitation import AcceptedElicitation
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.prompts.base import UserMessage
 from mcp.server.streamable_http import EventCallback, EventId, EventMessage, EventStore, StreamId
+from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel, Field
 
 # A 1x1 red PNG and a tiny silent WAV: the smallest valid media for the content scenarios.
@@ -192,6 +193,127 @@ async def mcpctl_ask_name(ctx: Context) -> str | types.InputRequiredResult:
 async def mcpctl_client_capabilities(ctx: Context) -> dict[str, Any]:
     capabilities = ctx.client_capabilities
     return {"capabilities": capabilities.model_dump(by_alias=True, exclude_none=True) if capabilities else None}
+
+
+# The suite's 2026-07-28 multi-round-trip scenarios (SEP-2322): tools that answer with an InputRequiredResult
+# under the input keys the suite names, and complete on the retry that answers them. requestState is sealed by
+# the SDK (request-state security), so a tampered one never reaches these handlers.
+
+def _elicit(message: str, properties: dict[str, Any]) -> types.ElicitRequest:
+    schema = {"type": "object", "properties": properties, "required": list(properties)}
+    return types.ElicitRequest(params=types.ElicitRequestFormParams(message=message, requested_schema=schema))
+
+
+def _sample(text: str, max_tokens: int) -> types.CreateMessageRequest:
+    return types.CreateMessageRequest(params=types.CreateMessageRequestParams(
+        messages=[types.SamplingMessage(role="user", content=types.TextContent(type="text", text=text))],
+        max_tokens=max_tokens))
+
+
+def _answered(ctx: Context, *keys: str) -> bool:
+    return all(key in (ctx.input_responses or {}) for key in keys)
+
+
+@server.tool(description="SEP-2322: one elicitation input request (user_name)")
+async def test_input_required_result_elicitation(ctx: Context) -> str | types.InputRequiredResult:
+    if _answered(ctx, "user_name"):
+        answer = (ctx.input_responses or {})["user_name"]
+        content = answer.content if isinstance(answer, types.ElicitResult) else None
+        return f"Hello, {(content or {}).get('name', 'stranger')}!"
+    return types.InputRequiredResult(input_requests={"user_name": _elicit("What is your name?",
+                                                                          {"name": {"type": "string"}})})
+
+
+@server.tool(description="SEP-2322: one sampling input request (capital_question)")
+async def test_input_required_result_sampling(ctx: Context) -> str | types.InputRequiredResult:
+    if _answered(ctx, "capital_question"):
+        answer = (ctx.input_responses or {})["capital_question"]
+        content = answer.content if isinstance(answer, types.CreateMessageResult) else None
+        return f"Model said: {content.text if isinstance(content, types.TextContent) else '?'}"
+    return types.InputRequiredResult(input_requests={"capital_question": _sample("What is the capital of France?",
+                                                                                 100)})
+
+
+@server.tool(description="SEP-2322: one roots/list input request (client_roots)")
+async def test_input_required_result_list_roots(ctx: Context) -> str | types.InputRequiredResult:
+    if _answered(ctx, "client_roots"):
+        answer = (ctx.input_responses or {})["client_roots"]
+        roots = answer.roots if isinstance(answer, types.ListRootsResult) else []
+        return "Roots: " + ", ".join(str(root.uri) for root in roots)
+    return types.InputRequiredResult(input_requests={"client_roots": types.ListRootsRequest()})
+
+
+@server.tool(description="SEP-2322: requestState round trip (confirm)")
+async def test_input_required_result_request_state(ctx: Context) -> str | types.InputRequiredResult:
+    if _answered(ctx, "confirm") and ctx.request_state == "confirm-asked":
+        return "state-ok: the requestState came back as it was sent"
+    return types.InputRequiredResult(input_requests={"confirm": _elicit("Please confirm", {"ok": {"type": "boolean"}})},
+                                     request_state="confirm-asked")
+
+
+@server.tool(description="SEP-2322: three input requests at once")
+async def test_input_required_result_multiple_inputs(ctx: Context) -> str | types.InputRequiredResult:
+    if _answered(ctx, "user_name", "greeting", "client_roots") and ctx.request_state == "three-asked":
+        return "All three answers arrived."
+    return types.InputRequiredResult(request_state="three-asked", input_requests={
+        "user_name": _elicit("What is your name?", {"name": {"type": "string"}}),
+        "greeting": _sample("Generate a greeting", 50),
+        "client_roots": types.ListRootsRequest()})
+
+
+@server.tool(description="SEP-2322: two rounds of questions, then the answer")
+async def test_input_required_result_multi_round(ctx: Context) -> str | types.InputRequiredResult:
+    if ctx.request_state == "round-2" and _answered(ctx, "step2"):
+        return "Three rounds done."
+    if ctx.request_state == "round-1" and _answered(ctx, "step1"):
+        return types.InputRequiredResult(request_state="round-2", input_requests={
+            "step2": _elicit("What is your favourite colour?", {"color": {"type": "string"}})})
+    return types.InputRequiredResult(request_state="round-1", input_requests={
+        "step1": _elicit("What is your name?", {"name": {"type": "string"}})})
+
+
+@server.tool(description="SEP-2322: a requestState the SDK seals; a tampered one is refused before this runs")
+async def test_input_required_result_tampered_state(ctx: Context) -> str | types.InputRequiredResult:
+    if ctx.request_state is not None and _answered(ctx, "confirm"):
+        return f"state-ok: {ctx.request_state}"
+    return types.InputRequiredResult(request_state="sealed-by-the-sdk", input_requests={
+        "confirm": _elicit("Confirm?", {"ok": {"type": "boolean"}})})
+
+
+@server.tool(description="SEP-2322: asks only what the client declared it can answer")
+async def test_input_required_result_capabilities(ctx: Context) -> types.InputRequiredResult:
+    capabilities = ctx.client_capabilities
+    requests: dict[str, types.InputRequest] = {}
+    if capabilities is not None and capabilities.sampling is not None:
+        requests["greeting"] = _sample("Generate a greeting", 50)
+    if capabilities is not None and capabilities.elicitation is not None:
+        requests["user_name"] = _elicit("What is your name?", {"name": {"type": "string"}})
+    return types.InputRequiredResult(input_requests=requests, request_state="capabilities-asked")
+
+
+@server.tool(description="SEP-2243: an argument mirrored into the Mcp-Param-Region header")
+def test_x_mcp_header(region: str = Field(default="<none>", description="Also sent as Mcp-Param-Region",  # noqa: PT028
+                                          json_schema_extra={"x-mcp-header": "Region"})) -> str:
+    return f"region={region}"
+
+
+@server.tool(description="SEP-2575: needs the client's sampling capability, else -32021")
+async def test_missing_capability(ctx: Context) -> str:
+    capabilities = ctx.client_capabilities
+    if capabilities is None or capabilities.sampling is None:
+        raise MCPError(code=types.MISSING_REQUIRED_CLIENT_CAPABILITY, message="This tool needs the client's sampling "
+                       "capability", data={"requiredCapabilities": {"sampling": {}}})
+    return "The client declared sampling."
+
+
+@server.prompt(description="SEP-2322: a prompt that asks for its context first")
+async def test_input_required_result_prompt(ctx: Context) -> list[UserMessage] | types.InputRequiredResult:
+    if _answered(ctx, "user_context"):
+        answer = (ctx.input_responses or {})["user_context"]
+        content = answer.content if isinstance(answer, types.ElicitResult) else None
+        return [UserMessage(f"Use this context: {(content or {}).get('context', '')}")]
+    return types.InputRequiredResult(input_requests={"user_context": _elicit(
+        "What context should the prompt use?", {"context": {"type": "string"}})})
 
 
 @server.resource("test://static-text", mime_type="text/plain")
