@@ -220,3 +220,25 @@ def test_a_connection_of_another_uid_is_found_as_that_uid() -> None:
             child.wait(timeout=10)
             assert child.stdout is not None
             child.stdout.close()
+
+
+@linux_only
+@pytest.mark.skipif(not socket.has_ipv6 or not Path("/proc/net/tcp6").exists(), reason="no IPv6 here")
+def test_a_real_ipv6_loopback_connection_is_found_in_the_real_tcp6_table() -> None:
+    try:
+        listener = socket.socket(socket.AF_INET6)
+        listener.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no ::1 here: {exc}")
+    with listener:
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        with socket.create_connection(("::1", port), timeout=5) as client:
+            accepted, peer = listener.accept()
+            with accepted:
+                peer_end, server_end = (V6(peer[0]), peer[1]), (V6("::1"), port)
+                row = find_row(parse_table(Path("/proc/net/tcp6").read_text()), peer_end, server_end)
+                assert row is not None
+                assert (row.uid, row.inode) == (os.getuid(), os.fstat(client.fileno()).st_ino)
+                assert owner_from_proc(peer_end, server_end) == os.getuid()
+                assert owner_from_diag(peer_end, server_end) == os.getuid()
