@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
+from toolhive_py.proxy.auth import CLIENT_SCOPE_KEY
 from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, error_message, invalid_body_reason, is_request_id
 from toolhive_py.proxy.mux import Multiplexer
 
@@ -94,8 +95,6 @@ async def on_disconnect(receive: Receive, hang_up: Callable[[], None]) -> None:
 # Scope keys: the request was audited already (don't audit its HTTP refusal again); the method its body named.
 AUDITED = "mcpctl.audited"
 METHOD = "mcpctl.method"
-# The client credential the request carried (set by the auth middleware), "-" for none.
-CLIENT_SCOPE_KEY = "mcpctl.client"
 
 # A body that is not JSON: the transports answer it with their parse errors.
 UNPARSED: Any = object()
