@@ -20,6 +20,7 @@ from toolhive_py.cli import (
     client_cmd,
     config_cmd,
     doctor_cmd,
+    export_cmd,
     proxy_cmd,
     registry_cmd,
     scan_cmd,
@@ -94,6 +95,7 @@ proxy_cmd.register(app)
 doctor_cmd.register(app)
 secret_cmd.register(app)
 scan_cmd.register(app)
+export_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(client_cmd.app, name="client")
 app.add_typer(tools_cmd.app, name="tools")
