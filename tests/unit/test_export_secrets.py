@@ -109,3 +109,30 @@ def test_a_workload_holding_an_env_secret_exports_without_it() -> None:
             assert "GITHUB_PERSONAL_ACCESS_TOKEN" in exported.content
     kubernetes = render_files([model], ExportFormat.KUBERNETES, source="test")[0].content
     assert "key: github-pat" in kubernetes
+
+
+def test_some_names_failing_is_a_partial_export(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli("export", "--entry", "github", "no-such-server", "-o", str(out), "--json")
+    assert result.exit_code == ExitCode.PARTIAL
+    envelope = result.json()
+    assert envelope["status"] == "partial"
+    assert [f["filename"] for f in envelope["data"]["files"]] == ["github.kubernetes.yaml"]
+    assert [e["name"] for e in envelope["errors"]] == ["no-such-server"]
+    assert sorted(p.name for p in out.iterdir()) == ["github.kubernetes.yaml"]
+
+
+def test_an_http_server_without_network_is_refused_as_run_refuses_it() -> None:
+    """gitlab's entry allowlists hosts, and `run` needs a network for its proxy to reach an HTTP server: the
+    export says the same, with the same fix, rather than inventing a network the entry does not grant."""
+    result = run_cli("export", "--entry", "gitlab")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--permission-profile network" in result.stderr
+
+
+def test_repository_of_an_image_reference() -> None:
+    from toolhive_py.export.api import _repository
+
+    assert _repository("ghcr.io/github/github-mcp-server:v0.30.3") == "ghcr.io/github/github-mcp-server"
+    assert _repository("registry:5000/repo") == "registry:5000/repo"
+    assert _repository("registry:5000/repo:1@sha256:" + "a" * 64) == "registry:5000/repo"

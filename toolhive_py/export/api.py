@@ -16,16 +16,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 
-from toolhive_py.errors import NotFoundError
+from toolhive_py.errors import ExitCode, MCPCTLError, NotFoundError
 from toolhive_py.export.compose import build_compose
 from toolhive_py.export.kubernetes import EGRESS_GATEWAY_LABEL, build_kubernetes, secret_name
 from toolhive_py.export.model import ExportedWorkload, ExportFormat, VaultLocation, build_export_model
 from toolhive_py.export.toolhive import CRD_SOURCE, build_toolhive
-from toolhive_py.results import Completed
+from toolhive_py.results import Failure, Status, overall
 
 if TYPE_CHECKING:
     from toolhive_py.config import Paths
     from toolhive_py.runtime.launch import RunOptions
+    from toolhive_py.runtime.spec import RunRequest
 
 __all__ = ["ExportResult", "ExportedFile", "export_entries", "export_workloads", "notes_for", "render_files",
            "request_from_container"]
@@ -41,12 +42,23 @@ class ExportedFile:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ExportResult(Completed):
+class ExportResult:
+    """The files of an export; partial (exit 8) when some of several names could not be exported."""
+
     format: ExportFormat
     files: tuple[ExportedFile, ...]
     workloads: tuple[ExportedWorkload, ...]
     notes: tuple[str, ...] = ()
     written: tuple[str, ...] = field(default=())
+    failures: tuple[Failure, ...] = ()
+
+    @property
+    def status(self) -> Status:
+        return overall(len(self.workloads), self.failures)[0]
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return overall(len(self.workloads), self.failures)[1]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -161,14 +173,19 @@ def export_entries(paths: Paths, names: Sequence[str], options: RunOptions, *, f
     store = RegistryStore(paths)
     options = replace(options, secret_backend=_backend(paths, secret_backend))
     vault = _vault(paths)
-    models = []
+    models, failures = [], []
     for name in names:
-        target = resolve_target(store, name, unvetted=unvetted)
-        uid = allocate_uid(workload_name(target, options), taken=())
-        spec = plan(target, options, uid=uid).spec
+        try:
+            target = resolve_target(store, name, unvetted=unvetted)
+            uid = allocate_uid(workload_name(target, options), taken=())
+            spec = plan(target, options, uid=uid).spec
+        except MCPCTLError as error:
+            failures.append(Failure(name, error))
+            continue
         digest = target.entry.digest if target.entry and target.entry.digest else ""
         models.append(build_export_model(spec, digest=digest, vault=vault))
-    return _result(models, fmt, source="the registry entries " + ", ".join(names), output_dir=output_dir)
+    return _result(models, fmt, source="the registry entries " + ", ".join(names), output_dir=output_dir,
+                   failures=failures)
 
 
 def _write(files: Sequence[ExportedFile], directory: Path) -> tuple[str, ...]:
@@ -193,15 +210,19 @@ def _write(files: Sequence[ExportedFile], directory: Path) -> tuple[str, ...]:
     return tuple(written)
 
 
-def _result(models: Sequence[ExportedWorkload], fmt: ExportFormat, *, source: str,
-            output_dir: Path | None) -> ExportResult:
+def _result(models: Sequence[ExportedWorkload], fmt: ExportFormat, *, source: str, output_dir: Path | None,
+            failures: Sequence[Failure]) -> ExportResult:
+    """Nothing exported: the (first) error itself, with its hint; else the files, and what failed."""
+    if failures and not models:
+        raise failures[0].error
     notes = tuple(n for w in models for n in notes_for(w, fmt))
     files = tuple(render_files(models, fmt, source=source))
     written = _write(files, output_dir) if output_dir is not None else ()
-    return ExportResult(format=fmt, files=files, workloads=tuple(models), notes=notes, written=written)
+    return ExportResult(format=fmt, files=files, workloads=tuple(models), notes=notes, written=written,
+                        failures=tuple(failures))
 
 
-def request_from_container(attrs: Mapping[str, Any], image_attrs: Mapping[str, Any]) -> Any:
+def request_from_container(attrs: Mapping[str, Any], image_attrs: Mapping[str, Any]) -> RunRequest:
     """The ``RunRequest`` a workload's container was created from, rebuilt from ``docker inspect`` data.
 
     Its secret env vars are dropped from the stored environment by name before anything reads it (a workload
@@ -261,6 +282,13 @@ def request_from_container(attrs: Mapping[str, Any], image_attrs: Mapping[str, A
     )
 
 
+def _repository(image: str) -> str:
+    """``registry:5000/repo:tag@sha256:…`` → ``registry:5000/repo``, as RepoDigests name it."""
+    name = image.split("@", 1)[0]
+    head, sep, tail = name.rpartition(":")
+    return head if sep and "/" not in tail else name
+
+
 def export_workloads(paths: Paths, names: Sequence[str], *, fmt: ExportFormat, socket: str | None = None,
                      output_dir: Path | None = None) -> ExportResult:
     """Export running (or stopped) workloads of this engine, as they were created."""
@@ -269,21 +297,26 @@ def export_workloads(paths: Paths, names: Sequence[str], *, fmt: ExportFormat, s
     from toolhive_py.runtime.spec import build_container_spec
 
     vault = _vault(paths)
-    models = []
+    models, failures = [], []
     with open_engine(paths, socket) as engine:
         for name in names:
-            with engine_errors(f"Inspecting workload {name}"):
-                found = engine.client.containers.list(all=True, filters=labels.managed_filter(name))
-                if not found:
-                    raise NotFoundError(f"No workload named {name!r}.", hint="`mcpctl list --all` shows workloads; "
-                                        "`mcpctl export --entry NAME` exports a registry entry.",
-                                        code="unknown-workload")
-                attrs = found[0].attrs
-                image = engine.client.images.get(attrs["Image"])
-                image_attrs = image.attrs
-            request = request_from_container(attrs, image_attrs)
-            tag = request.image.split("@")[0].rsplit(":", 1)[0] if request.image else ""
+            try:
+                with engine_errors(f"Inspecting workload {name}"):
+                    found = engine.client.containers.list(all=True, filters=labels.managed_filter(name))
+                    if not found:
+                        raise NotFoundError(f"No workload named {name!r}.", hint="`mcpctl list --all` shows "
+                                            "workloads; `mcpctl export --entry NAME` exports a registry entry.",
+                                            code="unknown-workload")
+                    attrs = found[0].attrs
+                    image_attrs = engine.client.images.get(attrs["Image"]).attrs
+                request = request_from_container(attrs, image_attrs)
+                spec = build_container_spec(request)
+            except MCPCTLError as error:
+                failures.append(Failure(name, error))
+                continue
+            tag = _repository(request.image)
             digest = next((d.split("@", 1)[1] for d in image_attrs.get("RepoDigests") or ()
                            if d.split("@", 1)[0] == tag), "")
-            models.append(build_export_model(build_container_spec(request), digest=digest, vault=vault))
-    return _result(models, fmt, source="the workloads " + ", ".join(names), output_dir=output_dir)
+            models.append(build_export_model(spec, digest=digest, vault=vault))
+    return _result(models, fmt, source="the workloads " + ", ".join(names), output_dir=output_dir,
+                   failures=failures)
