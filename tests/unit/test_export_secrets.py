@@ -136,3 +136,12 @@ def test_repository_of_an_image_reference() -> None:
     assert _repository("ghcr.io/github/github-mcp-server:v0.30.3") == "ghcr.io/github/github-mcp-server"
     assert _repository("registry:5000/repo") == "registry:5000/repo"
     assert _repository("registry:5000/repo:1@sha256:" + "a" * 64) == "registry:5000/repo"
+
+
+def test_an_image_built_from_a_package_says_it_must_be_pushed() -> None:
+    result = run_cli("export", "--entry", "fetch", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()["data"]
+    assert any("built locally from uvx://mcp-server-fetch==" in note for note in data["notes"])
+    deployment = next(d for d in yaml.safe_load_all(data["files"][0]["content"]) if d and d["kind"] == "Deployment")
+    assert deployment["metadata"]["annotations"]["io.mcpctl/package"].startswith("uvx://mcp-server-fetch==")

@@ -100,7 +100,10 @@ def notes_for(workload: ExportedWorkload, fmt: ExportFormat) -> list[str]:
     elif workload.secrets:
         notes.append(f"{workload.name}: export {', '.join(r.env for r in workload.secrets)} in the shell that runs "
                      "`docker compose up`")
-    if not workload.image.pinned:
+    if workload.image.package:
+        notes.append(f"{workload.name}: {workload.image.reference} is built locally from {workload.image.package} "
+                     "(`mcpctl run` builds it): push it to a registry the cluster pulls from and pin its digest")
+    elif not workload.image.pinned:
         notes.append(f"{workload.name}: {workload.image.reference} is not pinned by digest"
                      + (f" (local image {workload.image.local_id[:19]}: push it and pin its digest)"
                         if workload.image.local_id else ""))
@@ -166,7 +169,9 @@ def export_entries(paths: Paths, names: Sequence[str], options: RunOptions, *, f
     """
     from dataclasses import replace
 
+    from toolhive_py.packages import parse_package
     from toolhive_py.registry import RegistryStore
+    from toolhive_py.runtime.builds import tag_for
     from toolhive_py.runtime.launch import plan, resolve_target, workload_name
     from toolhive_py.runtime.uids import allocate_uid
 
@@ -183,7 +188,8 @@ def export_entries(paths: Paths, names: Sequence[str], options: RunOptions, *, f
             failures.append(Failure(name, error))
             continue
         digest = target.entry.digest if target.entry and target.entry.digest else ""
-        models.append(build_export_model(spec, digest=digest, vault=vault))
+        built = target.package if target.package and target.image == tag_for(parse_package(target.package)) else ""
+        models.append(build_export_model(spec, digest=digest, vault=vault, package=built))
     return _result(models, fmt, source="the registry entries " + ", ".join(names), output_dir=output_dir,
                    failures=failures)
 

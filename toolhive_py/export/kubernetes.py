@@ -64,6 +64,8 @@ def _annotations(workload: ExportedWorkload) -> dict[str, str]:
     }
     if workload.image.local_id:
         found[_ANNOTATION + "local-image-id"] = workload.image.local_id
+    if workload.image.package:
+        found[_ANNOTATION + "package"] = workload.image.package
     if workload.needs_egress_gateway:
         found[_ANNOTATION + "egress-allow-hosts"] = ",".join(workload.allow_hosts)
         found[_ANNOTATION + "egress-allow-ports"] = ",".join(str(p) for p in workload.allow_ports)

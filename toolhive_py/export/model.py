@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
 
@@ -97,6 +97,7 @@ class ImagePin:
     tag: str  # the registry entry's image (tag), for provenance
     digest: str = ""  # sha256:… of the registry manifest when known
     local_id: str = ""  # the engine's image ID (a local build): not pullable, so push it and pin its digest
+    package: str = ""  # the npx:// or uvx:// source a local build makes this image from
 
     @property
     def pinned(self) -> bool:
@@ -184,11 +185,13 @@ def _image(kwargs_image: str, tag: str, digest: str) -> ImagePin:
     return ImagePin(f"{tag.split('@')[0]}@{digest}" if digest else kwargs_image, tag, digest=digest)
 
 
-def build_export_model(spec: ContainerSpec, *, digest: str = "", vault: VaultLocation | None = None) -> ExportedWorkload:
+def build_export_model(spec: ContainerSpec, *, digest: str = "", vault: VaultLocation | None = None,
+                       package: str = "") -> ExportedWorkload:
     """The neutral model of ``spec``, the container configuration ``run`` would create.
 
     ``digest`` is the image's registry digest when known (a vetted entry's pin, or the image's RepoDigests);
-    ``vault`` says where secrets live when the workload's backend is Vault.
+    ``vault`` says where secrets live when the workload's backend is Vault; ``package`` is the package source
+    the image is built from locally (a cluster cannot pull such an image until someone pushes it).
     """
     kwargs = spec.kwargs
     found: Mapping[str, str] = kwargs.get("labels") or {}
@@ -214,7 +217,8 @@ def build_export_model(spec: ContainerSpec, *, digest: str = "", vault: VaultLoc
         registry=found.get(labels.REGISTRY, ""),
         vetted=found.get(labels.VETTED) == "true",
         transport=found.get(labels.TRANSPORT, "stdio"),
-        image=_image(str(kwargs["image"]), found.get(labels.IMAGE) or str(kwargs["image"]), digest),
+        image=replace(_image(str(kwargs["image"]), found.get(labels.IMAGE) or str(kwargs["image"]), digest),
+                      package=package),
         uid=uid,
         gid=gid,
         read_only_root=bool(kwargs.get("read_only")),
