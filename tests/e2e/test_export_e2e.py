@@ -15,6 +15,10 @@ from tests.e2e.conftest import Engine
 from tests.e2e.test_run import mcpctl, private_registry, workload_name  # noqa: F401 - fixtures
 from tests.helpers import run_cli
 
+# The capabilities an engine grants by default; Podman's inspect spells a dropped ALL as these.
+DEFAULT_CAPABILITIES = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+                        "NET_BIND_SERVICE", "SYS_CHROOT"}
+
 
 def _docs(directory: Path) -> list[dict[str, Any]]:
     return [doc for path in sorted(directory.iterdir()) for doc in yaml.safe_load_all(path.read_text()) if doc]
@@ -64,3 +68,25 @@ def test_a_running_workload_exports_hardened_with_no_secret_value(
         context.pop("runAsUser")
         context.pop("runAsGroup")
     assert from_workload == from_entry
+
+    # The compose service says what `docker inspect` says of the running container.
+    attrs = engine_client.containers.get(f"mcpctl-{workload_name}").attrs
+    host, config = attrs["HostConfig"], attrs["Config"]
+    (compose,) = _docs(tmp_path / "compose")
+    service = compose["services"][workload_name]
+    assert service["user"] == config["User"] == f"{uid}:{uid}"
+    assert service["read_only"] is host["ReadonlyRootfs"] is True
+    assert service["cap_drop"] == ["ALL"]
+    dropped = {c.removeprefix("CAP_") for c in host["CapDrop"]}
+    assert dropped == {"ALL"} or DEFAULT_CAPABILITIES <= dropped  # Podman lists what ALL dropped
+    assert [o.split(":")[0] for o in service["security_opt"]] == [o.split(":")[0] for o in host["SecurityOpt"]]
+    assert service["init"] is host["Init"] is True
+    assert service["pids_limit"] == host["PidsLimit"]
+    assert service["mem_limit"] == host["Memory"]
+    assert service["cpus"] * 1e9 == host["NanoCpus"]
+    (tmpfs,) = service["tmpfs"]
+    path, _, options = tmpfs.partition(":")
+    assert set(options.split(",")) <= set(host["Tmpfs"][path].split(","))  # Podman adds rprivate,tmpcopyup
+    nofile = next(u for u in host["Ulimits"] if u["Name"] in ("nofile", "RLIMIT_NOFILE"))  # Podman: RLIMIT_*
+    assert service["ulimits"]["nofile"] == {"soft": nofile["Soft"], "hard": nofile["Hard"]}
+    assert service["network_mode"] == host["NetworkMode"] == "none"
