@@ -19,6 +19,8 @@ PACKAGE_FACES = {
     "toolhive_py.cli": ["main"],
     "toolhive_py.clients": [],
     "toolhive_py.egress": [],
+    "toolhive_py.export": ["ExportFormat", "ExportResult", "ExportedFile", "ExportedWorkload", "build_export_model",
+                           "export_entries", "export_workloads"],
     "toolhive_py.proxy": ["HOST"],
     "toolhive_py.registry": ["EnvVar", "FoundServer", "Permissions", "RegistryDocument", "RegistryInfo",
                              "RegistryStore", "ServerEntry", "VerifyResult"],
