@@ -2,6 +2,7 @@
 
     python -m toolhive_py.proxy --port 8700 --stdio -- python server.py
     python -m toolhive_py.proxy --port 8700 --container mcpctl-github --engine unix:///var/run/docker.sock
+    python -m toolhive_py.proxy --port 8700 --remote https://api.example.com/mcp --remote-header 'X-Key: {KEY}'
 
 argparse rather than the Typer app keeps this process's start-up small; it is spawned for every workload.
 """
@@ -66,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "lists (re-read on change; while the file does not exist, no check)")
     parser.add_argument("--allow-uid", type=int, action="append", default=[], metavar="UID",
                         help="also let this local user connect (repeatable; by default only this user and root)")
+    parser.add_argument("--remote", default=None, metavar="URL", help="proxy this remote (https) MCP server")
+    parser.add_argument("--remote-header", action="append", default=[], metavar="'NAME: TEMPLATE'",
+                        help="a header for the remote, {SECRET} placeholders filled from --secrets-stdin")
+    parser.add_argument("--ca-bundle", type=Path, default=None,
+                        help="extra CA certificates (PEM) trusted for the remote, besides the system's")
     arguments = list(sys.argv[1:] if argv is None else argv)
     split = arguments.index("--") if "--" in arguments else len(arguments)
     args = parser.parse_args(arguments[:split])
@@ -75,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     secret_env = _read_secrets() if args.secrets_stdin else {}
     factory: BackendFactory
-    if args.stdio and command:
+    if args.remote:
+        factory = _remote_factory(parser, args, secret_env)
+    elif args.stdio and command:
         factory = ProcessBackendFactory(tuple(command))
     elif args.container and args.engine and args.upstream != "stdio":
         factory = HttpBackendFactory(args.engine, args.container, args.target_port, args.upstream)
@@ -92,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         limits = SessionLimits(idle_timeout=args.idle_timeout, max_sessions=args.max_sessions,
                                call_timeout=args.call_timeout, tool_timeouts=_tool_timeouts(parser, args.tool_timeout))
         connections = ConnectionLimits(concurrency=args.max_connections, header_timeout=args.header_timeout)
-        anyio.run(lambda: serve(factory, server_name=args.name or args.container or "stdio", port=args.port,
+        anyio.run(lambda: serve(factory, server_name=args.name or args.container or args.remote or "stdio", port=args.port,
                                 policy=policy, audit_path=args.audit_log, guards=guards, limits=limits,
                                 connections=connections, credentials=args.credentials,
                                 allowed_uids=args.allow_uid))
@@ -102,6 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _remote_factory(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                    secret_env: dict[str, str]) -> BackendFactory:
+    from toolhive_py.proxy.remote import RemoteBackendFactory
+    from toolhive_py.remote.policy import parse_header, parse_remote_url
+
+    try:
+        url = parse_remote_url(args.remote).url
+        headers = tuple(parse_header(value) for value in args.remote_header)
+    except MCPCTLError as exc:
+        parser.error(exc.message)
+    transport = "sse" if args.upstream == "sse" else "streamable-http"
+    return RemoteBackendFactory(url, transport, headers, secret_env, args.ca_bundle)
 
 
 def _tool_timeouts(parser: argparse.ArgumentParser, given: Sequence[str]) -> dict[str, float]:
