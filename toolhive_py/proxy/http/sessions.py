@@ -107,8 +107,9 @@ class HttpSession:
         self.store = EventStore(max_events=limits.max_events, max_bytes=limits.max_event_bytes)
         self.client: ClientSession = mux.open_session(self._deliver, session_id=self.id)
         self.inflight: dict[Any, int] = {}  # request id -> its stream
-        self.streams: dict[int, Any] = {}  # stream -> request id, while the request is in flight
-        self.finished: OrderedDict[int, Any] = OrderedDict()
+        self.streams: dict[int, list[Any]] = {}  # stream -> its requests (a batch's several) not answered yet
+        self._requests: dict[int, list[Any]] = {}  # stream -> all its requests, while any is in flight
+        self.finished: OrderedDict[int, list[Any]] = OrderedDict()
         self.listeners: dict[int, MemoryObjectSendStream[StoredEvent]] = {}
         self.deadlines: dict[Any, tuple[float, float]] = {}  # request id -> (deadline, timeout)
         self.busy = 0
@@ -124,13 +125,14 @@ class HttpSession:
         if response and stream == GET_STREAM:
             logger.debug("session %s: dropped an answer to %r, no longer in flight", self.id, related)
             return
-        final = response and message.get("id") == related
-        if related in self.deadlines and not final:
+        answered = response and message.get("id") == related
+        final = answered and self.streams.get(stream) == [related]  # a batch's stream ends with its last answer
+        if related in self.deadlines and not answered:
             _, timeout = self.deadlines[related]
             self.deadlines[related] = (time.monotonic() + timeout, timeout)  # progress restarts the clock
         event = self.store.append(stream, _encode(message), final=final)
-        if final:
-            self._finish(related, stream)
+        if answered:
+            self._answered(related, stream)
         listener = self.listeners.get(stream)
         if listener is not None:
             try:
@@ -138,20 +140,27 @@ class HttpSession:
             except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                 self.listeners.pop(stream, None)
 
-    def _finish(self, request_id: Any, stream: int) -> None:
+    def _answered(self, request_id: Any, stream: int) -> None:
         self.inflight.pop(request_id, None)
-        self.streams.pop(stream, None)
         self.deadlines.pop(request_id, None)
-        self.finished[stream] = request_id
-        while len(self.finished) > _FINISHED_KEPT:
-            self.finished.popitem(last=False)
+        waiting = self.streams.get(stream, [])
+        if request_id in waiting:
+            waiting.remove(request_id)
+        if not waiting:
+            self.streams.pop(stream, None)
+            self.finished[stream] = self._requests.pop(stream, [request_id])
+            while len(self.finished) > _FINISHED_KEPT:
+                self.finished.popitem(last=False)
 
-    def begin(self, request_id: Any, timeout: float) -> int:
+    def begin(self, requests: list[tuple[Any, float]]) -> int:
+        """Open one stream for ``requests`` (id, call timeout; one, or a batch's several)."""
         stream = self.store.open_stream()
-        self.inflight[request_id] = stream
-        self.streams[stream] = request_id
-        if timeout > 0:
-            self.deadlines[request_id] = (time.monotonic() + timeout, timeout)
+        self.streams[stream] = [request_id for request_id, _ in requests]
+        self._requests[stream] = list(self.streams[stream])
+        for request_id, timeout in requests:
+            self.inflight[request_id] = stream
+            if timeout > 0:
+                self.deadlines[request_id] = (time.monotonic() + timeout, timeout)
         return stream
 
     def listen(self, stream: int) -> tuple[MemoryObjectSendStream[StoredEvent], MemoryObjectReceiveStream[StoredEvent]]:
@@ -251,11 +260,14 @@ class SessionEndpoint:
                              headers=[(b"allow", b"GET, POST, DELETE")])
             return
         if method == "POST":
-            refusal = self._post_refusal(scope, decoded, unparsed)
+            # JSON-RPC batches exist only in 2025-03-26 (2025-06-18 removed them).
+            batches = session is not None and session.client.protocol_version == "2025-03-26"
+            refusal = self._post_refusal(scope, decoded, unparsed, batches=batches)
             if refusal is not None:
                 await json_error(send, *refusal)
                 return
-            if session_id is None and decoded.get("method") == "initialize" and "id" in decoded:
+            if session_id is None and isinstance(decoded, dict) and decoded.get("method") == "initialize" \
+                    and "id" in decoded:
                 await self._open(decoded, scope, receive, send)
                 return
         if session_id is None:
@@ -281,7 +293,7 @@ class SessionEndpoint:
             session.last_active = time.monotonic()
 
     @staticmethod
-    def _post_refusal(scope: Scope, decoded: Any, unparsed: bool) -> tuple[int, int, str] | None:
+    def _post_refusal(scope: Scope, decoded: Any, unparsed: bool, *, batches: bool) -> tuple[int, int, str] | None:
         has_json, has_sse = accepts(scope)
         if not (has_json and has_sse):
             return 406, INVALID_REQUEST, "Not Acceptable: Client must accept both application/json and text/event-stream"
@@ -289,8 +301,14 @@ class SessionEndpoint:
             return 400, INVALID_REQUEST, "Invalid Content-Type header: must be application/json"
         if unparsed:
             return 400, PARSE_ERROR, "Parse error: the body is not JSON"
-        if isinstance(decoded, list):
+        if isinstance(decoded, list) and not batches:
             return 400, INVALID_PARAMS, "Validation error: batches are not part of this revision"
+        if isinstance(decoded, list):
+            if not decoded or not all(_is_message(item) for item in decoded):
+                return 400, INVALID_REQUEST, "Invalid Request: a batch holds one or more JSON-RPC messages"
+            if any(item.get("method") == "initialize" for item in decoded):
+                return 400, INVALID_REQUEST, "Invalid Request: initialize cannot be part of a batch"
+            return None
         if not _is_message(decoded):
             return 400, INVALID_PARAMS, "Validation error: not a JSON-RPC 2.0 message"
         return None
@@ -305,45 +323,52 @@ class SessionEndpoint:
         session = self.table.open()
         session.busy += 1
         try:
-            answered = await self._request(session, message, scope, receive, send)
+            answered = await self._request(session, [message], scope, receive, send)
         finally:
             session.busy -= 1
             session.last_active = time.monotonic()
         if answered is None or "error" in json.loads(answered.data or b"{}"):
             await self.table.close(session)  # no session without a handshake its client saw succeed
 
-    async def _post(self, session: HttpSession, message: dict[str, Any], scope: Scope, receive: Receive,
-                    send: Send) -> None:
-        if "method" in message and "id" in message:
-            if message["id"] in session.inflight:
-                await json_error(send, 400, INVALID_REQUEST, "Invalid Request: this id is in flight already",
-                                 request_id=message["id"])
+    async def _post(self, session: HttpSession, decoded: dict[str, Any] | list[dict[str, Any]], scope: Scope,
+                    receive: Receive, send: Send) -> None:
+        messages = decoded if isinstance(decoded, list) else [decoded]
+        ids = [message["id"] for message in messages if "method" in message and "id" in message]
+        if ids:
+            if len(set(map(repr, ids))) < len(ids) or any(request_id in session.inflight for request_id in ids):
+                await json_error(send, 400, INVALID_REQUEST, "Invalid Request: a request id is in flight already",
+                                 request_id=ids[0] if len(ids) == 1 else None)
                 return
-            await self._request(session, message, scope, receive, send)
+            await self._request(session, messages, scope, receive, send)
             return
         await send({"type": "http.response.start", "status": 202,
                     "headers": [(b"content-length", b"0"), (b"mcp-session-id", session.id.encode())]})
         await send({"type": "http.response.body", "body": b""})
-        await self.mux.from_client(session.client, message, _context(scope))
+        for message in messages:
+            await self.mux.from_client(session.client, message, _context(scope))
 
-    async def _request(self, session: HttpSession, message: dict[str, Any], scope: Scope, receive: Receive,
+    async def _request(self, session: HttpSession, messages: list[dict[str, Any]], scope: Scope, receive: Receive,
                        send: Send) -> StoredEvent | None:
-        """Answer one request on its own SSE stream; the final event when it was sent. A client that hangs
-        up leaves the stream in the buffer, for a GET with Last-Event-ID."""
+        """Answer a request (or a batch's requests) on its own SSE stream, which ends with the last answer;
+        that final event when it was sent. A client that hangs up leaves the stream in the buffer, for a GET
+        with Last-Event-ID."""
+        requests = [message for message in messages if "method" in message and "id" in message]
+        message = requests[0]
         request_id = message["id"]
         if message["method"] == "initialize":
             params = message.get("params") or {}
             version = str(params.get("protocolVersion", DEFAULT_NEGOTIATED_VERSION))
         else:
             version = header(scope, b"mcp-protocol-version") or DEFAULT_NEGOTIATED_VERSION
-        stream = session.begin(request_id, self.table.limits.timeout_for(message))
+        stream = session.begin([(request["id"], self.table.limits.timeout_for(request)) for request in requests])
         sender, receiver = session.listen(stream)
         # Stored before the request goes out, so it precedes anything the server sends for it.
         priming = session.store.append(stream, None) if is_at_least(version, "2025-11-25") else None
         self.table.task_group().start_soon(until_disconnect, receive, lambda: session.unlisten(stream, sender))
         started = False
         try:
-            await self.mux.from_client(session.client, message, _context(scope))
+            for each in messages:
+                await self.mux.from_client(session.client, each, _context(scope))
             await send({"type": "http.response.start", "status": 200,
                         "headers": [*_SSE_HEADERS, (b"mcp-session-id", session.id.encode())]})
             started = True
@@ -370,7 +395,7 @@ class SessionEndpoint:
             return
         last_event_id = header(scope, b"last-event-id")
         replayed: list[StoredEvent] = []
-        request_id: Any = None
+        request_ids: list[Any] = []
         if last_event_id:
             parsed = parse_event_id(last_event_id)
             if parsed is None or not session.store.is_known_stream(parsed[0]):
@@ -378,7 +403,7 @@ class SessionEndpoint:
                 return
             stream, seq = parsed
             replayed = session.store.after(stream, seq)
-            request_id = session.streams.get(stream, session.finished.get(stream))
+            request_ids = list(session.streams.get(stream, session.finished.get(stream, [])))
         else:
             stream = GET_STREAM
         live = stream == GET_STREAM and GET_STREAM not in session.listeners or stream in session.streams
@@ -396,11 +421,14 @@ class SessionEndpoint:
             if any(event.final for event in replayed):
                 return
             if sender is None or receiver is None:
-                if stream != GET_STREAM and request_id is not None:  # its answer was evicted from the buffer
-                    lost = {"jsonrpc": "2.0", "id": request_id, "error": {"code": INTERNAL_ERROR, "message": (
-                        "The answer to this request no longer fits the proxy's replay buffer; send it again.")}}
-                    await send({"type": "http.response.body", "body": sse_frame(None, _encode(lost)),
-                                "more_body": True})
+                replayed_answers = {repr(json.loads(event.data).get("id")) for event in replayed
+                                    if event.data is not None and b'"method"' not in event.data}
+                for request_id in request_ids:  # answers evicted from the buffer
+                    if stream != GET_STREAM and repr(request_id) not in replayed_answers:
+                        lost = {"jsonrpc": "2.0", "id": request_id, "error": {"code": INTERNAL_ERROR, "message": (
+                            "The answer to this request no longer fits the proxy's replay buffer; send it again.")}}
+                        await send({"type": "http.response.body", "body": sse_frame(None, _encode(lost)),
+                                    "more_body": True})
                 return
             await self._follow(session, stream, sender, receiver, receive, send)
         finally:
