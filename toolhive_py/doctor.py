@@ -225,11 +225,14 @@ def check_client_credentials(paths: Paths) -> list[Check]:
 def check_credentials(paths: Paths, engine: Engine) -> list[Check]:
     """Workloads in migration mode: started before credentials, their proxy lets any local caller in."""
     from toolhive_py.credentials import credentials_file, load
+    from toolhive_py.proxy.supervisor import proxy_dir
     from toolhive_py.runtime.workloads import is_mine, list_workloads
 
     checks = []
     try:
-        workloads = [w for w in list_workloads(engine, include_stopped=True) if is_mine(w) and w.proxy_port]
+        # Another mcpctl home's workloads (another MCPCTL_HOME of this user) keep their credentials there.
+        workloads = [w for w in list_workloads(engine, include_stopped=True)
+                     if is_mine(w) and w.proxy_port and proxy_dir(paths, w.name).exists()]
     except MCPCTLError as error:
         return [_failure("credentials", "workloads", error)]
     for workload in workloads:

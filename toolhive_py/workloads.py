@@ -246,6 +246,7 @@ def ensure_proxy(paths: Paths, engine: Engine, workload: Workload,
 
     A proxy it starts is handed the workload's secrets (``secret_env``, else resolved again from the backend named
     on the workload) on a pipe: it sends them to the container's launcher on each start of the container."""
+    from toolhive_py.credentials import credentials_file
     from toolhive_py.proxy.supervisor import running_proxy, start_proxy, stop_proxy
     from toolhive_py.runtime.spec import container_name
 
@@ -263,7 +264,10 @@ def ensure_proxy(paths: Paths, engine: Engine, workload: Workload,
         paths, name=workload.name, port=workload.proxy_port, engine=engine.url,
         container=container_name(workload.name), policy_json=workload.policy_json,
         upstream=workload.transport, target_port=workload.target_port,
-        secret_env=_held_secrets(paths, workload) if secret_env is None else secret_env)
+        secret_env=_held_secrets(paths, workload) if secret_env is None else secret_env,
+        # Always the path: a workload from before credentials has no file yet (migration mode) and leaves that
+        # mode the moment `client connect` or `client upgrade` creates it, with no restart.
+        credentials=credentials_file(paths, workload.name))
 
 
 def _backend_name(paths: Paths, backend: str | None) -> str:

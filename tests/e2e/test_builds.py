@@ -13,6 +13,7 @@ import pytest
 from mcp.client.client import Client
 
 from tests.e2e.conftest import Engine, exec_in
+from tests.e2e.credentials import credentialed
 from tests.e2e.images import BASE_IMAGE, NODE_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
@@ -36,7 +37,7 @@ async def test_npx_source_from_npm_is_built_and_run_hardened(engine: Engine, eng
     assert result.exit_code == 0, result.stderr
     data = result.json()["data"]
     assert data["image"] == "mcpctl-build/modelcontextprotocol-server-everything:2026.8.31"
-    async with Client(data["url"], mode="legacy") as client:
+    async with Client(credentialed(data["url"]), mode="legacy") as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert "echo" in tools
         echoed = await client.call_tool("echo", {"message": "from npm"})
@@ -54,7 +55,7 @@ async def test_npx_source_from_npm_is_built_and_run_hardened(engine: Engine, eng
 
 
 async def _current_time(url: str) -> str:
-    async with Client(url, mode="legacy") as client:
+    async with Client(credentialed(url), mode="legacy") as client:
         assert {t.name for t in (await client.list_tools()).tools} == {"get_current_time", "convert_time"}
         result = await client.call_tool("get_current_time", {"timezone": "UTC"})
         return str(result.structured_content["timezone"])

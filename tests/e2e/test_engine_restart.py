@@ -72,12 +72,12 @@ def daemon_environment() -> dict[str, str]:
 async def test_the_proxy_comes_back_after_the_engine_restarts(engine: Engine, workload: str) -> None:
     url = str(_run(engine, workload)["url"])
     _wait_ready(url, 200)
-    assert await _echo(url, "legacy", "before") == "before"
+    assert await _echo(url, workload, "legacy", "before") == "before"
     time.sleep(11)  # a server that exits 0 sooner than 10 s after starting counts as broken, not orphaned
     restart_engine(engine, url)
     try:
         _wait_ready(url, 200, timeout=90)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{_diagnosis(engine, workload)}") from None
-    assert await _echo(url, "legacy", "after the engine restarted") == "after the engine restarted"
-    assert await _echo(url, "auto", "stateless too") == "stateless too"
+    assert await _echo(url, workload, "legacy", "after the engine restarted") == "after the engine restarted"
+    assert await _echo(url, workload, "auto", "stateless too") == "stateless too"

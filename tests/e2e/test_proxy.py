@@ -23,6 +23,7 @@ from mcp.client.sse import sse_client
 from mcp.shared.exceptions import MCPError
 
 from tests.e2e.conftest import Engine
+from tests.e2e.credentials import TEST_CLIENT, bearer, credentialed
 from tests.e2e.images import MCP_SERVER_IMAGE
 from tests.helpers import CLIResult, run_cli
 from toolhive_py.errors import ExitCode
@@ -63,8 +64,8 @@ def _wait_ready(url: str, want: int, timeout: float = 30.0) -> None:
     raise AssertionError(f"{health} answered {status}, wanted {want}")
 
 
-async def _echo(url: str, mode: str, text: str) -> str:
-    async with Client(url, mode=mode) as client:
+async def _echo(url: str, workload: str, mode: str, text: str) -> str:
+    async with Client(credentialed(url, workload), mode=mode) as client:
         result = await client.call_tool("echo", {"text": text})
         return str(result.content[0].text)  # type: ignore[union-attr]
 
@@ -74,15 +75,16 @@ async def test_both_protocol_eras_and_legacy_sse(engine: Engine, workload: str) 
     url = str(data["url"])
     assert url.startswith("http://127.0.0.1:")
     assert url.endswith("/mcp")
-    assert await _echo(url, "legacy", "handshake era") == "handshake era"
-    assert await _echo(url, "auto", "stateless era") == "stateless era"
-    async with sse_client(url.removesuffix("/mcp") + "/sse") as (read, write), ClientSession(read, write) as session:
+    assert await _echo(url, workload, "legacy", "handshake era") == "handshake era"
+    assert await _echo(url, workload, "auto", "stateless era") == "stateless era"
+    async with sse_client(url.removesuffix("/mcp") + "/sse", headers=bearer(workload)) as (read, write), \
+            ClientSession(read, write) as session:
         await session.initialize()
         assert (await session.call_tool("add", {"a": 2, "b": 40})).structured_content == {"result": 42}
     listed = {w["name"]: w for w in mcpctl(engine, "list", "--json").json()["data"]}
     assert listed[workload]["proxy"] == "up"
     assert listed[workload]["url"] == url
-    metrics = httpx.get(url.removesuffix("/mcp") + "/metrics").text
+    metrics = httpx.get(url.removesuffix("/mcp") + "/metrics", headers=bearer(workload)).text
     assert 'mcpctl_proxy_tool_calls_total{tool="echo",outcome="ok"} 2' in metrics
     assert "mcpctl_proxy_backend_ready 1" in metrics
 
@@ -91,7 +93,7 @@ async def test_policy_hides_and_refuses_tools_and_everything_is_audited(engine: 
     url = str(_run(engine, workload, "--tools", "echo,add,whoami", "--deny-tools", "whoami",
                    "--rate-limit", "2/m")["url"])
     secret_argument = f"argument-{uuid.uuid4().hex}"
-    async with Client(url, mode="legacy") as client:
+    async with Client(credentialed(url, workload), mode="legacy") as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert tools == {"echo", "add"}
         with pytest.raises(MCPError, match="not allowed"):
@@ -115,7 +117,8 @@ async def test_killed_container_makes_proxy_not_ready_until_restart(
         engine: Engine, engine_client: docker.DockerClient, workload: str) -> None:
     url = str(_run(engine, workload)["url"])
     _wait_ready(url, 200)
-    async with Client(url, mode="auto") as listener, listener.listen(tools_list_changed=True) as subscription:
+    async with Client(credentialed(url, workload), mode="auto") as listener, \
+            listener.listen(tools_list_changed=True) as subscription:
         engine_client.containers.get(f"mcpctl-{workload}").kill()
         with anyio.fail_after(15):
             events = [event async for event in subscription]
@@ -123,7 +126,7 @@ async def test_killed_container_makes_proxy_not_ready_until_restart(
     _wait_ready(url, 503)
     assert mcpctl(engine, "restart", workload).exit_code == 0
     _wait_ready(url, 200)
-    assert await _echo(url, "legacy", "after restart") == "after restart"
+    assert await _echo(url, workload, "legacy", "after restart") == "after restart"
 
 
 async def test_proxy_killed_with_sigkill_comes_back_on_the_same_port(engine: Engine, workload: str) -> None:
@@ -140,14 +143,15 @@ async def test_proxy_killed_with_sigkill_comes_back_on_the_same_port(engine: Eng
     assert mcpctl(engine, "start", workload).exit_code == 0
     assert mcpctl(engine, "status", workload, "--json").json()["data"]["url"] == url
     _wait_ready(url, 200)
-    assert await _echo(url, "legacy", "same port") == "same port"
+    assert await _echo(url, workload, "legacy", "same port") == "same port"
 
 
 async def test_connect_bridges_a_stdio_client(engine: Engine, workload: str) -> None:
     _run(engine, workload)
     exe = str(Path(sys.executable).with_name("mcpctl"))
-    params = StdioServerParameters(command=exe, args=["connect", workload, "--runtime-socket", engine.base_url],
-                                   env=dict(os.environ))
+    bearer(workload)  # the client's credential, in the secret backend, where the bridge reads it
+    params = StdioServerParameters(command=exe, args=["connect", workload, "--client", TEST_CLIENT,
+                                                      "--runtime-socket", engine.base_url], env=dict(os.environ))
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         assert (await session.call_tool("echo", {"text": "bridged"})).content[0].text == "bridged"  # type: ignore[union-attr]
@@ -177,7 +181,8 @@ async def test_secret_reaches_the_server_but_no_client_file_or_output(engine: En
     assert result.exit_code == 0, result.stderr
     url = result.json()["data"]["url"]
     refusals = []
-    for server, mode in ((url, "legacy"), (url, "2026-07-28"), (sse_client(url.removesuffix("/mcp") + "/sse"), "legacy")):
+    for server, mode in ((credentialed(url, workload), "legacy"), (credentialed(url, workload), "2026-07-28"),
+                         (sse_client(url.removesuffix("/mcp") + "/sse", headers=bearer(workload)), "legacy")):
         async with Client(server, mode=mode) as client:
             assert (await client.call_tool("get_env", {"name": "HOME"})).content[0].text  # type: ignore[union-attr]
             with pytest.raises(MCPError) as refused:

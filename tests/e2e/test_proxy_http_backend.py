@@ -9,6 +9,7 @@ import pytest
 from mcp.client.client import Client
 
 from tests.e2e.conftest import Engine
+from tests.e2e.credentials import credentialed
 from tests.e2e.images import MCP_SERVER_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
@@ -42,7 +43,7 @@ async def test_streamable_http_server_behind_the_proxy(engine: Engine, workload:
     assert result.exit_code == 0, result.stderr
     data = result.json()["data"]
     assert data["transport"] == "streamable-http"
-    async with Client(data["url"], mode="legacy") as client:
+    async with Client(credentialed(data["url"]), mode="legacy") as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert "echo" in tools
         assert "whoami" not in tools, "policy applies to HTTP servers too"

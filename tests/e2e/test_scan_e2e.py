@@ -271,9 +271,14 @@ def test_fix_apply_moves_the_secret_and_repoints_the_entry(engine: Engine, workl
         assert all(s["plaintext_left"] == [] for s in moves.values()), client
         assert all(s["backups"] == [str(backups[0])] for s in moves.values()), "the backup holds the plaintext"
     cursor_text, (_, _, cursor_head, cursor_tail) = homes["cursor"][0].read_text(), homes["cursor"]
-    assert jsonc_loads("{" + cursor_text[len(cursor_head):len(cursor_text) - len(cursor_tail)] + "}") == {
-        "github": {"url": url}}
-    assert tomllib.loads(homes["codex"][0].read_text())["mcp_servers"]["github"] == {"url": url}
+    # Each entry points at the proxy with its client's own credential (mcpctl's, not the moved secret).
+    cursor_entry = jsonc_loads("{" + cursor_text[len(cursor_head):len(cursor_text) - len(cursor_tail)] + "}")
+    assert set(cursor_entry) == {"github"}
+    assert cursor_entry["github"]["url"] == url
+    assert cursor_entry["github"]["headers"]["Authorization"].startswith("Bearer mcpctl_pxy_")
+    codex_entry = tomllib.loads(homes["codex"][0].read_text())["mcp_servers"]["github"]
+    assert codex_entry["url"] == url
+    assert codex_entry["http_headers"]["Authorization"].startswith("Bearer mcpctl_pxy_")
     assert yaml.safe_load(homes["goose"][0].read_text())["extensions"]["github"]["uri"] == url
 
     rescanned = json.loads(run_cli("scan", "--format", "json", "--no-processes", "--no-containers").stdout)
@@ -383,7 +388,7 @@ def test_fix_apply_points_a_stdio_only_client_at_the_unrestricted_workload_by_it
         assert (step["action"], step["status"], step["workload"]) == ("repoint", "done", open_one), step["detail"]
         written = json.loads(config.read_text())["mcpServers"]
         assert written["notes"] == {"command": "true"}
-        assert written[workload]["args"][-2:] == ["connect", open_one]
+        assert written[workload]["args"][-4:] == ["connect", open_one, "--client", "claude-desktop"]
 
         answers = _ask_through(written[workload], [
             {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {

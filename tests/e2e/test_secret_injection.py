@@ -16,6 +16,7 @@ import pytest
 from mcp.client.client import Client
 
 from tests.e2e.conftest import Engine
+from tests.e2e.credentials import credentialed
 from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
 from tests.e2e.test_proxy import _wait_ready
 from tests.helpers import run_cli
@@ -43,7 +44,7 @@ def run_with_secret(engine: Engine, name: str, value: str, *extra: str,
 
 
 async def server_env(url: str, name: str) -> str:
-    async with Client(url, mode="legacy") as client:
+    async with Client(credentialed(url), mode="legacy") as client:
         return str((await client.call_tool("get_env", {"name": name})).content[0].text)  # type: ignore[union-attr]
 
 

@@ -14,6 +14,7 @@ import pytest
 from mcp.client.client import Client
 
 from tests.e2e.conftest import Engine
+from tests.e2e.credentials import credentialed
 from tests.e2e.images import MCP_SERVER_IMAGE
 from tests.e2e.test_proxy import _wait_ready
 from tests.e2e.test_secret_injection import run_with_secret, server_pid
@@ -36,7 +37,7 @@ def read_as(uid: int, path: str) -> subprocess.CompletedProcess[bytes]:
 
 
 async def whoami(url: str) -> str:
-    async with Client(url, mode="legacy") as client:
+    async with Client(credentialed(url), mode="legacy") as client:
         return str((await client.call_tool("whoami", {})).content[0].text)  # type: ignore[union-attr]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Engine
+from tests.e2e.credentials import credentialed
 from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
@@ -48,7 +49,9 @@ def test_scan_fix_apply_honours_the_runtime_socket_setting(engine: Engine, workl
     assert applied.exit_code == 0, applied.stderr
     [step] = [s for s in applied.json()["data"] if s["server"] == vetted_test_server]
     assert (step["action"], step["status"]) == ("repoint", "done")
-    assert json.loads(config.read_text())["mcpServers"][vetted_test_server] == {"url": url}
+    written = json.loads(config.read_text())["mcpServers"][vetted_test_server]
+    assert written["url"] == url
+    assert written["headers"]["Authorization"].startswith("Bearer mcpctl_pxy_"), "with Cursor's own credential"
 
 
 @pytest.fixture
@@ -181,7 +184,7 @@ async def test_a_registry_entrys_tool_pins_hold_from_the_first_run(engine: Engin
         started = run_cli("run", MCP_SERVER_IMAGE, "--unvetted", "--name", probe, "--json",
                           "--runtime-socket", engine.base_url)
         assert started.exit_code == 0, started.stderr
-        async with Client(started.json()["data"]["url"], mode="legacy") as client:
+        async with Client(credentialed(started.json()["data"]["url"], probe), mode="legacy") as client:
             listed = {t.name: t.model_dump(mode="json", by_alias=True, exclude_none=True)
                       for t in (await client.list_tools()).tools}
     finally:
@@ -198,7 +201,7 @@ async def test_a_registry_entrys_tool_pins_hold_from_the_first_run(engine: Engin
                    str(tmp_path / "p.pub")).exit_code == 0
     started = run_cli("run", "p/pinned", "--name", workload, "--json", "--runtime-socket", engine.base_url)
     assert started.exit_code == 0, started.stderr
-    async with Client(started.json()["data"]["url"], mode="legacy") as client:
+    async with Client(credentialed(started.json()["data"]["url"], workload), mode="legacy") as client:
         assert {t.name for t in (await client.list_tools()).tools} == {"add"}
         assert (await client.call_tool("add", {"a": 2, "b": 3})).content[0].text == "5"  # type: ignore[union-attr]
 

@@ -149,8 +149,12 @@ def _live(port: int, timeout: float = 0.5) -> bool:
 
 def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: str,
                 policy_json: str = "", upstream: str = "stdio", target_port: int | None = None,
-                secret_env: Mapping[str, str] | None = None, wait: float = 15.0) -> ProxyState:
+                secret_env: Mapping[str, str] | None = None, credentials: Path | None = None,
+                wait: float = 15.0) -> ProxyState:
     """Spawn the proxy in its own session (it outlives this CLI call) and wait until it answers.
+
+    ``credentials`` is the workload's credentials file: the proxy lets in only bearer tokens it lists (none
+    while it does not exist: migration mode, see ``toolhive_py.credentials``).
 
     ``secret_env`` (the container's secrets, sent by the proxy to its launcher) reaches the proxy only through a
     pipe on its stdin: never its argv, environment or a file.
@@ -167,6 +171,8 @@ def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: s
         argv += ["--policy", policy_json]
     if upstream != "stdio":
         argv += ["--upstream", upstream, "--target-port", str(target_port or 0)]
+    if credentials is not None:
+        argv += ["--credentials", str(credentials)]
     frame = b""
     if secret_env:
         from toolhive_py.runtime.launcher import encode_first_frame
