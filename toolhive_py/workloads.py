@@ -632,8 +632,10 @@ def upgrade_clients(paths: Paths, *, socket: str | None = None) -> UpgradeResult
     from toolhive_py.clients.api import status as client_status
     from toolhive_py.clients.catalog import get_client
     from toolhive_py.credentials import credentials_file, ensure_file, load
+    from toolhive_py.proxy.supervisor import proxy_dir
 
-    servers = {s.name: s for s in managed_servers(paths, None, socket=socket)}
+    # This home's workloads only: another MCPCTL_HOME of this user keeps its own credentials.
+    servers = {s.name: s for s in managed_servers(paths, None, socket=socket) if proxy_dir(paths, s.name).exists()}
     by_url = {s.url: s.name for s in servers.values()}
     groups: dict[tuple[str, str, str], list[str]] = {}
     for record in ledger_records(paths):

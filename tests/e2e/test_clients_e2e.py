@@ -163,7 +163,7 @@ async def test_upgrade_ends_migration_mode_and_gives_old_entries_a_credential(en
 
     upgraded = run_cli("client", "upgrade", "--json", "--runtime-socket", engine.base_url)
     assert upgraded.exit_code == 0, upgraded.stderr
-    assert upgraded.json()["data"]["secured"] == []
+    assert workload not in upgraded.json()["data"]["secured"], upgraded.stdout
     entry = json.loads((isolated_home / ".cursor" / "mcp.json").read_text())["mcpServers"][workload]
     assert _initialize_status(url, {}).status_code == 401, "the entry without a credential no longer gets in"
     assert await _call(url, entry["headers"], "echo", {"text": "upgraded"}) == "upgraded"
