@@ -239,19 +239,53 @@ def sign(
     file: Path,
     key: Path = typer.Option(..., "--key", help="Unencrypted minisign secret key file."),
     trusted_comment: str | None = typer.Option(None, "--trusted-comment"),
+    allow_floating_tags: bool = typer.Option(False, "--allow-floating-tags",
+                                             help="Sign even if an image is `:latest` or untagged (not pinned)."),
 ) -> None:
-    """Validate a registry document and write FILE.minisig next to it."""
+    """Validate a registry document and write FILE.minisig next to it. Images tagged `:latest` (or untagged)
+    are refused: a signed entry must name what it runs."""
     from toolhive_py.config import atomic_write
+    from toolhive_py.errors import VerificationError
     from toolhive_py.registry import minisign
     from toolhive_py.registry.models import parse_registry
+    from toolhive_py.registry.pinning import floating_tags
 
     data = file.read_bytes()
     document = parse_registry(data, source=str(file))
+    if floating := floating_tags(document):
+        if not allow_floating_tags:
+            raise VerificationError(
+                f"{file}: {len(floating)} image(s) use a moving tag: {', '.join(floating)}.",
+                hint="Name an exact version tag (and a digest where known), or pass --allow-floating-tags.",
+                code="registry-floating-tag")
+        say(f"signing {len(floating)} image(s) with a moving tag: {', '.join(floating)}", mark="warning", err=True)
     secret = minisign.parse_secret_key(minisign.read_text(key, "secret key"))
     signature = minisign.sign(data, secret, trusted_comment=trusted_comment)
     target = file.with_name(file.name + ".minisig")
     atomic_write(target, signature.to_file_text().encode(), mode=0o644)
     say(f"Signed {file} (version {document.version}, {len(document.servers)} servers) → {target}")
+
+
+@app.command("pin")
+def pin(
+    name: str = typer.Argument(..., help="The server to pin."),
+    file: Path = typer.Option(Path("registry.json"), "--file", help="The registry document to edit."),
+    package: str | None = typer.Option(None, "--package", help="Set the package source first: uvx://N==V, npx://N@V."),
+    python: str = typer.Option("3.11", "--python", help="uvx://: the Python X.Y of the base image builds use."),
+    json_output: bool = options.JSON,
+) -> None:
+    """Resolve an entry's package source and write the hashes of all it installs into FILE (then re-sign it)."""
+    from toolhive_py.registry.pinning import pin_in_file
+
+    entry = pin_in_file(file, name, package=package, python=python)
+    lock = entry.package_lock
+    count = len(lock.requirements or lock.npm) if lock else 0
+    if json_output:
+        print_json("registry pin", {"name": name, "package": entry.package, "files": count,
+                                    "python": lock.python if lock else None})
+        return
+    say(f"Pinned {name}: {entry.package} and {count} locked file(s) in {file}. "
+        f"Re-sign it: `mcpctl registry sign {file} --key KEY`.")
 
 
 @app.command("import")

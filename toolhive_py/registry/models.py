@@ -20,10 +20,15 @@ from toolhive_py.packages import parse_package
 __all__ = [
     "EnvVar",
     "NetworkPermissions",
+    "NpmLocked",
+    "PackageLock",
+    "PinnedRequirement",
     "OutboundPermissions",
     "Permissions",
     "ParsedRegistry",
     "RegistryDocument",
+    "Remote",
+    "RemoteHeader",
     "ServerEntry",
     "parse_registry",
     "parse_registry_lazily",
@@ -32,6 +37,8 @@ __all__ = [
 SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _TOOL_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_INTEGRITY = re.compile(r"^sha(?:256|384|512)-[A-Za-z0-9+/]+={0,2}$")
 
 
 def _require_timezone(value: datetime) -> datetime:
@@ -73,11 +80,87 @@ class Permissions(_Model):
         return outbound.insecure_allow_all or bool(outbound.allow_host)
 
 
+class PinnedRequirement(_Model):
+    """One distribution a uvx:// source installs, with the sha256 of every file accepted for it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: str = Field(pattern=r"^[A-Za-z0-9.+!-]+$")
+    sha256: list[str] = Field(min_length=1)
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: list[str]) -> list[str]:
+        if not all(_SHA256_HEX.match(item) for item in value):
+            raise ValueError("each must be 64 lower-case hex digits")
+        return value
+
+
+class NpmLocked(_Model):
+    """One package-lock.json ``packages`` record (``resolved`` left out, so the configured registry serves it)."""
+
+    version: str
+    integrity: str = Field(pattern=_INTEGRITY.pattern)
+    name: str | None = None  # an alias's real name
+    dependencies: dict[str, str] = {}
+    optionalDependencies: dict[str, str] = {}  # noqa: N815 - npm's own key
+    peerDependencies: dict[str, str] = {}  # noqa: N815 - npm's own key
+    peerDependenciesMeta: dict[str, dict[str, bool]] = {}  # noqa: N815 - npm's own key
+    bin: dict[str, str] | str | None = None
+    optional: bool = False
+    os: list[str] = []
+    cpu: list[str] = []
+    libc: list[str] = []
+    hasInstallScript: bool = False  # noqa: N815 - npm's own key
+
+
+class PackageLock(_Model):
+    """What an entry's package source installs, pinned by hash: a uvx:// source's locked requirements (for one
+    Python X.Y) or an npx:// source's lockfile. A local build installs exactly this or refuses."""
+
+    python: str | None = Field(default=None, pattern=r"^3\.\d+$")
+    requirements: list[PinnedRequirement] = []
+    npm: dict[str, NpmLocked] = {}
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PackageLock:
+        if bool(self.requirements) == bool(self.npm):
+            raise ValueError("exactly one of 'requirements' (uvx://) and 'npm' (npx://) must be set")
+        if self.requirements and self.python is None:
+            raise ValueError("'python' (the X.Y the requirements were resolved for) is required with 'requirements'")
+        if self.npm and not all(path.startswith("node_modules/") for path in self.npm):
+            raise ValueError("'npm' keys are package-lock.json paths, node_modules/…")
+        return self
+
+
+class RemoteHeader(_Model):
+    """A header the remote expects, as the official registry's server.json spells it. ``value`` may hold
+    ``{NAME}`` placeholders, each filled from the secret NAME at request time; a secret header with no value is
+    sent whole from the secret ``default_secret`` names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+    description: str = ""
+    value: str | None = None
+    is_required: bool = Field(default=False, alias="isRequired")
+    is_secret: bool = Field(default=False, alias="isSecret")
+
+
+class Remote(_Model):
+    """One hosted endpoint of a server (server.json ``remotes[]``)."""
+
+    type: Literal["streamable-http", "sse"]
+    url: str = Field(pattern=r"^https://")
+    headers: list[RemoteHeader] = []
+
+
 class ServerEntry(_Model):
     description: str
     image: str | None = None
     digest: str | None = None
     package: str | None = None
+    # The hashes of everything the package source installs (docs/registry.md, "Pinned packages").
+    package_lock: PackageLock | None = None
     transport: Literal["stdio", "streamable-http", "sse"] = "stdio"
     target_port: int | None = Field(default=None, ge=1, le=65535)
     args: list[str] = []
@@ -92,6 +175,8 @@ class ServerEntry(_Model):
     status: Literal["active", "deprecated"] = "active"
     tags: list[str] = []
     repository_url: str | None = None
+    # Hosted endpoints: an entry with remotes and no image or package is run as a proxy with no container.
+    remotes: list[Remote] = []
 
     @field_validator("digest")
     @classmethod
@@ -123,15 +208,33 @@ class ServerEntry(_Model):
     @model_validator(mode="after")
     def _source_and_port(self) -> ServerEntry:
         if self.image is None and self.package is None:
-            raise ValueError("at least one of 'image' and 'package' must be set")
+            if self.remotes:
+                return self
+            raise ValueError("at least one of 'image', 'package' and 'remotes' must be set")
+        if self.package_lock is not None:
+            self._check_lock(self.package_lock)
         if self.transport != "stdio" and self.target_port is None:
             raise ValueError(f"'target_port' is required for transport {self.transport!r}")
         return self
 
+    def _check_lock(self, lock: PackageLock) -> None:
+        if self.package is None:
+            raise ValueError("'package_lock' needs a 'package'")
+        package = parse_package(self.package)
+        if package.ecosystem == "pypi":
+            wanted = re.sub(r"[-_.]+", "-", package.name).lower()
+            root = [r for r in lock.requirements if re.sub(r"[-_.]+", "-", r.name).lower() == wanted]
+            if not root or root[0].version != package.version:
+                raise ValueError(f"'package_lock.requirements' must pin {package.name}=={package.version}")
+        else:
+            record = lock.npm.get(f"node_modules/{package.name}")
+            if record is None or record.version != package.version:
+                raise ValueError(f"'package_lock.npm' must lock node_modules/{package.name} at {package.version}")
+
     @property
     def source(self) -> str:
         """The image reference or package source, as shown to users."""
-        return self.image or self.package or ""
+        return self.image or self.package or (self.remotes[0].url if self.remotes else "")
 
     @property
     def secret_env_vars(self) -> list[EnvVar]:

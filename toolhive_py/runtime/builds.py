@@ -3,6 +3,9 @@ published only as packages and for machines that cannot pull images.
 
 Packages are resolved on the host (``pip download``, ``npm install``), where the index and any proxy or corporate
 CA are already configured, and copied into the build: the image build itself runs without network.
+A source with a ``package_lock`` (a registry entry pinned by hash, :mod:`toolhive_py.registry.pinning`) installs
+exactly the pinned set: pip in hash-checking mode with ``--no-deps``, ``npm ci`` from the signed lockfile. Anything
+else is refused before an image is built.
 The extra CA bundle (setting ``build.ca_bundle``) is added to the image's system trust store and exported through
 the usual variables, so the server's own HTTPS calls trust it as well as the public roots.
 """
@@ -21,14 +24,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolhive_py.errors import EngineError, NotFoundError
+from toolhive_py.errors import ConfigError, EngineError, NotFoundError
 from toolhive_py.packages import PackageSource, parse_package
+from toolhive_py.registry import pinning
 from toolhive_py.runtime import labels
 from toolhive_py.runtime.engine import engine_errors
 from toolhive_py.runtime.images import PullPolicy, ensure_image, load_hint
 from toolhive_py.runtime.spec import NOBODY, hardened_settings
 
 if TYPE_CHECKING:
+    from toolhive_py.registry.models import PackageLock
     from toolhive_py.runtime.engine import Engine
 
 __all__ = ["DEFAULT_NODE_IMAGE", "DEFAULT_PYTHON_IMAGE", "BuildConfig", "base_setting",
@@ -64,31 +69,46 @@ def _python_version(engine: Engine, image: str) -> str:
     return output.decode().strip()
 
 
-def _download(package: PackageSource, python_version: str, into: Path) -> None:
+def _download(package: PackageSource, python_version: str, into: Path, lock: PackageLock | None = None) -> None:
     into.mkdir(parents=True, exist_ok=True)
+    if lock is not None:
+        (into.parent / "requirements.txt").write_text(pinning.requirements_text(lock))
+        wanted = ["--no-deps", "--require-hashes", "-r", str(into.parent / "requirements.txt")]
+    else:
+        wanted = [f"{package.name}=={package.version}"]
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest", str(into),
                "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
-               "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64", "--platform", "any",
-               f"{package.name}=={package.version}"]
+               *(flag for platform in pinning.LOCK_PLATFORMS for flag in ("--platform", platform)), *wanted]
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our own pip
     if result.returncode != 0:
+        if lock is not None and (refusal := pinning.pip_hash_error(package, lock, result.stderr)) is not None:
+            raise refusal
         raise EngineError(f"Could not fetch {package.name}=={package.version} and its dependencies from the "
                           "package index.", hint=(result.stderr.strip().splitlines() or ["pip failed"])[-1],
                           code="build-fetch-failed")
 
 
-def _npm_install(package: PackageSource, into: Path) -> str:
-    """Install the package and its production dependencies on the host; returns its entry script path."""
+def _npm_install(package: PackageSource, into: Path, lock: PackageLock | None = None) -> str:
+    """Install the package and its production dependencies on the host; returns its entry script path.
+
+    With a lock, ``npm ci`` installs the signed lockfile and nothing else (npm checks each tarball's integrity)."""
     into.mkdir(parents=True, exist_ok=True)
-    (into / "package.json").write_text('{"private": true}\n')
     npm = shutil.which("npm")
     if npm is None:
         raise EngineError("npx:// builds need npm on this machine.", hint="Install Node.js and npm.",
                           code="build-no-npm")
-    result = subprocess.run([npm, "install", "--prefix", str(into), "--omit=dev", "--no-audit", "--no-fund",  # noqa: S603
-                             "--ignore-scripts", f"{package.name}@{package.version}"],
-                            capture_output=True, text=True, check=False)
+    common = ["--omit=dev", "--no-audit", "--no-fund", "--ignore-scripts"]
+    if lock is not None:
+        (into / "package.json").write_text(json.dumps(pinning.npm_manifest(package), indent=2) + "\n")
+        (into / "package-lock.json").write_text(json.dumps(pinning.npm_lockfile(package, lock), indent=2) + "\n")
+        command = [npm, "ci", "--prefix", str(into), *common]
+    else:
+        (into / "package.json").write_text('{"private": true}\n')
+        command = [npm, "install", "--prefix", str(into), *common, f"{package.name}@{package.version}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=into)  # noqa: S603 - our npm
     if result.returncode != 0:
+        if lock is not None and (refusal := pinning.npm_integrity_error(package, lock, result.stderr)) is not None:
+            raise refusal
         raise EngineError(f"Could not fetch {package.name}@{package.version} from the npm registry.",
                           hint=(result.stderr.strip().splitlines() or ["npm failed"])[-1], code="build-fetch-failed")
     manifest = json.loads((into / "node_modules" / package.name / "package.json").read_text())
@@ -117,10 +137,12 @@ def _console_script(package: PackageSource, wheels: Path) -> str:
     return package.name
 
 
-def _dockerfile(config: BuildConfig, package: PackageSource, script: str) -> str:
+def _dockerfile(config: BuildConfig, package: PackageSource, script: str, *, pinned: bool = False) -> str:
     node = package.ecosystem == "npm"
     lines = [f"FROM {config.node_image if node else config.python_image}",
              "COPY app /opt/mcp" if node else "COPY wheels /tmp/wheels"]
+    if pinned and not node:
+        lines.append("COPY requirements.txt /tmp/requirements.txt")
     env: list[str] = []
     if config.ca_bundle is not None:
         # Into the system bundle, not instead of it: SSL_CERT_FILE replaces OpenSSL's roots, so pointing it at the
@@ -132,9 +154,11 @@ def _dockerfile(config: BuildConfig, package: PackageSource, script: str) -> str
     if node:
         source, entrypoint = str(package), f'["node", "/opt/mcp/{script}"]'
     else:
+        wanted = ("--require-hashes --no-deps -r /tmp/requirements.txt" if pinned
+                  else f"'{package.name}=={package.version}'")
         lines.append("RUN python3 -m venv /opt/mcp && /opt/mcp/bin/pip install --no-index --no-cache-dir "
-                     f"--disable-pip-version-check --find-links /tmp/wheels '{package.name}=={package.version}' "
-                     "&& rm -rf /tmp/wheels")
+                     f"--disable-pip-version-check --find-links /tmp/wheels {wanted} "
+                     "&& rm -rf /tmp/wheels /tmp/requirements.txt")
         source, entrypoint = str(package), f'["/opt/mcp/bin/{script}"]'
     lines += [*(f"ENV {item}" for item in env), f'LABEL {labels.BUILD_PACKAGE}="{source}"', f"USER {NOBODY}",
               f"ENTRYPOINT {entrypoint}"]
@@ -161,14 +185,15 @@ def require_base_image(engine: Engine, image: str, setting: str) -> None:
         ) from error
 
 
-def _fingerprint(package: PackageSource, source: str, config: BuildConfig) -> str:
+def _fingerprint(package: PackageSource, source: str, config: BuildConfig, lock: PackageLock | None = None) -> str:
     ca = config.ca_bundle.read_bytes() if config.ca_bundle else b""
     base = config.node_image if package.ecosystem == "npm" else config.python_image
-    recipe = _dockerfile(config, package, "")  # so a changed recipe rebuilds images made by the old one
-    return hashlib.sha256(f"{source}|{base}|{recipe}".encode() + ca).hexdigest()[:16]
+    recipe = _dockerfile(config, package, "", pinned=lock is not None)  # a changed recipe rebuilds old images
+    pins = lock.model_dump_json() if lock is not None else ""  # an image built from other pins is not this one
+    return hashlib.sha256(f"{source}|{base}|{recipe}|{pins}".encode() + ca).hexdigest()[:16]
 
 
-def cached_package_image(engine: Engine, source: str, config: BuildConfig) -> str | None:
+def cached_package_image(engine: Engine, source: str, config: BuildConfig, lock: PackageLock | None = None) -> str | None:
     """The tag of an image already built from ``source`` with these exact inputs, if there is one."""
     package = parse_package(source)
     tag = tag_for(package)
@@ -177,32 +202,42 @@ def cached_package_image(engine: Engine, source: str, config: BuildConfig) -> st
             existing = engine.client.images.get(tag)
         except Exception:  # noqa: BLE001 - the SDK's ImageNotFound; anything else is retried by the build
             existing = None
-    fingerprint = _fingerprint(package, source, config)
+    fingerprint = _fingerprint(package, source, config, lock)
     return tag if existing is not None and (existing.labels or {}).get(labels.BUILD_FINGERPRINT) == fingerprint \
         else None
 
 
 def build_package_image(engine: Engine, source: str, config: BuildConfig,
-                        notify: Callable[[str], None] = lambda _: None) -> str:
-    """Build (or reuse) the image for ``source``; returns its tag. Same inputs, same tag, no rebuild."""
-    if (cached := cached_package_image(engine, source, config)) is not None:
+                        notify: Callable[[str], None] = lambda _: None, lock: PackageLock | None = None) -> str:
+    """Build (or reuse) the image for ``source``; returns its tag. Same inputs, same tag, no rebuild.
+
+    With ``lock`` (the entry's signed pins) only the pinned files are installed; a mismatch raises
+    VerificationError (exit 3) naming the file and both hashes, before any image exists."""
+    if (cached := cached_package_image(engine, source, config, lock)) is not None:
         return cached
     package = parse_package(source)
     tag = tag_for(package)
     context = config.cache_dir / "builds" / tag.replace("/", "_").replace(":", "_")
     base = config.node_image if package.ecosystem == "npm" else config.python_image
     require_base_image(engine, base, base_setting(package))
-    notify(f"building {tag} locally from {source} on {base}")
+    notify(f"building {tag} locally from {source}{' (pinned by hash)' if lock else ''} on {base}")
     shutil.rmtree(context, ignore_errors=True)
     if package.ecosystem == "npm":
-        script = _npm_install(package, context / "app")
+        script = _npm_install(package, context / "app", lock)
     else:
-        _download(package, _python_version(engine, config.python_image), context / "wheels")
+        python_version = _python_version(engine, config.python_image)
+        if lock is not None and (why := pinning.lock_python_mismatch(lock, python_version)) is not None:
+            raise ConfigError(f"Cannot build {source} on {config.python_image}: {why}.",
+                              hint=f"Use a base image with Python {lock.python}: "
+                                   "`mcpctl config set build.python_image IMAGE`.", code="build-python-mismatch")
+        _download(package, python_version, context / "wheels", lock)
+        if lock is not None:
+            pinning.check_wheels(package, lock, context / "wheels")
         script = _console_script(package, context / "wheels")
     if config.ca_bundle is not None:
         shutil.copy(config.ca_bundle, context / "ca-bundle.pem")
-    (context / "Dockerfile").write_text(_dockerfile(config, package, script))
+    (context / "Dockerfile").write_text(_dockerfile(config, package, script, pinned=lock is not None))
     with engine_errors(f"Building {tag}"):
         engine.client.images.build(path=str(context), tag=tag, rm=True, pull=False, network_mode="none",
-                                   labels={labels.BUILD_FINGERPRINT: _fingerprint(package, source, config)})
+                                   labels={labels.BUILD_FINGERPRINT: _fingerprint(package, source, config, lock)})
     return tag

@@ -273,13 +273,14 @@ def _obtain_image(engine: Engine, target: RunTarget, options: RunOptions, *, bui
     from toolhive_py.runtime.images import find_image
 
     digest = target.entry.digest if target.entry else None
+    lock = target.entry.package_lock if target.entry else None  # the signed pins a build must match
     if target.package and build is not None and target.image == tag_for(parse_package(target.package)):
-        tag = build_package_image(engine, target.package, build, notify)
+        tag = build_package_image(engine, target.package, build, notify, lock)
         return target, ensure_image(engine, tag, policy=PullPolicy.NEVER)
     buildable = target.package is not None and build is not None and digest is None  # a build cannot match a digest
     if (buildable and target.package is not None and build is not None and options.pull is not PullPolicy.ALWAYS
             and find_image(engine, target.image) is None
-            and (cached := cached_package_image(engine, target.package, build)) is not None):
+            and (cached := cached_package_image(engine, target.package, build, lock)) is not None):
         return replace(target, image=cached), ensure_image(engine, cached, policy=PullPolicy.NEVER)
     try:
         return target, ensure_image(engine, target.image, policy=options.pull, digest=digest, progress=progress)
@@ -287,7 +288,7 @@ def _obtain_image(engine: Engine, target: RunTarget, options: RunOptions, *, bui
         if buildable and target.package is not None and build is not None:
             reason = error.context.get("reason") or error.message.rstrip(".")
             notify(f"cannot pull {target.image} ({reason}); building it locally from {target.package}")
-            tag = build_package_image(engine, target.package, build, notify)
+            tag = build_package_image(engine, target.package, build, notify, lock)
             return replace(target, image=tag), ensure_image(engine, tag, policy=PullPolicy.NEVER)
         if error.code not in ("image-unavailable", "image-missing"):
             raise
