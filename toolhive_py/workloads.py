@@ -165,10 +165,13 @@ class ClientsResult(Completed):
     servers: tuple[str, ...]
     backup: Path
     credential: str = ""  # how the client carries its new credential (the catalog's mode)
+    # Workloads that were in migration mode until this connect: their entries without a credential stop working.
+    ended_migration: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"client": self.client_id, "path": str(self.path), "servers": list(self.servers),
-                "backup": str(self.backup), "credential": self.credential}
+                "backup": str(self.backup), "credential": self.credential,
+                "ended_migration": list(self.ended_migration)}
 
 
 @dataclass(frozen=True)
@@ -527,14 +530,16 @@ def connect_clients(paths: Paths, target: Target, names: Sequence[str] | None, *
     """Point one client's config at managed servers (``names``, or every one when None), each with a new credential
     for this client (connecting again rotates it); ``force`` writes a config the user made read-only."""
     from toolhive_py.clients.api import connect
+    from toolhive_py.credentials import credentials_file, load
 
     if names is not None and not names:
         raise UsageError("Name servers to connect, or pass --all.")
     chosen = managed_servers(paths, names, socket=socket)
+    open_before = [s.workload_name for s in chosen if load(credentials_file(paths, s.workload_name)) is None]
     backup = connect(paths, target, chosen, replace=replace_foreign, force=force,
                      mint=_minter(paths, target.client.id))
     return ClientsResult(target.client.id, target.client.name, target.path, tuple(s.name for s in chosen), backup,
-                         target.client.credential if target.client.supports_remote else "stdio-bridge")
+                         target.client.credential, tuple(open_before))
 
 
 @dataclass(frozen=True)

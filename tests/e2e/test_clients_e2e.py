@@ -161,6 +161,13 @@ async def test_upgrade_ends_migration_mode_and_gives_old_entries_a_credential(en
     warned = {c["name"] for c in doctor if c["status"] == "warn"}
     assert {f"client cursor {workload}", f"credentials {workload}"} <= warned
 
+    # Connecting one client ends migration mode, and says so: the old entry stops working.
+    connected = run_cli("client", "connect", "claude-code", workload, "--json", "--runtime-socket", engine.base_url)
+    assert connected.json()["data"]["ended_migration"] == [workload]
+    assert _initialize_status(url, {}).status_code == 401
+    again = run_cli("client", "connect", "claude-code", workload, "--json", "--runtime-socket", engine.base_url)
+    assert again.json()["data"]["ended_migration"] == []
+
     upgraded = run_cli("client", "upgrade", "--json", "--runtime-socket", engine.base_url)
     assert upgraded.exit_code == 0, upgraded.stderr
     assert workload not in upgraded.json()["data"]["secured"], upgraded.stdout

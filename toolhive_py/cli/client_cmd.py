@@ -82,6 +82,9 @@ def _show_connected(result: ClientsResult) -> None:
             say(f"  {result.client_name} asks for it when it first starts {server}: paste the output of "
                 f"`mcpctl client token {result.client_id} {server} --show`")
     say(f"  backup: {result.backup} (undo with `mcpctl client restore {result.client_id}`)")
+    if result.ended_migration:
+        say(f"{', '.join(result.ended_migration)} now let in only clients with a credential: entries written "
+            "without one stop working (`mcpctl client upgrade` gives every entry mcpctl wrote one)", mark="warning")
 
 
 _CREDENTIAL_WHERE = {
