@@ -11,6 +11,10 @@ measure sequential tools/call latency, then N concurrent sessions measure throug
   added latency is the gateway plus one HTTP exchange (~0.35 ms for a do-nothing uvicorn app here).
 
 The direct stdio call (no gateway) with the same client is the baseline for "added".
+
+Then each gateway's footprint: the time from its launch to its first answered initialize (median of 5
+launches, in front of bench/raw_echo_server.py, a stdio server without an SDK that starts in ~30 ms), and
+its own RSS (its server child not counted) with N sessions open, each having made a call.
 Results go to bench/results/proxy-compare.json.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -61,14 +66,66 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def gateway_command(name: str, tools: dict[str, list[str]], port: int) -> list[str]:
+def gateway_command(name: str, tools: dict[str, list[str]], port: int, server: list[str] = SERVER) -> list[str]:
     if name == "mcpctl":
         return [sys.executable, "-m", "toolhive_py.proxy", "--port", str(port), "--log-level", "WARNING",
-                "--stdio", "--", *SERVER]
+                "--stdio", "--", *server]
     if name == "mcp-proxy":
-        return [*tools["mcp-proxy"], "--host", "127.0.0.1", "--port", str(port), "--", *SERVER]
-    return [*tools["supergateway"], "--stdio", " ".join(SERVER), "--outputTransport", "streamableHttp",
+        return [*tools["mcp-proxy"], "--host", "127.0.0.1", "--port", str(port), "--", *server]
+    return [*tools["supergateway"], "--stdio", " ".join(server), "--outputTransport", "streamableHttp",
             "--port", str(port), "--logLevel", "none"]
+
+
+RAW_SERVER = [sys.executable, str(ROOT / "bench" / "raw_echo_server.py")]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used (its children not included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    """The process's own resident set (its server child not included), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def measure_footprint(name: str, tools: dict[str, list[str]], sessions: int, runs: int = 5) -> dict[str, Any]:
+    """Time from launch to the first answered initialize (median of ``runs`` launches, in front of a server
+    without an SDK, so the server's own start is ~30 ms of it), and the gateway's RSS with ``sessions``
+    sessions open, each having made one call."""
+    firsts, rss = [], []
+    for _ in range(runs):
+        port = free_port()
+        started = time.perf_counter()
+        process = subprocess.Popen(gateway_command(name, tools, port, RAW_SERVER),  # noqa: S603
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/mcp"
+        try:
+            with httpx.Client(timeout=5) as http:
+                while True:
+                    try:
+                        if http.post(url, json=INITIALIZE, headers=ACCEPT).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        if process.poll() is not None or time.perf_counter() - started > 30:
+                            return {"error": "no initialize answered within 30 s"}
+                        time.sleep(0.005)
+            firsts.append(time.perf_counter() - started)
+            clients = [RawHttp(url) for _ in range(sessions)]
+            for client in clients:
+                client.call("warm")
+            time.sleep(0.3)
+            rss.append(rss_mb(process.pid))
+            for client in clients:
+                client.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    return {"first_initialize_s": round(statistics.median(firsts), 3), f"rss_mb_{sessions}_sessions": max(rss)}
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -276,9 +333,12 @@ def measure_gateway(name: str, tools: dict[str, list[str]], client: str, calls: 
         slow = statistics.median(raw_timed_calls(probe.call, 5)) > 0.05
         probe.close()
         count = min(calls, SLOW_GATEWAY_CALLS) if slow else calls
-        if client == "raw":
-            return measure_raw(url, count, sessions)
-        return dict(anyio.run(measure_http, url, count, sessions))
+        before = cpu_seconds(process.pid)
+        row = measure_raw(url, count, sessions) if client == "raw" else dict(anyio.run(measure_http, url, count, sessions))
+        made = 20 + count + sessions * max(count // sessions, 1)  # warm-up, sequential, concurrent
+        # The gateway's own CPU per call: unlike wall time, barely moved by other load on a shared machine.
+        row["gateway_cpu_ms_per_call"] = round((cpu_seconds(process.pid) - before) * 1000 / made, 3)
+        return row
     except Exception as exc:  # noqa: BLE001 - one gateway failing must not hide the others' numbers
         return {"error": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -290,10 +350,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=500)
     parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--client", choices=["sdk", "raw", "both"], default="both")
+    parser.add_argument("--client", choices=["sdk", "raw", "both", "none"], default="both",
+                        help="which clients measure latency and throughput (none: the footprint only)")
     args = parser.parse_args()
     tools = ensure_tools()
-    clients = ["raw", "sdk"] if args.client == "both" else [args.client]
+    clients = {"both": ["raw", "sdk"], "none": []}.get(args.client, [args.client])
     report: dict[str, dict[str, Any]] = {}
     for client in clients:
         results: dict[str, dict[str, Any]] = {
@@ -303,22 +364,29 @@ def main() -> int:
             results[name] = measure_gateway(name, tools, client, args.calls, args.sessions)
         with_added(results, "direct stdio (no gateway)")
         report[client] = results
+    report["footprint"] = {name: measure_footprint(name, tools, args.sessions) for name in GATEWAYS}
     out = ROOT / "bench" / "results" / "proxy-compare.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                "versions": {"mcp-proxy": MCP_PROXY_VERSION, "supergateway": SUPERGATEWAY_VERSION},
                                "sessions": args.sessions, "results": report}, indent=2) + "\n")
+    print(f"\n{'footprint':28} {'first initialize s':>20} {f'RSS MB, {args.sessions} sessions':>22}")  # noqa: T201
+    for name, row in report["footprint"].items():
+        print(f"{name:28} {row.get('first_initialize_s', row.get('error')):>20} "  # noqa: T201
+              f"{row.get(f'rss_mb_{args.sessions}_sessions', '-'):>22}")
     for client, results in report.items():
+        if client == "footprint":
+            continue
         print(f"\n{client} client")  # noqa: T201
         print(f"{'target':28} {'p50 ms':>8} {'p99 ms':>8} {'+p50':>8} {'+p99':>8} {'seq/s':>8} "  # noqa: T201
-              f"{f'{args.sessions} sess/s':>10}")
+              f"{f'{args.sessions} sess/s':>10} {'CPU ms/call':>12}")
         for name, row in results.items():
             if "error" in row:
                 print(f"{name:28} {row['error']}")  # noqa: T201
                 continue
             print(f"{name:28} {row['median_ms']:>8} {row['p99_ms']:>8} {row.get('added_p50_ms', '-'):>8} "  # noqa: T201
                   f"{row.get('added_p99_ms', '-'):>8} {row['sequential_calls_per_s']:>8} "
-                  f"{row.get('concurrent_calls_per_s', '-'):>10}")
+                  f"{row.get('concurrent_calls_per_s', '-'):>10} {row.get('gateway_cpu_ms_per_call', '-'):>12}")
     return 0
 
 
