@@ -49,6 +49,17 @@ def build_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
     return context
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class _Resolved:
     """Hosts whose resolved addresses passed the check, and when (one lookup per host per TTL)."""
 
@@ -70,9 +81,10 @@ class _Resolved:
 
 
 def egress_auth(url: str, headers: Sequence[HeaderTemplate], values: Mapping[str, str],
-                inner: httpx2.Auth | None = None) -> httpx2.Auth:
+                inner: httpx2.Auth | None = None, *, insecure_loopback: bool = False) -> httpx2.Auth:
     """An httpx2 auth that checks each request's destination, adds the filled headers to requests for ``url``'s
-    origin only, and hands the request on to ``inner`` (the OAuth provider) when given."""
+    origin only, and hands the request on to ``inner`` (the OAuth provider) when given. ``insecure_loopback``
+    lets plain http reach loopback hosts (test servers such as the conformance suite's); never set by the CLI."""
     import httpx2
 
     resolved = _Resolved()
@@ -81,7 +93,7 @@ def egress_auth(url: str, headers: Sequence[HeaderTemplate], values: Mapping[str
         requires_response_body = bool(inner is not None and inner.requires_response_body)
 
         async def _guard(self, request: httpx2.Request) -> None:
-            if request.url.scheme != "https":
+            if request.url.scheme != "https" and not (insecure_loopback and _is_loopback(request.url.host)):
                 raise BackendClosed(f"refused a plain-http request to {request.url.host}: remotes are TLS only")
             await resolved.check(request.url.host, request.url.port or 443)
             if is_same_origin(str(request.url), url):
@@ -119,6 +131,7 @@ class RemoteBackendFactory:
     secret_values: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     ca_bundle: Path | None = None
     oauth: Any = field(default=None, repr=False, compare=False)  # an httpx2.Auth, or a callable making one
+    insecure_loopback: bool = False  # see egress_auth: programmatic use (tests) only
 
     @property
     def description(self) -> str:
@@ -128,7 +141,7 @@ class RemoteBackendFactory:
         return ("a remote server is reached through its session-era transport with mcpctl's credentials; "
                 "2026-07-28 requests are translated onto it")
 
-    def _client(self, timeout: httpx2.Timeout | None = None) -> httpx2.AsyncClient:
+    def http_client(self, timeout: httpx2.Timeout | None = None) -> httpx2.AsyncClient:
         import httpx2
         from mcp.shared._httpx_utils import MCP_DEFAULT_SSE_READ_TIMEOUT, MCP_DEFAULT_TIMEOUT
 
@@ -136,7 +149,8 @@ class RemoteBackendFactory:
         return httpx2.AsyncClient(
             verify=build_ssl_context(self.ca_bundle), follow_redirects=False, trust_env=False,
             timeout=timeout or httpx2.Timeout(MCP_DEFAULT_TIMEOUT, read=MCP_DEFAULT_SSE_READ_TIMEOUT),
-            auth=egress_auth(self.url, self.headers, self.secret_values, inner))
+            auth=egress_auth(self.url, self.headers, self.secret_values, inner,
+                             insecure_loopback=self.insecure_loopback))
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[Backend]:
@@ -145,12 +159,12 @@ class RemoteBackendFactory:
 
             def factory(headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None,
                         auth: httpx2.Auth | None = None) -> httpx2.AsyncClient:
-                return self._client(timeout)
+                return self.http_client(timeout)
 
             async with sse_client(self.url, httpx_client_factory=factory) as streams:
                 yield _SdkClientBackend(streams[0], streams[1])
         else:
             from mcp.client.streamable_http import streamable_http_client
 
-            async with self._client() as client, streamable_http_client(self.url, http_client=client) as streams:
+            async with self.http_client() as client, streamable_http_client(self.url, http_client=client) as streams:
                 yield _SdkClientBackend(streams[0], streams[1])
