@@ -10,11 +10,13 @@ that cannot be written) makes the result partial, it never hides the running wor
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from toolhive_py.errors import ExitCode, MCPCTLError, NotFoundError, UsageError, VerificationError
 from toolhive_py.results import Completed, Failure, Status, overall
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from toolhive_py.clients.api import ManagedServer, Target
     from toolhive_py.config import Paths
     from toolhive_py.proxy.supervisor import ProxyState
+    from toolhive_py.remote.records import RemoteRecord
     from toolhive_py.runtime.builds import BuildConfig
     from toolhive_py.runtime.engine import Engine
     from toolhive_py.runtime.images import PullProgress
@@ -335,8 +338,12 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
         clients: Sequence[str] = (), secret_backend: str | None = None, prompt: Prompt | None = None,
         confirm: Confirm | None = None,
         progress: Callable[[PullProgress], None] | None = None,
-        notify: Callable[[str], None] = lambda _: None, warn: Callable[[str], None] = lambda _: None) -> RunResult:
+        notify: Callable[[str], None] = lambda _: None, warn: Callable[[str], None] = lambda _: None,
+        headers: Sequence[str] = ()) -> RunResult:
     """Start ``server`` hardened, its proxy in front, and point ``clients`` at it.
+
+    A remote server (an ``https://`` URL, or a registry entry with ``remotes``) gets a proxy and no container;
+    ``headers`` (``Name: template`` with ``{SECRET}`` placeholders) are sent to it with each request.
 
     ``notify`` hears each step as it happens (the image build, the egress filter) and ``warn`` what the user
     must not miss (an unvetted server, a name another registry also lists); ``prompt`` asks for a missing
@@ -351,10 +358,19 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
     from toolhive_py.integrity.pins import seed
     from toolhive_py.proxy.supervisor import free_port, proxy_dir
     from toolhive_py.registry import RegistryStore
+    from toolhive_py.remote.policy import is_remote_url
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.launch import launch, resolve_target
 
-    target = resolve_target(RegistryStore(paths), server, unvetted=unvetted)
+    if is_remote_url(server) or headers:
+        return _run_remote(paths, server, options, headers=headers, clients=clients, secret_backend=secret_backend,
+                           prompt=prompt, confirm=confirm, warn=warn)
+    store = RegistryStore(paths)
+    remote_entry = _registry_remote(store, server)
+    if remote_entry is not None:
+        return _run_remote(paths, server, options, headers=headers, clients=clients, secret_backend=secret_backend,
+                           prompt=prompt, confirm=confirm, warn=warn, unvetted=unvetted)
+    target = resolve_target(store, server, unvetted=unvetted)
     if not target.vetted:
         warn(f"{target.server} is UNVETTED: it is not from a verified registry.")
     if target.shadows_builtin:
@@ -393,11 +409,207 @@ def run(paths: Paths, server: str, options: RunOptions, *, unvetted: bool, socke
     return RunResult(workload, engine.kind, launched.secrets, tuple(connected), tuple(failures))
 
 
+# ----- remote workloads: a proxy with no container, recorded in remote.records ---------------------------
+
+
+def _registry_remote(store: Any, server: str) -> Any:
+    """The registry listing of ``server`` when it is a hosted server only (remotes, no image or package)."""
+    from toolhive_py.remote.policy import is_remote_url
+
+    if is_remote_url(server):
+        return None
+    try:
+        found = store.find(server)
+    except MCPCTLError:
+        return None  # not a registry name: the container path says why
+    entry = found.entry
+    return found if entry.remotes and entry.image is None and entry.package is None else None
+
+
+def _remote_workload(record: RemoteRecord) -> Workload:
+    """A remote workload as `list`, `status` and clients see it: the engine's workload shape, no container."""
+    from toolhive_py.runtime.workloads import Workload
+
+    return Workload(name=record.name, container_id="", status="exited" if record.stopped else "running",
+                    image=record.url, server=record.server or record.url, registry=record.registry,
+                    vetted=record.vetted, transport=record.transport, created=record.created, ports={},
+                    secret_env=record.secret_names, restart_count=0, proxy_port=record.proxy_port,
+                    policy_json=record.policy_json, owner=record.owner, secret_backend=record.secret_backend)
+
+
+def _ca_bundle(paths: Paths) -> Path | None:
+    """The extra CA trusted besides the system's (setting build.ca_bundle, the one extra-CA setting)."""
+    from toolhive_py.config import Settings
+
+    configured = Settings(paths.settings_file).get("build.ca_bundle")
+    return Path(configured).expanduser() if configured else None
+
+
+def _remote_secrets(paths: Paths, record: RemoteRecord, prompt: Prompt | None = None) -> dict[str, str]:
+    """The values of the record's header placeholders, from its backend (asked for when missing and ``prompt``)."""
+    from toolhive_py.secrets import SecretRequest, open_provider, resolve_secret_env
+
+    if not record.secret_names:
+        return {}
+    provider = open_provider(paths, record.secret_backend or None)
+    ask = (lambda secret: prompt(secret, provider.name)) if prompt is not None else None
+    return resolve_secret_env(provider, [SecretRequest(n, n) for n in record.secret_names], prompt=ask)
+
+
+def _ensure_remote_proxy(paths: Paths, record: RemoteRecord, secret_env: Mapping[str, str] | None = None,
+                         ) -> ProxyState:
+    """The remote workload's proxy, started when it is not running: its header secrets go to it on a pipe."""
+    from toolhive_py.credentials import credentials_file
+    from toolhive_py.proxy.supervisor import running_proxy, start_proxy
+
+    state = running_proxy(paths, record.name)
+    if state is not None:
+        return state
+    backend_argv = ["--remote", record.url]
+    for template in record.templates:
+        backend_argv += ["--remote-header", template.to_flag()]
+    ca_bundle = _ca_bundle(paths)
+    if ca_bundle is not None:
+        backend_argv += ["--ca-bundle", str(ca_bundle)]
+    return start_proxy(paths, name=record.name, port=record.proxy_port, engine="", container="",
+                       policy_json=record.policy_json, upstream=record.transport,
+                       secret_env=_remote_secrets(paths, record) if secret_env is None else secret_env,
+                       credentials=credentials_file(paths, record.name), backend_argv=backend_argv)
+
+
+def _start_remote(paths: Paths, record: RemoteRecord, *, restart: bool) -> Workload:
+    from toolhive_py.proxy.supervisor import stop_proxy
+    from toolhive_py.remote.records import write_record
+
+    if restart:
+        stop_proxy(paths, record.name)
+    if record.stopped:
+        record = record.model_copy(update={"stopped": False})
+        write_record(paths, record)
+    _ensure_remote_proxy(paths, record)
+    return _remote_workload(record)
+
+
+def _remove_remote(paths: Paths, name: str, removed: list[str], disconnected: dict[str, tuple[str, ...]],
+                   failures: list[Failure]) -> None:
+    from toolhive_py.clients.api import disconnect_everywhere
+    from toolhive_py.credentials import revoke
+    from toolhive_py.proxy.supervisor import forget, stop_proxy
+    from toolhive_py.remote.records import delete_record
+
+    stop_proxy(paths, name)
+    forget(paths, name)
+    delete_record(paths, name)
+    removed.append(name)
+    try:
+        revoke(paths, name)
+    except MCPCTLError as error:
+        failures.append(Failure(name, error))
+    try:
+        disconnected[name] = tuple(disconnect_everywhere(paths, name))
+    except MCPCTLError as error:
+        failures.append(Failure(name, error))
+
+
+def _run_remote(paths: Paths, server: str, options: RunOptions, *, headers: Sequence[str], clients: Sequence[str],
+                secret_backend: str | None, prompt: Prompt | None, confirm: Confirm | None,
+                warn: Callable[[str], None], unvetted: bool = False) -> RunResult:
+    """`run URL` or `run NAME` of a hosted registry entry: a record, the header secrets checked in the backend,
+    the DLP fingerprints of those secrets (a result echoing the token is withheld), the proxy, the clients."""
+    from toolhive_py.clients.api import ManagedServer
+    from toolhive_py.clients.api import connect as connect_client
+    from toolhive_py.clients.api import resolve_target as resolve_client
+    from toolhive_py.credentials import ensure_file
+    from toolhive_py.errors import ConflictError, UnvettedError
+    from toolhive_py.integrity.dlp import write_fingerprints
+    from toolhive_py.proxy.supervisor import free_port, proxy_dir, running_proxy
+    from toolhive_py.registry import RegistryStore
+    from toolhive_py.remote.policy import is_remote_url, parse_header, parse_remote_url, workload_name_for
+    from toolhive_py.remote.records import RemoteRecord, read_record, write_record
+    from toolhive_py.runtime.launch import RunTarget
+    from toolhive_py.secrets import SecretRequest
+
+    templates = [parse_header(h) for h in headers]
+    registry, vetted, server_name = "", False, server
+    transport: Literal["streamable-http", "sse"]
+    if is_remote_url(server):
+        url, transport = parse_remote_url(server), "sse" if server.rstrip("/").endswith("/sse") else "streamable-http"
+        warn(f"{server} is UNVETTED: a remote URL, not an entry of a verified registry.")
+    else:
+        found = _registry_remote(RegistryStore(paths), server)
+        if found is None:
+            raise UsageError(f"{server} is not a remote server: --header is for remote servers only.",
+                             hint="Run a URL (mcpctl run https://HOST/PATH) or a registry entry with remotes.")
+        if not found.verified and not unvetted:
+            raise UnvettedError(f"{found.qualified_name} comes from an unsigned registry.",
+                                hint="Pass --unvetted to run it anyway.")
+        remote = found.entry.remotes[0]
+        url, transport = parse_remote_url(remote.url), remote.type
+        registry, vetted, server_name = found.registry, found.verified, found.name
+        given = {t.name.lower() for t in templates}
+        for header in remote.headers:
+            if header.name.lower() in given:
+                continue
+            if header.value is not None:
+                templates.append(parse_header(f"{header.name}: {header.value}"))
+            elif header.is_secret:
+                secret = re.sub(r"[^A-Z0-9_]", "_", f"{found.name}_{header.name}".upper())
+                templates.append(parse_header(f"{header.name}: {{{secret}}}"))
+            elif header.is_required:
+                raise UsageError(f"{found.qualified_name} needs the header {header.name} ({header.description}).",
+                                 hint=f"Pass --header '{header.name}: VALUE'.", code="missing-header")
+    name = options.name or (server_name if registry else workload_name_for(url))
+    existing = read_record(paths, name)
+    if existing is None and (running_proxy(paths, name) is not None or proxy_dir(paths, name).exists()):
+        raise ConflictError(f"A workload named {name} exists.", hint=f"Pick another --name, or `mcpctl rm {name}`.",
+                            code="name-taken", name=name)
+    port = free_port(options.proxy_port) if existing is None or options.proxy_port else existing.proxy_port
+    record = RemoteRecord(
+        name=name, url=url.url, transport=transport, headers=[(t.name, t.template) for t in templates],
+        secret_backend=_backend_name(paths, secret_backend), proxy_port=port, policy_json=options.policy_json or "",
+        server=server_name, registry=registry, vetted=vetted, owner=options.owner,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    target = RunTarget(server=server_name, image=url.url, vetted=vetted, registry=registry or None)
+    resolve = _secret_resolver(paths, target, secret_backend, prompt, confirm)
+    values = dict(resolve([SecretRequest(n, n) for n in record.secret_names])) if record.secret_names else {}
+    if existing is not None:
+        from toolhive_py.proxy.supervisor import stop_proxy
+
+        stop_proxy(paths, name)
+    write_record(paths, record)
+    state_dir = proxy_dir(paths, name)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_fingerprints(state_dir, values)
+    ensure_file(paths, name)
+    _ensure_remote_proxy(paths, record, values)
+    workload = _remote_workload(record)
+    connected, failures = [], []
+    for client_id in clients:
+        try:
+            client_target = resolve_client(client_id)
+            connect_client(paths, client_target, [ManagedServer(workload.name, workload.url or "")],
+                           mint=_minter(paths, client_target.client.id))
+        except MCPCTLError as error:
+            failures.append(Failure(client_id, error))
+            continue
+        connected.append(ConnectedClient(client_target.client.id, client_target.client.name, client_target.path))
+    requests = tuple(SecretRequest(n, n) for n in record.secret_names)
+    return RunResult(workload, "remote", requests, tuple(connected), tuple(failures))
+
+
 def stop(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadResult:
     """Stop the proxy, then the container (which keeps its port and configuration)."""
     from toolhive_py.proxy.supervisor import stop_proxy
+    from toolhive_py.remote.records import read_record, write_record
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import stop_workload
+
+    record = read_record(paths, name)
+    if record is not None:
+        stop_proxy(paths, name)
+        record = record.model_copy(update={"stopped": True})
+        write_record(paths, record)
+        return WorkloadResult(_remote_workload(record))
 
     with open_engine(paths, socket) as engine:
         stop_proxy(paths, name)
@@ -406,8 +618,13 @@ def stop(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadResul
 
 def start(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadResult:
     """Start a stopped workload, and its proxy if that is not running."""
+    from toolhive_py.remote.records import read_record
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import start_workload
+
+    record = read_record(paths, name)
+    if record is not None:
+        return WorkloadResult(_start_remote(paths, record, restart=False))
 
     with open_engine(paths, socket) as engine:
         workload = start_workload(engine, name)
@@ -416,9 +633,15 @@ def start(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadResu
 
 
 def restart(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadResult:
-    """Restart the container; its proxy re-attaches, or is started again if it died."""
+    """Restart the container; its proxy re-attaches, or is started again if it died. A remote workload's proxy
+    is started again (which reads its secrets afresh: how a rotated token takes effect)."""
+    from toolhive_py.remote.records import read_record
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import restart_workload
+
+    record = read_record(paths, name)
+    if record is not None:
+        return WorkloadResult(_start_remote(paths, record, restart=True))
 
     with open_engine(paths, socket) as engine:
         workload = restart_workload(engine, name)
@@ -438,6 +661,7 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
     from toolhive_py.clients.api import disconnect_everywhere
     from toolhive_py.credentials import revoke
     from toolhive_py.proxy.supervisor import forget, proxy_dir, stop_proxy
+    from toolhive_py.remote.records import list_records, read_record
     from toolhive_py.runtime import workloads
     from toolhive_py.runtime.engine import open_engine
 
@@ -446,9 +670,16 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
     removed: list[str] = []
     disconnected: dict[str, tuple[str, ...]] = {}
     failures: list[Failure] = []
+    remotes = ([r.name for r in list_records(paths) if r.owner in ("", str(os.getuid()))] if all_workloads
+               else [n for n in names if read_record(paths, n) is not None])
+    for target in remotes:
+        _remove_remote(paths, target, removed, disconnected, failures)
+    containers = [n for n in names if n not in remotes]
+    if not containers and not all_workloads:
+        return RemoveResult(tuple(removed), disconnected, tuple(failures))
     with open_engine(paths, socket) as engine:
         targets = (removal_targets(workloads.list_workloads(engine, include_stopped=True)) if all_workloads
-                   else list(names))
+                   else containers)
         for target in targets:
             try:
                 workloads.remove_workload(engine, target)
@@ -477,20 +708,36 @@ def remove(paths: Paths, names: Sequence[str], *, all_workloads: bool = False,
 
 def list_workloads(paths: Paths, *, include_stopped: bool = False, all_users: bool = False,
                    socket: str | None = None) -> list[WorkloadView]:
-    """This user's workloads (every user's with ``all_users``)."""
+    """This user's workloads (every user's with ``all_users``), remote ones included. With only remote workloads
+    and no engine running, the remote ones are listed."""
+    from toolhive_py.errors import EngineError
+    from toolhive_py.remote.records import list_records
     from toolhive_py.runtime import workloads
     from toolhive_py.runtime.engine import open_engine
 
-    with open_engine(paths, socket) as engine:
-        found = workloads.list_workloads(engine, include_stopped=include_stopped)
+    remotes = [_remote_workload(r) for r in list_records(paths)]
+    try:
+        with open_engine(paths, socket) as engine:
+            found = workloads.list_workloads(engine, include_stopped=include_stopped)
+    except EngineError:
+        if not remotes:
+            raise
+        found = []
+    found += [w for w in remotes if include_stopped or w.status == "running"]
     return [WorkloadView(w, _proxy_state(paths, w)) for w in found if all_users or is_mine(w)]
 
 
 def status(paths: Paths, name: str, *, socket: str | None = None) -> WorkloadView:
     """One workload, with its proxy's and its egress filter's state."""
+    from toolhive_py.remote.records import read_record
     from toolhive_py.runtime.egress import sidecar_state
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import get_workload
+
+    record = read_record(paths, name)
+    if record is not None:
+        workload = _remote_workload(record)
+        return WorkloadView(workload, _proxy_state(paths, workload))
 
     with open_engine(paths, socket) as engine:
         workload = get_workload(engine, name)
@@ -510,11 +757,19 @@ def managed_servers(paths: Paths, names: Sequence[str] | None, *, socket: str | 
     """Workloads as (name, proxy URL), all of this user's when ``names`` is None; every name must exist and have
     a proxy."""
     from toolhive_py.clients.api import ManagedServer
+    from toolhive_py.errors import EngineError
+    from toolhive_py.remote.records import list_records
     from toolhive_py.runtime import workloads
     from toolhive_py.runtime.engine import open_engine
 
-    with open_engine(paths, socket) as engine:
-        found = {w.name: w for w in workloads.list_workloads(engine, include_stopped=True)}
+    found = {r.name: _remote_workload(r) for r in list_records(paths)}
+    if names is None or any(n not in found for n in names):
+        try:
+            with open_engine(paths, socket) as engine:
+                found = {**{w.name: w for w in workloads.list_workloads(engine, include_stopped=True)}, **found}
+        except EngineError:
+            if names is not None or not found:
+                raise
     servers: list[ManagedServer] = []
     for name in [n for n, w in found.items() if is_mine(w)] if names is None else names:
         workload = found.get(name)
@@ -737,12 +992,16 @@ def _written_workload(entry: Mapping[str, Any], by_url: Mapping[str, str]) -> st
 def proxy_url(paths: Paths, name: str, *, socket: str | None = None) -> str:
     """Where `mcpctl connect NAME` sends its requests: the running proxy, restarted first when it is down."""
     from toolhive_py.proxy.supervisor import running_proxy
+    from toolhive_py.remote.records import read_record
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import get_workload
 
     state = running_proxy(paths, name)
     if state is not None:
         return state.url
+    record = read_record(paths, name)
+    if record is not None:
+        return _ensure_remote_proxy(paths, record).url
     with open_engine(paths, socket) as engine:
         workload = get_workload(engine, name)
         if ensure_proxy(paths, engine, workload) is None or workload.url is None:

@@ -74,7 +74,8 @@ def register(root: typer.Typer) -> None:
     @root.command("run")
     def run(
         ctx: typer.Context,
-        server: str = typer.Argument(..., help="Registry server name (or REGISTRY/NAME), or an image with --unvetted.",
+        server: str = typer.Argument(..., help="Registry server name (or REGISTRY/NAME), an image with --unvetted, "
+                                     "or a remote server's https:// URL.",
                                      autocompletion=server_names),
         args: list[str] | None = typer.Argument(None, help="Arguments for the server, after `--`."),
         name: str | None = typer.Option(None, "--name", help="Workload name (default: the server name)."),
@@ -104,6 +105,9 @@ def register(root: typer.Typer) -> None:
                                 "warn | off (the workload's own secrets in results are blocked unless off)."),
         clients: str | None = typer.Option(None, "--client", help="Also connect these clients (comma-separated "
                                            "ids, e.g. cursor,vscode)."),
+        header: list[str] = typer.Option([], "--header", help="A remote server's header, 'Name: value' with "
+                                         "{SECRET} for a stored secret, e.g. 'Authorization: Bearer {GITHUB_PAT}'; "
+                                         "repeatable."),
         socket: str | None = options.RUNTIME_SOCKET,
         json_output: bool = options.JSON,
     ) -> None:
@@ -135,7 +139,7 @@ def register(root: typer.Typer) -> None:
                 confirm=(lambda question: typer.confirm(question, default=False)) if sys.stdin.isatty() else None,
                 progress=progress,
                 notify=lambda message: say(message, mark="step", err=True),
-                warn=lambda message: say(message, mark="warning", err=True))
+                warn=lambda message: say(message, mark="warning", err=True), headers=header)
         render("run", result, json_output=json_output, human=lambda: _show_run(result))
 
     @root.command("list")

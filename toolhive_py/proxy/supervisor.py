@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -150,14 +150,15 @@ def _live(port: int, timeout: float = 0.5) -> bool:
 def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: str,
                 policy_json: str = "", upstream: str = "stdio", target_port: int | None = None,
                 secret_env: Mapping[str, str] | None = None, credentials: Path | None = None,
-                wait: float = 15.0) -> ProxyState:
+                backend_argv: Sequence[str] = (), wait: float = 15.0) -> ProxyState:
     """Spawn the proxy in its own session (it outlives this CLI call) and wait until it answers.
 
     ``credentials`` is the workload's credentials file: the proxy lets in only bearer tokens it lists (none
     while it does not exist: migration mode, see ``toolhive_py.credentials``).
 
     ``secret_env`` (the container's secrets, sent by the proxy to its launcher) reaches the proxy only through a
-    pipe on its stdin: never its argv, environment or a file.
+    pipe on its stdin: never its argv, environment or a file. ``backend_argv`` are more of the proxy's backend
+    options (a remote workload's ``--remote URL``, which has no engine or container).
     """
     existing = running_proxy(paths, name)
     if existing is not None:
@@ -173,6 +174,7 @@ def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: s
         argv += ["--upstream", upstream, "--target-port", str(target_port or 0)]
     if credentials is not None:
         argv += ["--credentials", str(credentials)]
+    argv += backend_argv
     frame = b""
     if secret_env:
         from toolhive_py.runtime.launcher import encode_first_frame
