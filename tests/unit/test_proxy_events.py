@@ -3,7 +3,7 @@ cross streams."""
 
 from __future__ import annotations
 
-from toolhive_py.proxy.events import GET_STREAM, EventStore, parse_event_id
+from toolhive_py.proxy.events import GET_STREAM, ByteBudget, EventStore, parse_event_id
 
 MB = 1024 * 1024
 
@@ -59,3 +59,17 @@ def test_ids_name_their_stream_even_once_evicted() -> None:
 def test_ids_not_issued_by_a_store_parse_to_nothing() -> None:
     for given in ("", "7", "a.b", "1.", ".1", "-1.2", "1.2.3", "9" * 50 + ".1"):
         assert parse_event_id(given) is None, given
+
+
+def test_sessions_within_their_own_bound_cannot_add_up_past_the_proxys() -> None:
+    budget = ByteBudget(limit=3 * MB)
+    stores = [EventStore(max_bytes=2 * MB, budget=budget) for _ in range(4)]
+    for store in stores:
+        store.append(store.open_stream(), b"x" * MB)
+        store.append(store.open_stream(), b"y" * (MB // 2))
+    assert budget.used <= 3 * MB
+    assert budget.used == sum(store.bytes for store in stores)
+    assert all(store.bytes <= 2 * MB for store in stores)
+    stores[0].clear()
+    assert budget.used == sum(store.bytes for store in stores[1:])
+    assert stores[0] not in budget.stores

@@ -33,7 +33,9 @@ from toolhive_py.proxy.auth import CLIENT_SCOPE_KEY, NO_CLIENT
 from toolhive_py.proxy.events import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_EVENTS,
+    DEFAULT_TOTAL_BYTES,
     GET_STREAM,
+    ByteBudget,
     EventStore,
     StoredEvent,
     parse_event_id,
@@ -67,6 +69,7 @@ class SessionLimits:
     max_sessions: int = 256
     max_events: int = DEFAULT_MAX_EVENTS
     max_event_bytes: int = DEFAULT_MAX_BYTES
+    max_buffered_bytes: int = DEFAULT_TOTAL_BYTES  # every session's replay buffer together
     call_timeout: float = 0.0
     tool_timeouts: Mapping[str, float] = field(default_factory=dict)
 
@@ -101,10 +104,10 @@ def _is_message(decoded: Any) -> bool:
 class HttpSession:
     """One session-era client: its multiplexer session, replay buffer, live streams and calls in flight."""
 
-    def __init__(self, mux: Multiplexer, limits: SessionLimits) -> None:
+    def __init__(self, mux: Multiplexer, limits: SessionLimits, budget: ByteBudget | None = None) -> None:
         self.id = uuid4().hex
         self.mux = mux
-        self.store = EventStore(max_events=limits.max_events, max_bytes=limits.max_event_bytes)
+        self.store = EventStore(max_events=limits.max_events, max_bytes=limits.max_event_bytes, budget=budget)
         self.client: ClientSession = mux.open_session(self._deliver, session_id=self.id)
         self.inflight: dict[Any, int] = {}  # request id -> its stream
         self.streams: dict[int, list[Any]] = {}  # stream -> its requests (a batch's several) not answered yet
@@ -210,6 +213,7 @@ class SessionTable:
         self.limits = limits
         self.task_group = task_group
         self.sessions: dict[str, HttpSession] = {}
+        self.budget = ByteBudget(limits.max_buffered_bytes)
         self.streaming = 0  # legacy SSE sessions, which live exactly as long as their connection
         self._reaping = False
 
@@ -217,7 +221,7 @@ class SessionTable:
         return len(self.sessions) + self.streaming >= self.limits.max_sessions
 
     def open(self) -> HttpSession:
-        session = HttpSession(self.mux, self.limits)
+        session = HttpSession(self.mux, self.limits, self.budget)
         self.sessions[session.id] = session
         if not self._reaping:
             self._reaping = True
