@@ -5,6 +5,7 @@ changed, re-signed with a test key, is refused at build time (exit 3) naming the
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -95,3 +96,26 @@ def test_a_tampered_pin_is_refused_at_build(engine: Engine, engine_client: docke
     assert f"expected {expected}" in message
     assert f"got {actual}" in message
     assert not engine_client.containers.list(all=True, filters={"name": f"mcpctl-{workload}"})
+
+
+@pytest.mark.parametrize(("server", "settings", "advice"), [
+    ("time", {"PIP_INDEX_URL": "http://127.0.0.1:9/simple/", "PIP_FIND_LINKS": "", "PIP_CONFIG_FILE": "/dev/null",
+              "PIP_RETRIES": "0", "PIP_NO_CACHE_DIR": "1"}, "pip config set global.index-url"),
+    ("everything", {"npm_config_registry": "http://127.0.0.1:9/", "npm_config_fetch_retries": "0"},
+     "npm config set registry"),
+])
+def test_an_unreachable_index_says_what_to_configure(engine: Engine, workload: str, monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path, server: str, settings: dict[str, str],
+                                                     advice: str) -> None:
+    ca = tmp_path / "ca.pem"  # an input of the build's fingerprint: no image built before can stand in
+    ca.write_text(f"# {uuid.uuid4()}\n")
+    assert run_cli("config", "set", "build.ca_bundle", str(ca)).exit_code == 0
+    for name, value in settings.items():  # nothing listens on port 9: an air-gapped machine without a mirror
+        monkeypatch.setenv(name, value)
+    result = run_cli("run", server, "--name", workload, "--secret-backend", "env", "--runtime-socket", engine.base_url)
+    assert result.exit_code == ExitCode.ENGINE, result.stderr
+    message = " ".join(result.stderr.split())
+    assert "Could not fetch" in message
+    assert advice in message
+    assert "build.ca_bundle" in message
+    assert "Air-gapped machines" in message

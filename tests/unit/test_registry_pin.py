@@ -133,6 +133,25 @@ def test_pin_writes_every_locked_wheel_with_its_sha256(tmp_path: Path, index: _I
     parse_registry(document.read_bytes(), source=str(document)).servers["demo"].package_lock  # noqa: B018 - valid
 
 
+def test_a_constraint_holds_back_a_dependency_released_after_the_server(tmp_path: Path, index: _Index,
+                                                                        wheels: Path) -> None:
+    newer = _wheel(wheels, "demo-dep", "3.0")  # a later major release the server's open range lets in
+    page = index.root / "simple" / "demo-dep" / "index.html"
+    page.write_text(page.read_text() + f'<a href="/files/{newer.name}#sha256={_sha(newer)}">{newer.name}</a>\n')
+    index.published["demo-dep"]["3.0"] = [_sha(newer)]
+    document = write_signed(tmp_path / "acme.json", {"demo": server(package=SOURCE)}, None)
+
+    assert run_cli("registry", "pin", "demo", "--file", str(document)).exit_code == 0
+    versions = {r["name"]: r["version"] for r in json.loads(document.read_text())["servers"]["demo"]["package_lock"]
+                ["requirements"]}
+    assert versions["demo-dep"] == "3.0"
+    held = run_cli("registry", "pin", "demo", "--file", str(document), "--constraint", "demo-dep<3")
+    assert held.exit_code == 0, held.stderr
+    versions = {r["name"]: r["version"] for r in json.loads(document.read_text())["servers"]["demo"]["package_lock"]
+                ["requirements"]}
+    assert versions == {"demo-dep": "2.1", "demo-server": "1.0"}
+
+
 def test_pin_refuses_a_file_the_json_api_does_not_publish(tmp_path: Path, index: _Index) -> None:
     index.published["demo-dep"]["2.1"] = ["0" * 64]  # the index serves bytes PyPI never published
     document = write_signed(tmp_path / "acme.json", {"demo": server(package=SOURCE)}, None)

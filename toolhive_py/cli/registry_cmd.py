@@ -14,6 +14,7 @@ from toolhive_py.cli.output import print_json, print_table, say
 
 if TYPE_CHECKING:
     from toolhive_py.registry import FoundServer, RegistryStore
+    from toolhive_py.registry.models import ServerEntry
 
 __all__ = ["app", "register"]
 
@@ -60,6 +61,24 @@ def _render_servers(command: str, servers: list[FoundServer], json_output: bool)
     )
 
 
+def _pins(entry: ServerEntry) -> str:
+    lock = entry.package_lock
+    if lock is None:
+        return "none: a local build installs whatever the index serves for this version"
+    if lock.npm:
+        return f"{len(lock.npm)} npm packages by integrity (npm ci)"
+    return f"{len(lock.requirements)} wheels by sha256 for Python {lock.python} (pip --require-hashes)"
+
+
+def _runs(entry: ServerEntry) -> str:
+    """Which source `run` uses: the image, else the package built locally (never when a digest is pinned)."""
+    if entry.image is None:
+        return "the package, built locally"
+    if entry.package is None or entry.digest is not None:
+        return "the image"
+    return "the image; the package, built locally, when the image cannot be pulled"
+
+
 def _show(ctx: typer.Context, name: str, json_output: bool, command: str) -> None:
     found = _store(ctx).find(name)
     entry = found.entry
@@ -77,7 +96,9 @@ def _show(ctx: typer.Context, name: str, json_output: bool, command: str) -> Non
     rows = [
         *((("image", entry.image),) if entry.image else ()),
         *((("package", entry.package),) if entry.package else ()),
+        *((("package pins", _pins(entry)),) if entry.package else ()),
         ("digest", entry.digest or "-"),
+        ("runs", _runs(entry)),
         ("transport", entry.transport + (f" (port {entry.target_port})" if entry.target_port else "")),
         ("tier / status", f"{entry.tier} / {entry.status}"),
         ("repository", entry.repository_url or "-"),
@@ -272,12 +293,14 @@ def pin(
     file: Path = typer.Option(Path("registry.json"), "--file", help="The registry document to edit."),
     package: str | None = typer.Option(None, "--package", help="Set the package source first: uvx://N==V, npx://N@V."),
     python: str = typer.Option("3.11", "--python", help="uvx://: the Python X.Y of the base image builds use."),
+    constraint: list[str] = typer.Option([], "--constraint",
+                                         help="uvx://: a pip constraint such as 'mcp<2'; repeatable."),
     json_output: bool = options.JSON,
 ) -> None:
     """Resolve an entry's package source and write the hashes of all it installs into FILE (then re-sign it)."""
     from toolhive_py.registry.pinning import pin_in_file
 
-    entry = pin_in_file(file, name, package=package, python=python)
+    entry = pin_in_file(file, name, package=package, python=python, constraints=tuple(constraint))
     lock = entry.package_lock
     count = len(lock.requirements or lock.npm) if lock else 0
     if json_output:

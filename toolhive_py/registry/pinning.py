@@ -36,7 +36,8 @@ __all__ = ["LOCK_PLATFORMS", "PYPI_JSON", "PYPI_JSON_ENV", "check_wheels", "lock
 PYPI_JSON: Final = "https://pypi.org/pypi"
 PYPI_JSON_ENV: Final = "MCPCTL_PYPI_JSON_URL"
 # What the base images run on; the same flags the build's own `pip download` passes.
-LOCK_PLATFORMS: Final = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "any")
+# glibc 2.36 in bookworm, so manylinux_2_34 wheels (semgrep's) run there too
+LOCK_PLATFORMS: Final = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64", "any")
 _NPM_KEEP: Final = frozenset(NpmLocked.model_fields)
 _RESOLVE_TIMEOUT: Final = 300
 _WHEEL: Final = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-.+\.whl$")
@@ -176,14 +177,18 @@ def _published_sha256(name: str, version: str) -> set[str]:
     return {file["digests"]["sha256"] for file in response.json().get("releases", {}).get(version, [])}
 
 
-def resolve_pypi_lock(package: PackageSource, python_version: str) -> PackageLock:
-    """Download the package and its dependencies for ``python_version`` and pin each wheel by its sha256."""
+def resolve_pypi_lock(package: PackageSource, python_version: str, constraints: tuple[str, ...] = ()) -> PackageLock:
+    """Download the package and its dependencies for ``python_version`` and pin each wheel by its sha256.
+
+    ``constraints`` (pip constraint lines, e.g. ``mcp<2``) hold back a dependency that a server released before
+    it declares without an upper bound: resolving today otherwise picks a release the server cannot run with."""
     with tempfile.TemporaryDirectory(prefix="mcpctl-pin-") as tmp:
-        into = Path(tmp)
+        into = Path(tmp) / "wheels"
+        (Path(tmp) / "constraints.txt").write_text("".join(f"{line}\n" for line in constraints))
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest",
                    str(into), "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
                    *(flag for platform in LOCK_PLATFORMS for flag in ("--platform", platform)),
-                   f"{package.name}=={package.version}"]
+                   "-c", str(Path(tmp) / "constraints.txt"), f"{package.name}=={package.version}"]
         _run(command, f"{package.name}=={package.version} and its dependencies")
         requirements = []
         for path in sorted(into.glob("*.whl")):
@@ -219,11 +224,17 @@ def resolve_npm_lock(package: PackageSource) -> PackageLock:
     return PackageLock(npm=locked)
 
 
-def resolve_lock(package: PackageSource, python_version: str = "3.11") -> PackageLock:
-    return resolve_pypi_lock(package, python_version) if package.ecosystem == "pypi" else resolve_npm_lock(package)
+def resolve_lock(package: PackageSource, python_version: str = "3.11", constraints: tuple[str, ...] = ()) -> PackageLock:
+    if package.ecosystem == "pypi":
+        return resolve_pypi_lock(package, python_version, constraints)
+    if constraints:
+        raise UsageError("--constraint applies to uvx:// sources only.",
+                         hint="For npx:// the package's own semver ranges decide; pin another version instead.")
+    return resolve_npm_lock(package)
 
 
-def pin_in_file(path: Path, name: str, *, package: str | None = None, python: str = "3.11") -> ServerEntry:
+def pin_in_file(path: Path, name: str, *, package: str | None = None, python: str = "3.11",
+                constraints: tuple[str, ...] = ()) -> ServerEntry:
     """Resolve the pins of server ``name`` in the registry file at ``path`` and write them into it (unsigned:
     the maintainer re-signs). ``package`` sets or changes the entry's package source first."""
     from toolhive_py.config import atomic_write
@@ -237,7 +248,7 @@ def pin_in_file(path: Path, name: str, *, package: str | None = None, python: st
     if not source:
         raise UsageError(f"{name} has no package source to pin.",
                          hint="Give one: --package uvx://NAME==VERSION or --package npx://NAME@VERSION.")
-    lock = resolve_lock(parse_package(source), python)
+    lock = resolve_lock(parse_package(source), python, constraints)
     entry: dict[str, Any] = {}
     for key, value in servers[name].items():
         if key != "package_lock":

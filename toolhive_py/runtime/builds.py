@@ -69,6 +69,17 @@ def _python_version(engine: Engine, image: str) -> str:
     return output.decode().strip()
 
 
+def _fetch_hint(package: PackageSource) -> str:
+    """What to do when a build cannot reach its index: point the host's own tool at a mirror (docs/runtime.md)."""
+    if package.ecosystem == "npm":
+        where = "`npm config set registry https://MIRROR/` (and `npm config set cafile PEM` for its CA)"
+    else:
+        where = "`pip config set global.index-url https://MIRROR/simple/` (and `pip config set global.cert PEM`)"
+    return (f"Builds fetch on this machine with its own settings: point them at a mirror with {where}. "
+            "A mirror's CA for the server's own HTTPS calls: `mcpctl config set build.ca_bundle PEM`. "
+            "docs/runtime.md, \"Air-gapped machines\", lists what else works offline.")
+
+
 def _download(package: PackageSource, python_version: str, into: Path, lock: PackageLock | None = None) -> None:
     into.mkdir(parents=True, exist_ok=True)
     if lock is not None:
@@ -84,8 +95,8 @@ def _download(package: PackageSource, python_version: str, into: Path, lock: Pac
         if lock is not None and (refusal := pinning.pip_hash_error(package, lock, result.stderr)) is not None:
             raise refusal
         raise EngineError(f"Could not fetch {package.name}=={package.version} and its dependencies from the "
-                          "package index.", hint=(result.stderr.strip().splitlines() or ["pip failed"])[-1],
-                          code="build-fetch-failed")
+                          f"package index: {(result.stderr.strip().splitlines() or ['pip failed'])[-1]}",
+                          hint=_fetch_hint(package), code="build-fetch-failed")
 
 
 def _npm_install(package: PackageSource, into: Path, lock: PackageLock | None = None) -> str:
@@ -109,8 +120,10 @@ def _npm_install(package: PackageSource, into: Path, lock: PackageLock | None = 
     if result.returncode != 0:
         if lock is not None and (refusal := pinning.npm_integrity_error(package, lock, result.stderr)) is not None:
             raise refusal
-        raise EngineError(f"Could not fetch {package.name}@{package.version} from the npm registry.",
-                          hint=(result.stderr.strip().splitlines() or ["npm failed"])[-1], code="build-fetch-failed")
+        reason = next((line for line in result.stderr.strip().splitlines() if " code " in line or "ERR" in line),
+                      (result.stderr.strip().splitlines() or ["npm failed"])[-1])
+        raise EngineError(f"Could not fetch {package.name}@{package.version} from the npm registry: {reason}",
+                          hint=_fetch_hint(package), code="build-fetch-failed")
     manifest = json.loads((into / "node_modules" / package.name / "package.json").read_text())
     bins = manifest.get("bin") or {}
     if isinstance(bins, str):
