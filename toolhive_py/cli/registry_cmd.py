@@ -343,6 +343,27 @@ def register(root: typer.Typer) -> None:
         """Search servers in all trusted registries (alias of `registry search`)."""
         _render_servers("search", _store(ctx).search(query), json_output)
 
+    @root.command("upgrade")
+    def upgrade(ctx: typer.Context,
+                check: bool = typer.Option(False, "--check", help="List what would change; change nothing."),
+                socket: str | None = options.RUNTIME_SOCKET, json_output: bool = options.JSON) -> None:
+        """Running workloads whose signed registry entry now pins another version, and what changed."""
+        from toolhive_py.errors import UsageError
+        from toolhive_py.upgrades import check_upgrades
+
+        if not check:
+            raise UsageError("`mcpctl upgrade` only checks for now: give --check.",
+                             hint="To move a workload to the new pin: `mcpctl rm NAME` and `mcpctl run SERVER` again.")
+        found = check_upgrades(get_state(ctx).paths, socket=socket)
+        if json_output:
+            print_json("upgrade", [item.to_dict() for item in found])
+            return
+        if not found:
+            say("Every running workload runs what its registry entry pins.")
+            return
+        print_table(None, ["NAME", "SERVER", "RUNNING", "PINNED NOW", "CHANGES"],
+                    [(i.name, i.server, i.running, i.pinned, "; ".join(i.changes)) for i in found])
+
     @root.command("info")
     def info_alias(ctx: typer.Context, name: str = typer.Argument(..., help="NAME or REGISTRY/NAME", autocompletion=server_names),
                    json_output: bool = options.JSON) -> None:
