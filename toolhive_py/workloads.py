@@ -46,8 +46,12 @@ __all__ = [
     "RunResult",
     "WorkloadResult",
     "WorkloadView",
+    "AuthStatus",
     "audit_lines",
     "audit_records",
+    "auth_login",
+    "auth_logout",
+    "auth_status",
     "bridge_endpoint",
     "client_token",
     "connect_clients",
@@ -471,9 +475,17 @@ def _ensure_remote_proxy(paths: Paths, record: RemoteRecord, secret_env: Mapping
     ca_bundle = _ca_bundle(paths)
     if ca_bundle is not None:
         backend_argv += ["--ca-bundle", str(ca_bundle)]
+    held = dict(_remote_secrets(paths, record) if secret_env is None else secret_env)
+    if record.auth == "oauth":
+        from toolhive_py.auth.storage import load_state
+        from toolhive_py.proxy.remote import OAUTH_STATE_KEY
+        from toolhive_py.secrets import open_provider
+
+        # The tokens go to the proxy with the other secrets, on its stdin; it refreshes them in memory.
+        held[OAUTH_STATE_KEY] = load_state(open_provider(paths, record.secret_backend or None), record.url).to_json()
+        backend_argv.append("--oauth")
     return start_proxy(paths, name=record.name, port=record.proxy_port, engine="", container="",
-                       policy_json=record.policy_json, upstream=record.transport,
-                       secret_env=_remote_secrets(paths, record) if secret_env is None else secret_env,
+                       policy_json=record.policy_json, upstream=record.transport, secret_env=held,
                        credentials=credentials_file(paths, record.name), backend_argv=backend_argv)
 
 
@@ -509,6 +521,100 @@ def _remove_remote(paths: Paths, name: str, removed: list[str], disconnected: di
         disconnected[name] = tuple(disconnect_everywhere(paths, name))
     except MCPCTLError as error:
         failures.append(Failure(name, error))
+
+
+@dataclass(frozen=True)
+class AuthStatus(Completed):
+    """`auth status NAME`: whether mcpctl holds a sign-in for a remote workload (never the token itself)."""
+
+    name: str = ""
+    url: str = ""
+    auth: str = "none"
+    issuer: str | None = None
+    signed_in: bool = False
+    expires_at: float | None = None
+    refreshable: bool = False
+    scope: str | None = None
+    client_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "auth": self.auth, "issuer": self.issuer,
+                "signed_in": self.signed_in, "expires_at": self.expires_at, "refreshable": self.refreshable,
+                "scope": self.scope, "client_id": self.client_id}
+
+
+def _remote_record(paths: Paths, name: str) -> RemoteRecord:
+    from toolhive_py.remote.records import read_record
+
+    record = read_record(paths, name)
+    if record is None:
+        raise NotFoundError(f"No remote workload named {name!r}.",
+                            hint="Sign-in is for remote servers: `mcpctl run https://HOST/PATH --name NAME` first.",
+                            code="not-remote")
+    return record
+
+
+def auth_login(paths: Paths, name: str, *, show: Callable[[str], None], ask: Callable[[str], str] | None = None,
+               client_id: str | None = None, client_secret_name: str | None = None) -> AuthStatus:
+    """Sign in to a remote workload's server (OAuth), keep the tokens in its secret backend, and start its proxy
+    again with them. ``ask`` set: headless (it gets the URL and returns the redirect URL or code)."""
+    import anyio
+
+    from toolhive_py.auth.login import login
+    from toolhive_py.auth.storage import SecretTokenStorage
+    from toolhive_py.proxy.supervisor import stop_proxy
+    from toolhive_py.remote.records import write_record
+    from toolhive_py.secrets import open_provider
+
+    record = _remote_record(paths, name)
+    provider = open_provider(paths, record.secret_backend or None)
+    secret = None
+    if client_secret_name:
+        secret = provider.get(client_secret_name)
+        if secret is None:
+            raise NotFoundError(f"Secret {client_secret_name!r} is not in the {provider.name} backend.",
+                                hint=f"Store it: `mcpctl secret set {client_secret_name}`.", code="secret-missing")
+    client = client_id or record.client_id or None
+    storage = SecretTokenStorage(provider, record.url)
+    # No client ID metadata document: mcpctl hosts none (a CIMD client id is an https URL it would have to
+    # serve); servers get dynamic registration or the given client id. auth.client.build_oauth takes one.
+    metadata_url = None
+    anyio.run(lambda: login(record.url, storage, name=name, show=show, ask=ask, ca_bundle=_ca_bundle(paths),
+                            client_id=client, client_secret=secret, client_metadata_url=metadata_url))
+    record = record.model_copy(update={"auth": "oauth", "client_id": client or ""})
+    write_record(paths, record)
+    stop_proxy(paths, name)
+    if not record.stopped:
+        _ensure_remote_proxy(paths, record)
+    return auth_status(paths, name)
+
+
+def auth_status(paths: Paths, name: str) -> AuthStatus:
+    from toolhive_py.auth.storage import load_state
+    from toolhive_py.secrets import open_provider
+
+    record = _remote_record(paths, name)
+    state = load_state(open_provider(paths, record.secret_backend or None), record.url)
+    tokens = state.tokens or {}
+    return AuthStatus(name=name, url=record.url, auth=record.auth, issuer=state.issuer,
+                      signed_in=bool(tokens.get("access_token")), expires_at=tokens.get("expires_at"),
+                      refreshable=bool(tokens.get("refresh_token")), scope=tokens.get("scope"),
+                      client_id=(state.client or {}).get("client_id") or record.client_id or None)
+
+
+def auth_logout(paths: Paths, name: str) -> AuthStatus:
+    """Forget the workload's tokens (the authorization server's client registration stays, for the next login)
+    and restart its proxy without them: the remote's next 401 names `mcpctl auth login NAME` as the fix."""
+    from toolhive_py.auth.storage import forget_state
+    from toolhive_py.proxy.supervisor import stop_proxy
+    from toolhive_py.secrets import open_provider
+
+    record = _remote_record(paths, name)
+    forget_state(open_provider(paths, record.secret_backend or None), record.url)
+    stop_proxy(paths, name)
+    if not record.stopped:
+        _ensure_remote_proxy(paths, record)
+    return auth_status(paths, name)
 
 
 def _run_remote(paths: Paths, server: str, options: RunOptions, *, headers: Sequence[str], clients: Sequence[str],

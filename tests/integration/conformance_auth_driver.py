@@ -75,7 +75,7 @@ async def run(url: str, scenario: str, context: dict[str, Any], version: str = "
                         authorize=_answer_headlessly, workload="conformance",
                         client_id=context.get("client_id"), client_secret=context.get("client_secret"),
                         client_metadata_url=CLIENT_METADATA_URL)
-    factory = RemoteBackendFactory(url, oauth=oauth, insecure_loopback=True)
+    factory = RemoteBackendFactory(url, oauth=oauth)
     if version in MODERN_PROTOCOL_VERSIONS:
         await _run_modern(factory, version)
         return

@@ -172,7 +172,7 @@ def test_a_redirect_to_another_origin_is_not_followed_with_the_token(
             _cleanup("rem5")
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1/mcp", "https://169.254.169.254/latest/mcp",
+@pytest.mark.parametrize("url", ["http://example.com/mcp", "https://169.254.169.254/latest/mcp",
                                  "https://metadata.google.internal/mcp", "https://[fd00:ec2::254]/mcp"])
 def test_run_refuses_a_remote_url_outside_the_egress_policy(url: str) -> None:
     ran = run_cli("run", url, "--name", "bad")

@@ -40,11 +40,11 @@ def prerequisites() -> None:
         pytest.skip("missing: " + ", ".join(missing))
 
 
-def _client(tmp_path: Path, *selection: str) -> dict[str, str]:
-    """check id (scenario/check) → status of one suite run of the driver."""
+def _client(tmp_path: Path, *selection: str, driver: Path = DRIVER) -> dict[str, str]:
+    """check id (scenario/check) → status of one suite run of ``driver``."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     out = tmp_path / "results"
-    command = f"env PYTHONPATH={ROOT} {sys.executable} {DRIVER}"
+    command = f"env PYTHONPATH={ROOT} {sys.executable} {driver}"
     subprocess.run([str(NODE), str(SUITE), "client", "--command", command, *selection, "--timeout", "90000",  # noqa: S603
                     "-o", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=580, check=False,
                    env={**os.environ, "PATH": f"{NODE.parent}{os.pathsep}{os.environ.get('PATH', '')}"})

@@ -25,8 +25,15 @@ def test_an_https_url_is_accepted_with_its_origin() -> None:
     assert parse_remote_url("https://127.0.0.1:8443/mcp").origin == ("https", "127.0.0.1", 8443)
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/mcp", "http://localhost/mcp", "http://[::1]:9/mcp"])
+def test_plain_http_is_accepted_only_for_this_machine(url: str) -> None:
+    assert parse_remote_url(url).scheme == "http"
+
+
 @pytest.mark.parametrize(("url", "code"), [
     ("http://example.com/mcp", "insecure-remote-url"),
+    ("http://10.0.0.1/mcp", "insecure-remote-url"),
+    ("http://localhost.evil.com/mcp", "insecure-remote-url"),
     ("ftp://example.com/mcp", "insecure-remote-url"),
     ("https:///mcp", "invalid-remote-url"),
     ("https://user:pw@example.com/mcp", "credential-in-url"),

@@ -17,6 +17,7 @@ from typer.core import TyperGroup
 
 from toolhive_py import __version__
 from toolhive_py.cli import (
+    auth_cmd,
     client_cmd,
     config_cmd,
     doctor_cmd,
@@ -99,3 +100,4 @@ export_cmd.register(app)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(client_cmd.app, name="client")
 app.add_typer(tools_cmd.app, name="tools")
+app.add_typer(auth_cmd.app, name="auth")

@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--remote", default=None, metavar="URL", help="proxy this remote (https) MCP server")
     parser.add_argument("--remote-header", action="append", default=[], metavar="'NAME: TEMPLATE'",
                         help="a header for the remote, {SECRET} placeholders filled from --secrets-stdin")
+    parser.add_argument("--oauth", action="store_true",
+                        help="the remote needs OAuth: its tokens come in the secrets frame (MCPCTL_OAUTH_STATE)")
     parser.add_argument("--ca-bundle", type=Path, default=None,
                         help="extra CA certificates (PEM) trusted for the remote, besides the system's")
     arguments = list(sys.argv[1:] if argv is None else argv)
@@ -114,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _remote_factory(parser: argparse.ArgumentParser, args: argparse.Namespace,
                     secret_env: dict[str, str]) -> BackendFactory:
-    from toolhive_py.proxy.remote import RemoteBackendFactory
+    from toolhive_py.proxy.remote import OAUTH_STATE_KEY, RemoteBackendFactory
     from toolhive_py.remote.policy import parse_header, parse_remote_url
 
     try:
@@ -123,7 +125,20 @@ def _remote_factory(parser: argparse.ArgumentParser, args: argparse.Namespace,
     except MCPCTLError as exc:
         parser.error(exc.message)
     transport = "sse" if args.upstream == "sse" else "streamable-http"
-    return RemoteBackendFactory(url, transport, headers, secret_env, args.ca_bundle)
+    oauth = None
+    state = secret_env.pop(OAUTH_STATE_KEY, None)
+    if args.oauth:
+        from toolhive_py.auth.client import build_oauth
+        from toolhive_py.auth.flow import redirect_port, redirect_uri
+        from toolhive_py.auth.storage import MemoryTokenStorage, OAuthState
+
+        storage = MemoryTokenStorage(OAuthState.from_json(state) if state else None)
+        name = args.name or url
+        # No one to answer a new authorization here: stored tokens are used and refreshed, anything more
+        # fails with `mcpctl auth login NAME` as the fix.
+        oauth = build_oauth(url, storage, redirect=redirect_uri(redirect_port(name)), authorize=None, workload=name)
+    return RemoteBackendFactory(url, transport, headers, secret_env, args.ca_bundle, oauth=oauth,
+                                workload=args.name or "")
 
 
 def _tool_timeouts(parser: argparse.ArgumentParser, given: Sequence[str]) -> dict[str, float]:

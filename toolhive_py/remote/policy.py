@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from toolhive_py.errors import UsageError
 
 __all__ = ["FORBIDDEN_HOSTNAMES", "HeaderTemplate", "RemoteURL", "check_addresses", "fill_headers",
-           "is_forbidden_address", "is_remote_url", "is_same_origin", "parse_header", "parse_remote_url",
+           "is_forbidden_address", "is_loopback_host", "is_remote_url", "is_same_origin", "parse_header", "parse_remote_url",
            "workload_name_for"]
 
 # Names of instance-metadata services that answer on a link-local address or an internal DNS name.
@@ -61,18 +61,28 @@ def is_remote_url(value: str) -> bool:
     return value.lower().startswith(("https://", "http://"))
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this machine (plain http to it never crosses a network)."""
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    literal = _literal_address(host)
+    return literal is not None and literal.is_loopback
+
+
 def parse_remote_url(value: str) -> RemoteURL:
-    """The URL of a remote server, or a UsageError saying why it is refused."""
+    """The URL of a remote server, or a UsageError saying why it is refused. Plain http is accepted only for a
+    loopback host (a server on this machine: its traffic never leaves it)."""
     try:
         parts = urlsplit(value)
         port = parts.port
     except ValueError as exc:
         raise UsageError(f"{value!r} is not a valid URL: {exc}.", hint="Give https://HOST[:PORT]/PATH.",
                          code="invalid-remote-url") from None
-    if parts.scheme.lower() != "https":
+    host = (parts.hostname or "").rstrip(".").lower()
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and host and is_loopback_host(host)):
         raise UsageError(f"{value} is not an https URL: a remote server is reached over TLS only.",
                          hint="Use the server's https:// URL.", code="insecure-remote-url")
-    host = (parts.hostname or "").rstrip(".").lower()
     if not host:
         raise UsageError(f"{value} names no host.", hint="Give https://HOST[:PORT]/PATH.", code="invalid-remote-url")
     if parts.username or parts.password:
@@ -89,7 +99,7 @@ def parse_remote_url(value: str) -> RemoteURL:
     if literal is not None and is_forbidden_address(literal):
         raise UsageError(f"{host} is a link-local or metadata address.", hint="Check the URL.",
                          code="forbidden-remote-address")
-    return RemoteURL(value, "https", host, port or 443)
+    return RemoteURL(value, scheme, host, port or (443 if scheme == "https" else 80))
 
 
 def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
