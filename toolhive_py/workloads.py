@@ -1133,9 +1133,20 @@ def bridge_endpoint(paths: Paths, name: str, *, client: str | None, socket: str 
 
 def logs(paths: Paths, name: str, *, follow: bool = False, tail: int | None = None,
          socket: str | None = None) -> Iterator[bytes]:
-    """The server's log (stderr; stdout too for HTTP servers), the last ``tail`` lines or all of it."""
+    """The server's log (stderr; stdout too for HTTP servers), the last ``tail`` lines or all of it. A remote
+    server's log is not ours to see: for a remote workload, its proxy's log (which says what the remote answered)."""
+    from toolhive_py.remote.records import read_record
     from toolhive_py.runtime.engine import open_engine
     from toolhive_py.runtime.workloads import workload_logs
+
+    if read_record(paths, name) is not None:
+        lines = list(proxy_log_lines(paths, name)) if not follow else None
+        if lines is not None:
+            shown = lines if tail is None else lines[max(0, len(lines) - tail):]
+            yield from (line.encode() for line in shown)
+        else:
+            yield from (line.encode() for line in proxy_log_lines(paths, name, follow=True))
+        return
 
     with open_engine(paths, socket) as engine:
         yield from workload_logs(engine, name, follow=follow, tail=tail)

@@ -117,6 +117,9 @@ def test_a_remote_workload_stops_starts_and_is_removed_like_any_other(
         assert [(w["status"], w["proxy"]) for w in stopped if w["name"] == "rem2"] == [("exited", "DOWN")]
         assert run_cli("start", "rem2").exit_code == 0
         assert "remote:again" in run_cli("tools", "call", "rem2", "echo", "--args", '{"text": "again"}').stdout
+        logs = run_cli("logs", "rem2", "--tail", "50")
+        assert logs.exit_code == 0, logs.stderr
+        assert "server ready: remote streamable-http server at " + remote in logs.stdout
     finally:
         removed = run_cli("rm", "rem2", "--json")
     assert removed.exit_code == 0, removed.stderr
