@@ -3,10 +3,11 @@ without a container engine (the engine path is covered in tests/e2e)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -17,17 +18,19 @@ from toolhive_py.proxy.supervisor import free_port
 ROUTING_SERVER = Path(__file__).parents[1] / "fixtures" / "servers" / "routing_server.py"
 
 
-def start_proxy(tmp_path: Path, *options: str, server: Path = ROUTING_SERVER) -> Iterator[str]:
+def start_proxy(tmp_path: Path, *options: str, server: Path = ROUTING_SERVER,
+                env: Mapping[str, str] | None = None) -> Iterator[str]:
     """Run a proxy with ``options`` (policy flags) in front of the routing test server (or ``server``, a
-    stdio server script); yields its base URL (``http://127.0.0.1:PORT``) once it is ready, and stops it
-    afterwards. Its audit log is ``tmp_path / "audit.jsonl"``."""
+    stdio server script), with ``env`` added to its environment; yields its base URL
+    (``http://127.0.0.1:PORT``) once it is ready, and stops it afterwards. Its audit log is
+    ``tmp_path / "audit.jsonl"``."""
     port = free_port()
     log = (tmp_path / "proxy.log").open("wb")
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "toolhive_py.proxy", "--port", str(port), "--name", "routing",
          "--audit-log", str(tmp_path / "audit.jsonl"), *options,
          "--stdio", "--", sys.executable, str(server)],
-        stdout=log, stderr=log)
+        stdout=log, stderr=log, env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

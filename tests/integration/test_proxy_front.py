@@ -4,11 +4,15 @@ JSON-RPC error body, and keeps serving everyone else."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
 from mcp.client.client import Client
+
+from tests.integration.conftest import start_proxy
 
 pytestmark = pytest.mark.anyio
 
@@ -158,7 +162,29 @@ async def test_modern_clients_listen_for_list_changes_through_the_proxy(proxy: s
             assert type(event).__name__ == "ToolsListChanged"
 
 
-async def test_a_listen_stream_holds_its_resource_subscriptions_while_it_is_open(proxy: str) -> None:
+async def test_a_listen_stream_gets_updates_of_the_resources_it_subscribed_to(proxy: str) -> None:
+    """Relayed natively (the server speaks 2026-07-28): the server holds the stream's subscription itself."""
+    async with Client(proxy + "/mcp", mode="auto") as listener, Client(proxy + "/mcp", mode="auto") as other:
+        async with listener.listen(resource_subscriptions=["memo://watched"]) as subscription:
+            assert list(subscription.honored.resource_subscriptions or []) == ["memo://watched"]
+            await other.call_tool("touch", {"uri": "memo://elsewhere"})
+            await other.call_tool("touch", {"uri": "memo://watched"})
+            with anyio.fail_after(10):
+                event = await subscription.__anext__()
+            assert (type(event).__name__, str(getattr(event, "uri", ""))) == ("ResourceUpdated", "memo://watched")
+
+
+@pytest.fixture
+def translating_proxy(tmp_path: Path) -> Iterator[str]:
+    """A proxy without the 2026-07-28 lane: every 2026-07-28 request is translated onto the session-era one."""
+    yield from start_proxy(tmp_path, env={"MCPCTL_PROXY_MODERN_LANE": "off"})
+
+
+async def test_a_translated_listen_stream_holds_its_resource_subscriptions_while_it_is_open(
+        translating_proxy: str) -> None:
+    """Translated: the proxy subscribes on the stream's behalf at the session-era server, and unsubscribes
+    when the stream ends."""
+    proxy = translating_proxy
     async with Client(proxy + "/mcp", mode="auto") as listener, Client(proxy + "/mcp", mode="auto") as other:
         async with listener.listen(resource_subscriptions=["memo://watched"]) as subscription:
             assert list(subscription.honored.resource_subscriptions or []) == ["memo://watched"]
@@ -171,6 +197,16 @@ async def test_a_listen_stream_holds_its_resource_subscriptions_while_it_is_open
         with anyio.fail_after(10):
             while (await other.call_tool("subscriptions", {})).structured_content != {"result": []}:
                 await anyio.sleep(0.05)
+
+
+async def test_a_translated_listen_stream_gets_list_changes(translating_proxy: str) -> None:
+    async with Client(translating_proxy + "/mcp", mode="auto") as listener, \
+            Client(translating_proxy + "/mcp", mode="auto") as changer:
+        async with listener.listen(tools_list_changed=True) as subscription:
+            await changer.call_tool("change_tools", {})
+            with anyio.fail_after(10):
+                event = await subscription.__anext__()
+            assert type(event).__name__ == "ToolsListChanged"
 
 
 def test_listen_needs_a_stream_and_stamps_every_frame(proxy: str) -> None:

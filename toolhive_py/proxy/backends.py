@@ -12,13 +12,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import anyio
 import anyio.abc
 import anyio.to_thread
-import httpx
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Backend", "BackendClosed", "BackendFactory", "ContainerBackendFactory", "HttpBackendFactory",
            "ProcessBackendFactory", "lost_its_stdin", "reinitialized_by_attach"]
@@ -329,6 +331,8 @@ class ContainerBackendFactory:
         return f"container {self.container} via {self.base_url}"
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx  # here, not at import: a proxy of a local stdio server never needs it
+
         parts = urlsplit(self.base_url)
         if parts.scheme in ("unix", "http+unix"):
             return httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=parts.path), base_url="http://engine",
@@ -372,6 +376,8 @@ class ContainerBackendFactory:
         return _opened(self.open)
 
     async def open(self) -> _StreamBackend:
+        import httpx
+
         try:
             state = await self._state()
         except (httpx.HTTPError, OSError) as exc:
@@ -390,6 +396,8 @@ class ContainerBackendFactory:
 
     async def deliver_secrets(self) -> None:
         """Attach only to send the frame, for a server that does not speak on stdio (Streamable HTTP, SSE)."""
+        import httpx
+
         if not self.secret_env:
             return
         try:
@@ -537,6 +545,8 @@ class HttpBackendFactory:
                 yield _SdkClientBackend(streams[0], streams[1])
 
     async def _url(self) -> str:
+        import httpx
+
         inspector = ContainerBackendFactory(self.base_url, self.container)
         try:
             attrs = await inspector.inspect()

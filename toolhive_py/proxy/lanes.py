@@ -29,7 +29,6 @@ from typing import Any, Final, Protocol
 
 import anyio
 import anyio.abc
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from toolhive_py.proxy.backends import (
     BackendFactory,
@@ -38,6 +37,7 @@ from toolhive_py.proxy.backends import (
     ProcessBackendFactory,
 )
 from toolhive_py.proxy.jsonrpc import INTERNAL_ERROR, NOT_READY
+from toolhive_py.proxy.revisions import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 __all__ = ["CLIENT_CAPABILITIES_KEY", "CLIENT_INFO_KEY", "MODERN_LANE_ENV", "MODERN_VERSION", "PROTOCOL_VERSION_KEY",
            "SUBSCRIPTION_ID_KEY", "HttpLaneFactory", "ModernLane", "ModernLaneFactory", "SseParser",
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 MODERN_VERSION: Final = MODERN_PROTOCOL_VERSIONS[-1]
 # The per-request envelope's keys in ``params._meta`` (mcp_types' *_META_KEY; written out so this module
-# loads only mcp_types.version) and the subscription id ``subscriptions/listen`` stamps on its stream.
+# loads nothing of the SDK) and the subscription id ``subscriptions/listen`` stamps on its stream.
 PROTOCOL_VERSION_KEY: Final = "io.modelcontextprotocol/protocolVersion"
 CLIENT_INFO_KEY: Final = "io.modelcontextprotocol/clientInfo"
 CLIENT_CAPABILITIES_KEY: Final = "io.modelcontextprotocol/clientCapabilities"

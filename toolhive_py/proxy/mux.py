@@ -24,7 +24,6 @@ from types import MappingProxyType
 from typing import Any
 
 import anyio
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from toolhive_py.proxy.audit import AuditLog, AuditRecord, Outcome, outcome_of, target_of
 from toolhive_py.proxy.backends import Backend, BackendClosed, BackendFactory
@@ -42,6 +41,7 @@ from toolhive_py.proxy.lanes import (
 )
 from toolhive_py.proxy.metrics import Metrics
 from toolhive_py.proxy.policy import RateLimiter, Refusal, ToolPolicy, check_tool_call
+from toolhive_py.proxy.revisions import HANDSHAKE_PROTOCOL_VERSIONS
 from toolhive_py.proxy.subscriptions import SubscriptionTable
 from toolhive_py.proxy.turns import Turns
 

@@ -148,6 +148,10 @@ class StatelessEndpoint:
             return
         _, accepts_sse = check_accept_headers(request)
         self._sweep()
+        if method == "subscriptions/listen" and not accepts_sse:
+            await respond(jsonrpc_error(request_id, INVALID_REQUEST, "subscriptions/listen answers with a stream: "
+                                        "send Accept: text/event-stream."), scope, receive, send)
+            return
         # Readiness comes with the handshake lane; whether the other one is there is known a moment later.
         if await self.mux.wait_probed(30) and self.mux.speaks_modern:
             await self._relay_native(request, decoded, accepts_sse, receive, send)
@@ -239,10 +243,6 @@ class StatelessEndpoint:
         what the server knew of the subscription is gone then, and the revision's answer to a dropped
         stream is that the client listens again and refetches.
         """
-        if not accepts_sse:
-            await respond(jsonrpc_error(request_id, INVALID_REQUEST, "subscriptions/listen answers with a "
-                                          "stream: send Accept: text/event-stream."), scope, receive, send)
-            return
         if not await self.mux.wait_ready(30):
             await respond(jsonrpc_error(request_id, NOT_READY, f"The MCP server is not ready: {self.mux.last_error}."),
                            scope, receive, send)
@@ -465,11 +465,6 @@ class _Questions:
         return {"jsonrpc": "2.0", "id": None, "result": input_required_result(self.call.questions, state)}
 
 
-# subscriptions/listen: the notification kinds a client can opt in to, by the filter key that asks for them.
-_LISTEN_KINDS = {"notifications/tools/list_changed": "toolsListChanged",
-                 "notifications/prompts/list_changed": "promptsListChanged",
-                 "notifications/resources/list_changed": "resourcesListChanged"}
-
 
 # Methods of the session era that the stateless revision removed: HTTP 404 with "method not found".
 REMOVED_METHODS = frozenset({"initialize", "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe"})
@@ -490,3 +485,9 @@ def modernize(method: str, result: dict[str, Any]) -> dict[str, Any]:
         shaped.setdefault("ttlMs", 0)
         shaped.setdefault("cacheScope", "private")
     return shaped
+
+
+# subscriptions/listen: the notification kinds a client can opt in to, by the filter key that asks for them.
+_LISTEN_KINDS = {"notifications/tools/list_changed": "toolsListChanged",
+                 "notifications/prompts/list_changed": "promptsListChanged",
+                 "notifications/resources/list_changed": "resourcesListChanged"}
