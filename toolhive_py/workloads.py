@@ -69,6 +69,7 @@ __all__ = [
     "restart",
     "revoke_clients",
     "run",
+    "run_remote",
     "runtime_status",
     "start",
     "status",
@@ -451,13 +452,14 @@ def _ca_bundle(paths: Paths) -> Path | None:
 
 def _remote_secrets(paths: Paths, record: RemoteRecord, prompt: Prompt | None = None) -> dict[str, str]:
     """The values of the record's header placeholders, from its backend (asked for when missing and ``prompt``)."""
+    from toolhive_py.remote.policy import frame_key
     from toolhive_py.secrets import SecretRequest, open_provider, resolve_secret_env
 
     if not record.secret_names:
         return {}
     provider = open_provider(paths, record.secret_backend or None)
     ask = (lambda secret: prompt(secret, provider.name)) if prompt is not None else None
-    return resolve_secret_env(provider, [SecretRequest(n, n) for n in record.secret_names], prompt=ask)
+    return resolve_secret_env(provider, [SecretRequest(n, frame_key(n)) for n in record.secret_names], prompt=ask)
 
 
 def _ensure_remote_proxy(paths: Paths, record: RemoteRecord, secret_env: Mapping[str, str] | None = None,
@@ -617,6 +619,16 @@ def auth_logout(paths: Paths, name: str) -> AuthStatus:
     return auth_status(paths, name)
 
 
+def run_remote(paths: Paths, url: str, *, name: str, headers: Sequence[str], secret_backend: str | None = None,
+               ) -> RunResult:
+    """A remote workload for ``url`` with ``headers`` (templates naming stored secrets), no prompts: what
+    `scan --fix` makes of a client entry that held a remote's token in plain text."""
+    from toolhive_py.runtime.launch import RunOptions
+
+    return _run_remote(paths, url, RunOptions(name=name), headers=headers, clients=(), secret_backend=secret_backend,
+                       prompt=None, confirm=None, warn=lambda _: None)
+
+
 def _run_remote(paths: Paths, server: str, options: RunOptions, *, headers: Sequence[str], clients: Sequence[str],
                 secret_backend: str | None, prompt: Prompt | None, confirm: Confirm | None,
                 warn: Callable[[str], None], unvetted: bool = False) -> RunResult:
@@ -630,7 +642,7 @@ def _run_remote(paths: Paths, server: str, options: RunOptions, *, headers: Sequ
     from toolhive_py.integrity.dlp import write_fingerprints
     from toolhive_py.proxy.supervisor import free_port, proxy_dir, running_proxy
     from toolhive_py.registry import RegistryStore
-    from toolhive_py.remote.policy import is_remote_url, parse_header, parse_remote_url, workload_name_for
+    from toolhive_py.remote.policy import frame_key, is_remote_url, parse_header, parse_remote_url, workload_name_for
     from toolhive_py.remote.records import RemoteRecord, read_record, write_record
     from toolhive_py.runtime.launch import RunTarget
     from toolhive_py.secrets import SecretRequest
@@ -677,7 +689,8 @@ def _run_remote(paths: Paths, server: str, options: RunOptions, *, headers: Sequ
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     target = RunTarget(server=server_name, image=url.url, vetted=vetted, registry=registry or None)
     resolve = _secret_resolver(paths, target, secret_backend, prompt, confirm)
-    values = dict(resolve([SecretRequest(n, n) for n in record.secret_names])) if record.secret_names else {}
+    requests = tuple(SecretRequest(n, frame_key(n)) for n in record.secret_names)
+    values = dict(resolve(requests)) if requests else {}
     if existing is not None:
         from toolhive_py.proxy.supervisor import stop_proxy
 
@@ -699,7 +712,6 @@ def _run_remote(paths: Paths, server: str, options: RunOptions, *, headers: Sequ
             failures.append(Failure(client_id, error))
             continue
         connected.append(ConnectedClient(client_target.client.id, client_target.client.name, client_target.path))
-    requests = tuple(SecretRequest(n, n) for n in record.secret_names)
     return RunResult(workload, "remote", requests, tuple(connected), tuple(failures))
 
 

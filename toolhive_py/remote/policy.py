@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from toolhive_py.errors import UsageError
 
 __all__ = ["FORBIDDEN_HOSTNAMES", "HeaderTemplate", "RemoteURL", "check_addresses", "fill_headers",
-           "is_forbidden_address", "is_loopback_host", "is_remote_url", "is_same_origin", "parse_header", "parse_remote_url",
+           "frame_key", "is_forbidden_address", "is_loopback_host", "is_remote_url", "is_same_origin", "parse_header", "parse_remote_url",
            "workload_name_for"]
 
 # Names of instance-metadata services that answer on a link-local address or an internal DNS name.
@@ -39,7 +39,8 @@ _RESERVED_HEADERS: Final = frozenset({
     "mcp-session-id", "mcp-protocol-version", "last-event-id",
 })
 _HEADER_NAME: Final = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# {SECRET}: a secret name as the backends take it (letters, digits, '_', '.', '-').
+_PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.-]{0,127})\}")
 
 
 @dataclass(frozen=True)
@@ -183,11 +184,17 @@ def parse_header(value: str) -> HeaderTemplate:
     return HeaderTemplate(name, template)
 
 
+def frame_key(secret: str) -> str:
+    """The name a header secret travels under in the proxy's secrets frame (variable-name characters only)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", secret)
+
+
 def fill_headers(templates: Iterable[HeaderTemplate], values: Mapping[str, str]) -> dict[str, str]:
-    """The headers of one request, each placeholder replaced by its secret (KeyError names a missing one)."""
+    """The headers of one request, each placeholder replaced by its secret, ``values`` keyed by ``frame_key``
+    (KeyError names a missing one)."""
     filled = {}
     for header in templates:
-        filled[header.name] = _PLACEHOLDER.sub(lambda m: values[m.group(1)], header.template)
+        filled[header.name] = _PLACEHOLDER.sub(lambda m: values[frame_key(m.group(1))], header.template)
     return filled
 
 

@@ -4,7 +4,10 @@ Plaintext secrets of vetted servers go into the secret backend, wherever they sa
 URL query, side file), so re-pointing the entry never loses a credential the user has nowhere else. Each
 vetted server's entry is then re-pointed at a managed workload of the same registry entry, one whose tool
 policy hides nothing (through the client-config code, so the file is locked, backed up and otherwise
-unchanged). Unvetted servers are reported, never touched. Secret values are read from the file at apply
+unchanged). Unvetted servers are reported, never touched, but for one case: a remote server's entry (an
+https URL) whose headers hold a plaintext token becomes a managed remote workload of the same URL (the
+server is the one the user chose; only the token moves, into the backend, and the entry points at the
+local proxy). Secret values are read from the file at apply
 time, never kept in the plan: the plan is printed and may be saved.
 
 Policy: a result never claims more than happened. A repoint is ``done`` only when the workload answers an
@@ -40,7 +43,7 @@ __all__ = ["EntryTarget", "FixStep", "ManagedWorkload", "apply_plan", "build_pla
 
 @dataclass
 class FixStep:
-    action: Literal["move-secret", "repoint", "start-first", "leave"]
+    action: Literal["move-secret", "run-remote", "repoint", "start-first", "leave"]
     finding: str
     client: str
     scope: str
@@ -77,7 +80,7 @@ def _secret_names(findings: Sequence[ServerFinding]) -> dict[tuple[str, SecretLo
     each gets its client and scope appended instead, so no value silently overwrites another.
     """
     planned = {(f.id, s.where): (f, _secret_name(f.name, s.where.key), s.fingerprint)
-               for f in findings if f.status != "unvetted" for s in f.secrets}
+               for f in findings if f.status != "unvetted" or _is_remote_with_header_secrets(f) for s in f.secrets}
     values_per_name: defaultdict[str, set[str | None]] = defaultdict(set)
     for _, name, fingerprint in planned.values():
         values_per_name[name].add(fingerprint)
@@ -148,11 +151,55 @@ def _is_stdio_only(client_id: str) -> bool:
     return client is not None and client.remote is None and not any(loc.remote_entry for loc in client.locations)
 
 
+def _is_remote_with_header_secrets(finding: ServerFinding) -> bool:
+    """A remote server's entry (https: never mcpctl's own proxy, which is plain http on loopback) whose plaintext
+    secrets are all headers."""
+    target = urlsplit(finding.target) if finding.kind == "url" else None
+    return (target is not None and target.scheme == "https" and bool(finding.secrets)
+            and all(s.where.kind == "header" for s in finding.secrets))
+
+
+def _plan_remote(finding: ServerFinding, secret_names: Mapping[tuple[str, SecretLocation], str],
+                 make: functools.partial[FixStep]) -> list[FixStep]:
+    workload = re.sub(r"[^a-z0-9-]+", "-", finding.name.lower()).strip("-") or "remote"
+    steps = [make("move-secret", detail=f"{s.where} ({s.redacted}) → secret {secret_names[(finding.id, s.where)]}",
+                  secret_name=secret_names[(finding.id, s.where)], location=s.where, fingerprint=s.fingerprint)
+             for s in finding.secrets]
+    headers = ", ".join(s.where.name or "" for s in finding.secrets)
+    steps.append(make("run-remote", detail=f"remote workload {workload} for {finding.target}, its {headers} "
+                      "filled from the secret backend", url=finding.target, workload=workload))
+    steps.append(make("repoint", detail=f"entry → the local proxy of {workload}", workload=workload))
+    return steps
+
+
+def _run_remote_step(paths: Paths, step: FixStep, moved: Sequence[FixStep]) -> str:
+    """Create the remote workload of a run-remote step; returns its proxy URL. Each header that held a moved
+    secret gets the secret's name in its place: ``Bearer ghp_…`` becomes ``Bearer {NAME}``."""
+    from toolhive_py.scan.analyze import entry_secrets
+    from toolhive_py.workloads import run_remote
+
+    entry = _live_entry(step)
+    found = dict(entry_secrets(entry, Path(step.config_path).parent)[0])
+    raw = entry.get("headers") or entry.get("http_headers") or {}
+    templates = []
+    for header, value in raw.items() if isinstance(raw, Mapping) else ():
+        text = str(value)
+        for secret in moved:
+            match = found.get(str(secret.location))
+            if secret.location is not None and secret.location.name == header and match is not None:
+                text = text.replace(match.value, "{" + (secret.secret_name or "") + "}")
+        templates.append(f"{header}: {text}")
+    workload = run_remote(paths, step.url or "", name=step.workload or "", headers=templates).workload
+    return workload.url or ""
+
+
 def _plan_one(finding: ServerFinding, workloads: Mapping[str, Sequence[ManagedWorkload]],
               secret_names: Mapping[tuple[str, SecretLocation], str]) -> list[FixStep]:
     make = functools.partial(FixStep, finding=finding.id, client=finding.client or "",
                              scope=finding.scope or "user", config_path=finding.config_path or "",
                              server=finding.name)
+    if _is_remote_with_header_secrets(finding):
+        return _plan_remote(finding, secret_names, make)
     if finding.status == "unvetted":
         return [make("leave", detail="unvetted: reported, not touched")]
     steps = []
@@ -382,6 +429,13 @@ def apply_plan(paths: Paths, plan: list[FixStep]) -> None:
                 _store_new(provider, step.secret_name or "", value)
                 stored.append((step, value))
                 step.status = "copied"
+            elif step.action == "run-remote":
+                moved = [s for s in plan if s.finding == step.finding and s.action == "move-secret"]
+                url = _run_remote_step(paths, step, moved)
+                for later in plan:
+                    if later.finding == step.finding and later.action == "repoint":
+                        later.url = url
+                step.status = "done"
             else:
                 _repoint_verified(paths, step)
                 step.status = "done"
