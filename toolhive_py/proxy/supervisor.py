@@ -134,6 +134,28 @@ def running_proxy(paths: Paths, name: str) -> ProxyState | None:
     return state if state is not None and _is_our_proxy(state.pid, state.name) else None
 
 
+# How long a started proxy is given to reach its server before `run` returns anyway (a first npx download can take
+# longer; the proxy keeps trying, and `status`/`doctor` tell).
+_READY_WAIT_S = 10.0
+
+
+def _wait_ready(port: int, seconds: float) -> bool:
+    """Until the proxy's server answers (``/health/ready``), so a client connecting right after ``run`` finds it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection(HOST, port, timeout=2)
+        try:
+            connection.request("GET", "/health/ready")
+            if connection.getresponse().status == 200:
+                return True
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.05)
+    return False
+
+
 def _live(port: int, timeout: float = 0.5) -> bool:
     # http.client, not httpx: this runs in every CLI call that checks a proxy, and an httpx client builds
     # an SSL context (tens of ms) even for a plain-HTTP loopback URL.
@@ -204,6 +226,7 @@ def start_proxy(paths: Paths, *, name: str, port: int, engine: str, container: s
             raise MCPCTLError(f"The proxy for {name} exited at start (code {os.waitstatus_to_exitcode(status)}).",
                               hint="\n".join(tail) or f"See {proxy_log_path(paths, name)}.", code="proxy-failed")
         if _live(port):
+            _wait_ready(port, _READY_WAIT_S)
             return state
         time.sleep(0.05)
     raise MCPCTLError(f"The proxy for {name} did not answer on port {port} within {wait:g}s.",
