@@ -73,3 +73,36 @@ async def test_a_stored_token_comes_back_with_what_is_left_of_its_lifetime() -> 
     expired = await reloaded.get_tokens()
     assert expired is not None
     assert expired.expires_in == 0
+
+
+@pytest.mark.anyio
+async def test_a_reloaded_expired_token_is_refreshed_not_trusted() -> None:
+    """Regression: the SDK's provider treats a token loaded from storage as never expiring, so a stored token
+    past its lifetime was sent (and refused) instead of refreshed."""
+    import time
+
+    from toolhive_py.auth.client import build_oauth
+
+    state = OAuthState("https://as.example", {"access_token": "old", "refresh_token": "r", "token_type": "Bearer",
+                                              "expires_at": time.time() - 60},
+                       {"client_id": "c", "redirect_uris": ["http://127.0.0.1:33500/callback"]})
+    provider = build_oauth("https://r.example/mcp", MemoryTokenStorage(state), redirect=redirect_uri(33500),
+                           authorize=None)
+    await provider._initialize()  # type: ignore[attr-defined]  # the SDK provider's own loading step
+    context = provider.context  # type: ignore[attr-defined]
+    assert not context.is_token_valid()
+    assert context.can_refresh_token()
+
+
+@pytest.mark.anyio
+async def test_a_reloaded_live_token_is_used_as_is() -> None:
+    import time
+
+    from toolhive_py.auth.client import build_oauth
+
+    state = OAuthState("https://as.example", {"access_token": "live", "token_type": "Bearer",
+                                              "expires_at": time.time() + 600}, None)
+    provider = build_oauth("https://r.example/mcp", MemoryTokenStorage(state), redirect=redirect_uri(33500),
+                           authorize=None)
+    await provider._initialize()  # type: ignore[attr-defined]  # the SDK provider's own loading step
+    assert provider.context.is_token_valid()  # type: ignore[attr-defined]
