@@ -19,6 +19,7 @@ whatever the server lists next, so callers must fail closed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -30,15 +31,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from toolhive_py.config import atomic_write
 from toolhive_py.errors import ConfigError, MCPCTLError, UsageError
 from toolhive_py.integrity.fingerprints import tool_fingerprint
 
 __all__ = ["PINS_FILE", "SCHEMA_VERSION", "ApprovedPin", "ListReview", "PendingPin", "PinSection", "PinsError",
-           "PinsFile", "ToolChange", "approve", "load", "observe_tools", "other_workloads_tools", "pending_changes", "pinned_fingerprints",
-           "pinned_tools", "pins_path", "review_list", "seed"]
+           "PinSource", "PinsFile", "SchemaError", "ToolChange", "approve", "load", "observe_tools", "other_workloads_tools",
+           "parse_pins", "pending_changes", "pinned_fingerprints", "pinned_tools", "pins_path", "review_list", "seed"]
 
 PINS_FILE: Final = "pins.json"
 SCHEMA_VERSION: Final = 1
@@ -64,34 +63,150 @@ class ToolChange:
 
 
 # ----- the file's schema -------------------------------------------------------------------------------
+# Plain dataclasses and one validating reader, not pydantic: the proxy loads this module at every start, and
+# pydantic alone would add ~25 MB and ~0.15 s to it.
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+PinSource = Literal["first-use", "approved", "registry"]
+_SOURCES: Final[tuple[str, ...]] = ("first-use", "approved", "registry")
+_KINDS: Final[tuple[str, ...]] = ("new", "changed", "removed")
 
 
-class ApprovedPin(_Model):
-    fingerprint: str = Field(pattern=_FINGERPRINT.pattern)
+@dataclass(frozen=True)
+class ApprovedPin:
+    fingerprint: str
+    source: PinSource
+    time: str
     definition: dict[str, Any] | None = None  # None: known only by a registry fingerprint, not seen yet
-    source: Literal["first-use", "approved", "registry"]
-    time: str
 
 
-class PendingPin(_Model):
+@dataclass(frozen=True)
+class PendingPin:
     kind: ChangeKind
-    fingerprint: str | None = Field(default=None, pattern=_FINGERPRINT.pattern)  # None for a removal
-    definition: dict[str, Any] | None = None
     time: str
+    fingerprint: str | None = None  # None for a removal
+    definition: dict[str, Any] | None = None
 
 
-class PinSection(_Model):
+@dataclass
+class PinSection:
     initialized: bool = False  # a complete list was pinned (or a seed written): trust on first use is over
-    approved: dict[str, ApprovedPin] = {}
-    pending: dict[str, PendingPin] = {}
+    approved: dict[str, ApprovedPin] = field(default_factory=dict)
+    pending: dict[str, PendingPin] = field(default_factory=dict)
 
 
-class PinsFile(_Model):
+@dataclass
+class PinsFile:
     schema_version: Literal[1] = 1
-    tools: PinSection = PinSection()
+    tools: PinSection = field(default_factory=PinSection)
+
+
+class SchemaError(ValueError):
+    """Where in the document (dotted path, "" for the top) and why it does not fit the schema."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+_Check = Callable[[object, str], object]
+
+
+def _object(value: object, where: str, fields: Mapping[str, tuple[_Check, bool]]) -> dict[str, object]:
+    """The known fields of a JSON object, each checked (``required`` or omitted); any other key is refused."""
+    if not isinstance(value, dict):
+        raise SchemaError(where, "Input should be a valid dictionary")
+    checked: dict[str, object] = {}
+    for name, (check, required) in fields.items():
+        path = f"{where}.{name}" if where else name
+        if name in value:
+            checked[name] = check(value[name], path)
+        elif required:
+            raise SchemaError(path, "Field required")
+    for key in value:
+        if key not in fields:
+            raise SchemaError(f"{where}.{key}" if where else str(key), "Extra inputs are not permitted")
+    return checked
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(where, "Input should be a valid string")
+    return value
+
+
+def _fingerprint(value: object, where: str) -> str:
+    if not _FINGERPRINT.fullmatch(_string(value, where)):
+        raise SchemaError(where, f"String should match pattern '{_FINGERPRINT.pattern}'")
+    return str(value)
+
+
+def _optional(check: _Check) -> _Check:
+    return lambda value, where: None if value is None else check(value, where)
+
+
+def _one_of(choices: tuple[str, ...]) -> _Check:
+    def check(value: object, where: str) -> str:
+        if value not in choices or not isinstance(value, str):
+            quoted = [f"'{choice}'" for choice in choices]
+            raise SchemaError(where, f"Input should be {', '.join(quoted[:-1])} or {quoted[-1]}")
+        return value
+    return check
+
+
+def _definition(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SchemaError(where, "Input should be a valid dictionary")
+    return value
+
+
+def _boolean(value: object, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise SchemaError(where, "Input should be a valid boolean")
+    return value
+
+
+def _version(value: object, where: str) -> int:
+    if value != SCHEMA_VERSION or type(value) is not int:
+        raise SchemaError(where, f"Input should be {SCHEMA_VERSION}")
+    return SCHEMA_VERSION
+
+
+def _entries(check: _Check) -> _Check:
+    def entries(value: object, where: str) -> dict[str, object]:
+        if not isinstance(value, dict):
+            raise SchemaError(where, "Input should be a valid dictionary")
+        return {name: check(entry, f"{where}.{name}") for name, entry in value.items()}
+    return entries
+
+
+def _approved_pin(value: object, where: str) -> ApprovedPin:
+    return ApprovedPin(**_object(value, where, {  # type: ignore[arg-type]
+        "fingerprint": (_fingerprint, True), "definition": (_optional(_definition), False),
+        "source": (_one_of(_SOURCES), True), "time": (_string, True)}))
+
+
+def _pending_pin(value: object, where: str) -> PendingPin:
+    return PendingPin(**_object(value, where, {  # type: ignore[arg-type]
+        "kind": (_one_of(_KINDS), True), "fingerprint": (_optional(_fingerprint), False),
+        "definition": (_optional(_definition), False), "time": (_string, True)}))
+
+
+def _section(value: object, where: str) -> PinSection:
+    return PinSection(**_object(value, where, {  # type: ignore[arg-type]
+        "initialized": (_boolean, False), "approved": (_entries(_approved_pin), False),
+        "pending": (_entries(_pending_pin), False)}))
+
+
+def parse_pins(data: object) -> PinsFile:
+    """The store a decoded ``pins.json`` describes; raises SchemaError at the first thing that does not fit.
+
+    The rules: every object refuses unknown keys; fingerprints are 64 lower-case hex digits; ``source`` and
+    ``kind`` take only their listed values; ``schema_version`` is 1; omitted optional fields take their
+    defaults. Fields are checked in the order above, then unknown keys, so the first error is stable.
+    """
+    return PinsFile(**_object(data, "", {  # type: ignore[arg-type]
+        "schema_version": (_version, False), "tools": (_section, False)}))
 
 
 def pins_path(state_dir: Path) -> Path:
@@ -127,12 +242,13 @@ def load(state_dir: Path) -> PinsFile | None:
     if len(data) > _MAX_BYTES:
         raise _unreadable(path, f"larger than {_MAX_BYTES // (1024 * 1024)} MiB")
     try:
-        return PinsFile.model_validate(json.loads(data))
-    except (ValueError, ValidationError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        first = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        where = ".".join(str(part) for part in first["loc"]) if first else ""
-        reason = f"{where}: {first['msg']}" if first else "not valid JSON"
-        raise _unreadable(path, reason) from exc
+        decoded = json.loads(data)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _unreadable(path, "not valid JSON") from exc
+    try:
+        return parse_pins(decoded)
+    except SchemaError as exc:
+        raise _unreadable(path, f"{exc.where}: {exc.reason}") from exc
 
 
 def _unreadable(path: Path, reason: str) -> PinsError:
@@ -153,7 +269,7 @@ def _locked(state_dir: Path) -> Iterator[None]:
 
 
 def _write(state_dir: Path, pins: PinsFile) -> None:
-    text = json.dumps(pins.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    text = json.dumps(dataclasses.asdict(pins), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     atomic_write(pins_path(state_dir), text.encode("utf-8", "surrogatepass"), mode=0o600)
 
 
@@ -239,7 +355,7 @@ def seed(state_dir: Path, fingerprints: Mapping[str, str]) -> None:
     The seed replaces the approved set: a tool whose fingerprint matches keeps the definition already seen;
     every other tool the server lists (changed or new) is pending at the next list.
     """
-    bad = sorted(name for name, value in fingerprints.items() if not _FINGERPRINT.match(value))
+    bad = sorted(name for name, value in fingerprints.items() if not _FINGERPRINT.fullmatch(value))
     if bad:
         raise UsageError(f"Tool fingerprints must be 64 lower-case hex digits (sha256): {', '.join(bad)}.")
     with _locked(state_dir):
@@ -329,7 +445,7 @@ def _apply(section: PinSection, review: ListReview) -> None:
         section.initialized = section.initialized or review.complete
         return
     for name, item in review.definitions.items():
-        section.approved[name] = section.approved[name].model_copy(update={"definition": item})
+        section.approved[name] = dataclasses.replace(section.approved[name], definition=item)
     for name in review.resolved:
         section.pending.pop(name, None)
     for change in review.changes:
