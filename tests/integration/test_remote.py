@@ -225,3 +225,26 @@ def test_a_registry_entry_with_neither_image_package_nor_remotes_is_invalid() ->
         ServerEntry.model_validate({"description": "nothing to run"})
     with pytest.raises(ValidationError):
         ServerEntry.model_validate({"description": "x", "remotes": [{"type": "sse", "url": "http://plain/sse"}]})
+
+
+def test_a_remote_workload_is_connected_to_a_client_and_taken_out_of_it_by_rm(
+        keyring_paths: Paths, remote: str, trusted: None) -> None:
+    from toolhive_py.proxy.supervisor import running_proxy
+
+    assert run_cli("secret", "set", "REMOTE_PAT", input=TOKEN).exit_code == 0
+    ran = run_cli("run", remote, "--name", "rem6", "--header", "Authorization: Bearer {REMOTE_PAT}", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    try:
+        connected = run_cli("client", "connect", "vscode", "rem6", "--json")
+        assert connected.exit_code == 0, connected.stderr
+        config = Path(connected.json()["data"]["path"])
+        entry = json.loads(config.read_text())["servers"]["rem6"]
+        assert entry["url"] == ran.json()["data"]["url"]
+        assert TOKEN not in config.read_text()
+    finally:
+        # Never `rm --all` here: the engine is shared, and it would remove this user's containers of other tests.
+        removed = run_cli("rm", "rem6", "--json")
+    assert removed.exit_code == 0, removed.stderr
+    assert running_proxy(keyring_paths, "rem6") is None
+    # mcpctl created the file for this one entry, so taking the entry out takes the file away
+    assert not config.exists() or "rem6" not in json.loads(config.read_text()).get("servers", {})
