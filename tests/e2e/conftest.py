@@ -20,6 +20,10 @@ from tests.e2e.images import MCP_SERVER_IMAGE
 
 ENGINE_SOCKETS = {"docker": "unix:///var/run/docker.sock", "podman": "unix:///run/podman/podman.sock"}
 TEST_LABEL = "io.mcpctl.test"
+# The value names this test session: cleanup removes only its own containers, never those of another pytest run
+# sharing the engine (a second session's teardown used to remove a running test's containers).
+TEST_RUN = uuid.uuid4().hex[:12]
+TEST_LABELS = {TEST_LABEL: TEST_RUN}
 
 
 def unavailable(reason: str) -> None:
@@ -56,7 +60,7 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     except (docker.errors.DockerException, OSError) as exc:
         unavailable(f"{name} engine or test image not available at {base_url}: {exc}")
     yield Engine(name, base_url)
-    for container in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={TEST_RUN}"}):
         container.remove(force=True)
     client.close()
 

@@ -14,7 +14,7 @@ import docker
 import pytest
 from docker.models.containers import Container
 
-from tests.e2e.conftest import TEST_LABEL, Engine
+from tests.e2e.conftest import TEST_LABEL, TEST_LABELS, TEST_RUN, Engine
 from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
@@ -41,7 +41,7 @@ def test_hosts(engine: Engine, engine_client: docker.DockerClient) -> Iterator[d
         engine_client.containers.run(
             BASE_IMAGE, ["sh", "-c", f"mkdir -p /tmp/w && echo {role} > /tmp/w/index.html && cd /tmp/w && "
                                      "exec python3 -m http.server 8000"],
-            name=name, detach=True, labels={TEST_LABEL: "1"}, network=network,
+            name=name, detach=True, labels=TEST_LABELS, network=network,
             ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
                      docker.types.Ulimit(name="nproc", soft=512, hard=512)])
         container = engine_client.containers.get(name)
@@ -49,7 +49,7 @@ def test_hosts(engine: Engine, engine_client: docker.DockerClient) -> Iterator[d
         hosts[role] = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
     time.sleep(1.0)
     yield hosts
-    for container in engine_client.containers.list(all=True, filters={"label": TEST_LABEL}):
+    for container in engine_client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={TEST_RUN}"}):
         if (container.name or "").startswith("egress-"):
             container.remove(force=True)
 
@@ -110,7 +110,7 @@ def busy_uids(engine_client: docker.DockerClient) -> Iterator[None]:
     for uid in ("65534", "1000"):
         hogs.append(engine_client.containers.run(
             BASE_IMAGE, ["python3", "-c", _THREADS, "600"], user=f"{uid}:{uid}", detach=True, network_mode="none",
-            labels={TEST_LABEL: "1"}, pids_limit=1000,
+            labels=TEST_LABELS, pids_limit=1000,
             ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
                      docker.types.Ulimit(name="nproc", soft=host_nproc_ceiling(), hard=host_nproc_ceiling())]))
     deadline = time.monotonic() + 60

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
-from tests.e2e.conftest import TEST_LABEL, Engine
+from tests.e2e.conftest import TEST_LABEL, TEST_RUN, Engine
 from tests.e2e.images import MCP_SERVER_IMAGE
 
 
@@ -22,7 +22,7 @@ async def test_test_server_answers_mcp_over_stdio_as_non_root(engine: Engine) ->
     params = StdioServerParameters(
         command=_cli_for(engine)[0],
         args=[
-            *_cli_for(engine)[1:], "run", "--rm", "-i", "--label", f"{TEST_LABEL}=1",
+            *_cli_for(engine)[1:], "run", "--rm", "-i", "--label", f"{TEST_LABEL}={TEST_RUN}",
             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=512:512", MCP_SERVER_IMAGE,
         ],
     )

@@ -21,7 +21,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.e2e.conftest import ENGINE_SOCKETS, TEST_LABEL, Engine, unavailable
+from tests.e2e.conftest import ENGINE_SOCKETS, TEST_LABELS, Engine, unavailable
 from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
 from tests.helpers import run_cli
 from tests.unit.registry_fixtures import write_signed
@@ -84,7 +84,7 @@ def test_containers_are_found_mcpctl_ones_as_managed(engine: Engine, engine_clie
                    "--runtime-socket", engine.base_url).exit_code == 0
     name = f"stray-{uuid.uuid4().hex[:6]}"
     engine_client.containers.run(MCP_SERVER_IMAGE, name=name, detach=True, stdin_open=True, network_mode="none",
-                                 labels={TEST_LABEL: "1"}, environment={"GITHUB_TOKEN": TOKEN},
+                                 labels=TEST_LABELS, environment={"GITHUB_TOKEN": TOKEN},
                                  ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
                                           docker.types.Ulimit(name="nproc", soft=512, hard=512)])
     try:
@@ -146,7 +146,7 @@ def test_node_and_python_server_processes_are_found_by_their_command_lines(
 def _debian(client: docker.DockerClient, labels: dict[str, str], env: dict[str, str], *args: str) -> str:
     name = f"scan-{uuid.uuid4().hex[:8]}"
     client.containers.run(BASE_IMAGE, ["sh", "-c", "sleep 300", "sh", *args], name=name, detach=True, network_mode="none",
-                          labels={TEST_LABEL: "1", **labels}, environment=env,
+                          labels={**TEST_LABELS, **labels}, environment=env,
                           ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
                                    docker.types.Ulimit(name="nproc", soft=512, hard=512)])
     return name

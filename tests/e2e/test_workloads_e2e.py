@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Engine
+from tests.e2e.conftest import TEST_LABELS, Engine
 from tests.e2e.credentials import credentialed
 from tests.e2e.images import BASE_IMAGE, MCP_SERVER_IMAGE
 from tests.helpers import run_cli
@@ -146,7 +146,7 @@ def test_another_users_workload_on_a_shared_engine_is_not_yours(engine: Engine, 
     client = docker.DockerClient(base_url=engine.base_url, timeout=60)
     theirs = f"{workload}-theirs"
     labels = {"io.mcpctl.managed": "true", "io.mcpctl.name": theirs, "io.mcpctl.owner": "54321",
-              "io.mcpctl.proxy-port": "1", "io.mcpctl.transport": "stdio", "io.mcpctl.test": "1"}
+              "io.mcpctl.proxy-port": "1", "io.mcpctl.transport": "stdio", **TEST_LABELS}
     client.containers.run(BASE_IMAGE, ["sleep", "300"], name=f"mcpctl-{theirs}", labels=labels, detach=True,
                           network_mode="none",  # Podman here needs explicit nofile and nproc limits
                           ulimits=[docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
