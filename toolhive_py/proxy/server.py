@@ -65,6 +65,48 @@ def bind_loopback(port: int) -> socket.socket:
     return sock
 
 
+class _HeadDeadline:
+    """A deadline for each request head, mixed into either uvicorn protocol (before it in the bases): armed at
+    connect and after each response, disarmed once the head is complete; when it fires, the connection is
+    closed if its head is still unfinished (``_head_unfinished``)."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _header_timeout: float = ConnectionLimits.header_timeout
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    timeout_keep_alive: int
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._head_timer = self.loop.call_later(seconds, self._head_overdue)
+
+    def _disarm(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_unfinished(self) -> bool:
+        return True  # the timer is disarmed as soon as a head is complete
+
+    def _head_overdue(self) -> None:
+        self._head_timer = None
+        if self._head_unfinished() and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm(self._header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        if not self.transport.is_closing():  # the keep-alive timer covers the idle part
+            self._arm(self.timeout_keep_alive + self._header_timeout)
+
+
 def _protocol(bounds: ConnectionLimits) -> type[Any]:
     """uvicorn's HTTP protocol (httptools when installed, else h11) with a deadline for each request head and,
     under httptools, a bound on its size: uvicorn has neither there, so a client that never finished its
@@ -74,31 +116,9 @@ def _protocol(bounds: ConnectionLimits) -> type[Any]:
     except ImportError:
         return _h11_protocol(bounds)
 
-    class BoundedHttpToolsProtocol(HttpToolsProtocol):
-        _head_timer: asyncio.TimerHandle | None = None
+    class BoundedHttpToolsProtocol(_HeadDeadline, HttpToolsProtocol):
+        _header_timeout = bounds.header_timeout
         _head_bytes = 0
-
-        def _arm(self, seconds: float) -> None:
-            self._disarm()
-            self._head_timer = self.loop.call_later(seconds, self._head_overdue)
-
-        def _disarm(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def _head_overdue(self) -> None:
-            self._head_timer = None
-            if not self.transport.is_closing():
-                self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm(bounds.header_timeout)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
 
         def on_message_begin(self) -> None:
             self._head_bytes = 0
@@ -121,11 +141,6 @@ def _protocol(bounds: ConnectionLimits) -> type[Any]:
             self._disarm()
             super().on_headers_complete()
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():  # the keep-alive timer covers the idle part
-                self._arm(self.timeout_keep_alive + bounds.header_timeout)
-
     return BoundedHttpToolsProtocol
 
 
@@ -133,40 +148,16 @@ def _h11_protocol(bounds: ConnectionLimits) -> type[Any]:
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    class HeaderTimeoutH11Protocol(H11Protocol):
-        _head_timer: asyncio.TimerHandle | None = None
+    class HeaderTimeoutH11Protocol(_HeadDeadline, H11Protocol):
+        _header_timeout = bounds.header_timeout
 
-        def _arm(self, seconds: float) -> None:
-            self._disarm()
-            self._head_timer = self.loop.call_later(seconds, self._head_overdue)
-
-        def _disarm(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def _head_overdue(self) -> None:
-            self._head_timer = None
-            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-                self.transport.close()
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm(bounds.header_timeout)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
+        def _head_unfinished(self) -> bool:
+            return self.conn.their_state is h11.IDLE
 
         def handle_events(self) -> None:
             super().handle_events()
             if self.conn.their_state is not h11.IDLE:
                 self._disarm()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm(self.timeout_keep_alive + bounds.header_timeout)
 
     return HeaderTimeoutH11Protocol
 
