@@ -22,7 +22,7 @@ __all__ = ["AUDITED", "DEFAULT_MAX_BODY_SIZE", "METHOD", "UNPARSED", "BodyLimit"
            "json_error", "plain_response", "read_body", "refused_body", "scope_trace_id", "until_disconnect"]
 
 # Scope keys: the request was audited already (don't audit its HTTP refusal again); the method its body named.
-# The same strings as ``wire.AUDITED``/``wire.METHOD``, which the 2026-07-28 endpoint sets.
+# ``wire`` re-exports them (and UNPARSED) for the 2026-07-28 endpoint, so both eras share one set.
 AUDITED: Final = "mcpctl.audited"
 METHOD: Final = "mcpctl.method"
 # A body that is not JSON: the transports answer it with their parse errors.

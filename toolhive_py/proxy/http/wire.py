@@ -1,5 +1,6 @@
 """What every part of the proxy's HTTP front shares: JSON-RPC error responses, SSE framing, answering one
-relayed request, noticing a client that hung up, and the bodies the front refuses before any relay."""
+relayed request and noticing a client that hung up. The bodies the front refuses before any relay are
+refused once, for both eras, by ``checks.refused_body``; its scope keys and sentinel are re-exported here."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from toolhive_py.proxy.auth import CLIENT_SCOPE_KEY
-from toolhive_py.proxy.jsonrpc import INVALID_REQUEST, error_message, invalid_body_reason, is_request_id
-from toolhive_py.proxy.mux import Multiplexer
+from toolhive_py.proxy.http.checks import AUDITED, METHOD, UNPARSED
+from toolhive_py.proxy.jsonrpc import error_message
 
 __all__ = ["AUDITED", "CLIENT_SCOPE_KEY", "ERROR_CODE_HTTP_STATUS", "METHOD", "RETRY_MS", "SSE_HEADERS", "UNPARSED", "Events",
-           "answer_one", "decode", "jsonrpc_error", "on_disconnect", "refused_body", "replay", "respond", "sse_event", "trace_id"]
+           "answer_one", "jsonrpc_error", "on_disconnect", "replay", "respond", "sse_event", "trace_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,40 +91,6 @@ async def on_disconnect(receive: Receive, hang_up: Callable[[], None]) -> None:
     while (await receive())["type"] != "http.disconnect":
         continue
     hang_up()
-
-
-# Scope keys: the request was audited already (don't audit its HTTP refusal again); the method its body named.
-AUDITED = "mcpctl.audited"
-METHOD = "mcpctl.method"
-
-# A body that is not JSON: the transports answer it with their parse errors.
-UNPARSED: Any = object()
-
-
-def decode(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return UNPARSED
-
-
-async def refused_body(mux: Multiplexer, body: bytes, decoded: Any, session_id: str | None, scope: Scope,
-                       receive: Receive, send: Send) -> bool:
-    """Answer (and audit) a JSON body that is no JSON-RPC message the proxy can relay: a request whose id
-    is null, a boolean, a float or an object (a transport would take it for a notification and never
-    answer), or one holding a string that is not Unicode. Whether it was refused."""
-    reason = None if decoded is UNPARSED else invalid_body_reason(body, decoded)
-    if reason is None:
-        return False
-    single = decoded if isinstance(decoded, dict) else {}
-    request_id = single.get("id") if is_request_id(single.get("id")) else None
-    method = single.get("method")
-    scope[AUDITED] = True
-    mux.record_refusal(method=method[:200] if isinstance(method, str) else "", outcome="invalid",
-                       session_id=session_id or "", trace_id=trace_id(Request(scope)))
-    await respond(jsonrpc_error(request_id, INVALID_REQUEST, f"Invalid Request: {reason}", status=400),
-                  scope, receive, send)
-    return True
 
 
 def replay(body: bytes, receive: Receive) -> Receive:
