@@ -417,11 +417,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 inside a container, for its published port")
     args = parser.parse_args()
     if args.transport == "stdio":
         server.run("stdio")
     else:
-        server.run("streamable-http", host="127.0.0.1", port=args.port, event_store=MemoryEventStore(),
+        server.run("streamable-http", host=args.host, port=args.port, event_store=MemoryEventStore(),
                    retry_interval=100)
 
 
