@@ -152,6 +152,26 @@ def test_a_constraint_holds_back_a_dependency_released_after_the_server(tmp_path
     assert versions == {"demo-dep": "2.1", "demo-server": "1.0"}
 
 
+def test_with_locks_a_requirement_a_marker_leaves_out_here(tmp_path: Path, index: _Index, wheels: Path) -> None:
+    extra = _wheel(wheels, "demo-extra", "1.0")  # e.g. async-timeout, needed below Python 3.11.3 only
+    page = index.root / "simple" / "demo-extra"
+    page.mkdir()
+    (page / "index.html").write_text(f'<a href="/files/{extra.name}#sha256={_sha(extra)}">{extra.name}</a>\n')
+    index.published["demo-extra"] = {"1.0": [_sha(extra)]}
+    document = write_signed(tmp_path / "acme.json", {"demo": server(package=SOURCE)}, None)
+    result = run_cli("registry", "pin", "demo", "--file", str(document), "--with", "demo-extra")
+    assert result.exit_code == 0, result.stderr
+    lock = json.loads(document.read_text())["servers"]["demo"]["package_lock"]
+    assert [r["name"] for r in lock["requirements"]] == ["demo-dep", "demo-extra", "demo-server"]
+
+
+def test_constraints_are_for_uvx_sources_only(tmp_path: Path) -> None:
+    document = write_signed(tmp_path / "acme.json", {"demo": server(package="npx://demo@1.0.0")}, None)
+    result = run_cli("registry", "pin", "demo", "--file", str(document), "--constraint", "x<2")
+    assert result.exit_code == ExitCode.USAGE
+    assert "uvx:// sources only" in result.stderr
+
+
 def test_pin_refuses_a_file_the_json_api_does_not_publish(tmp_path: Path, index: _Index) -> None:
     index.published["demo-dep"]["2.1"] = ["0" * 64]  # the index serves bytes PyPI never published
     document = write_signed(tmp_path / "acme.json", {"demo": server(package=SOURCE)}, None)

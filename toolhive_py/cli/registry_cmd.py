@@ -295,12 +295,15 @@ def pin(
     python: str = typer.Option("3.11", "--python", help="uvx://: the Python X.Y of the base image builds use."),
     constraint: list[str] = typer.Option([], "--constraint",
                                          help="uvx://: a pip constraint such as 'mcp<2'; repeatable."),
+    with_: list[str] = typer.Option([], "--with",
+                                    help="uvx://: also lock this requirement (one a marker leaves out on this host)."),
     json_output: bool = options.JSON,
 ) -> None:
     """Resolve an entry's package source and write the hashes of all it installs into FILE (then re-sign it)."""
     from toolhive_py.registry.pinning import pin_in_file
 
-    entry = pin_in_file(file, name, package=package, python=python, constraints=tuple(constraint))
+    entry = pin_in_file(file, name, package=package, python=python, constraints=tuple(constraint),
+                        extra=tuple(with_))
     lock = entry.package_lock
     count = len(lock.requirements or lock.npm) if lock else 0
     if json_output:

@@ -177,9 +177,12 @@ def _published_sha256(name: str, version: str) -> set[str]:
     return {file["digests"]["sha256"] for file in response.json().get("releases", {}).get(version, [])}
 
 
-def resolve_pypi_lock(package: PackageSource, python_version: str, constraints: tuple[str, ...] = ()) -> PackageLock:
+def resolve_pypi_lock(package: PackageSource, python_version: str, constraints: tuple[str, ...] = (),
+                      extra: tuple[str, ...] = ()) -> PackageLock:
     """Download the package and its dependencies for ``python_version`` and pin each wheel by its sha256.
 
+    pip decides environment markers for the interpreter it runs on, not for ``python_version``: ``extra``
+    requirements add what a marker leaves out here but the base image needs (``async-timeout`` below 3.11.3).
     ``constraints`` (pip constraint lines, e.g. ``mcp<2``) hold back a dependency that a server released before
     it declares without an upper bound: resolving today otherwise picks a release the server cannot run with."""
     with tempfile.TemporaryDirectory(prefix="mcpctl-pin-") as tmp:
@@ -188,7 +191,7 @@ def resolve_pypi_lock(package: PackageSource, python_version: str, constraints: 
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest",
                    str(into), "--only-binary=:all:", "--python-version", python_version, "--implementation", "cp",
                    *(flag for platform in LOCK_PLATFORMS for flag in ("--platform", platform)),
-                   "-c", str(Path(tmp) / "constraints.txt"), f"{package.name}=={package.version}"]
+                   "-c", str(Path(tmp) / "constraints.txt"), f"{package.name}=={package.version}", *extra]
         _run(command, f"{package.name}=={package.version} and its dependencies")
         requirements = []
         for path in sorted(into.glob("*.whl")):
@@ -224,17 +227,18 @@ def resolve_npm_lock(package: PackageSource) -> PackageLock:
     return PackageLock(npm=locked)
 
 
-def resolve_lock(package: PackageSource, python_version: str = "3.11", constraints: tuple[str, ...] = ()) -> PackageLock:
+def resolve_lock(package: PackageSource, python_version: str = "3.11", constraints: tuple[str, ...] = (),
+                 extra: tuple[str, ...] = ()) -> PackageLock:
     if package.ecosystem == "pypi":
-        return resolve_pypi_lock(package, python_version, constraints)
-    if constraints:
-        raise UsageError("--constraint applies to uvx:// sources only.",
+        return resolve_pypi_lock(package, python_version, constraints, extra)
+    if constraints or extra:
+        raise UsageError("--constraint and --with apply to uvx:// sources only.",
                          hint="For npx:// the package's own semver ranges decide; pin another version instead.")
     return resolve_npm_lock(package)
 
 
 def pin_in_file(path: Path, name: str, *, package: str | None = None, python: str = "3.11",
-                constraints: tuple[str, ...] = ()) -> ServerEntry:
+                constraints: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> ServerEntry:
     """Resolve the pins of server ``name`` in the registry file at ``path`` and write them into it (unsigned:
     the maintainer re-signs). ``package`` sets or changes the entry's package source first."""
     from toolhive_py.config import atomic_write
@@ -248,7 +252,7 @@ def pin_in_file(path: Path, name: str, *, package: str | None = None, python: st
     if not source:
         raise UsageError(f"{name} has no package source to pin.",
                          hint="Give one: --package uvx://NAME==VERSION or --package npx://NAME@VERSION.")
-    lock = resolve_lock(parse_package(source), python, constraints)
+    lock = resolve_lock(parse_package(source), python, constraints, extra)
     entry: dict[str, Any] = {}
     for key, value in servers[name].items():
         if key != "package_lock":
