@@ -733,15 +733,10 @@ class Multiplexer:
         self._reply(pending, reply, outcome_of(pending.method, message))
 
     async def _server_notification(self, message: dict[str, Any], method: str) -> None:
-        if self.guards:
-            guarded = guard_message(self.guards, message)
-            if guarded is None:
-                return
-            message = guarded
-        params = message.get("params") or {}
-        if method == "notifications/progress":
-            self._route_progress(message, params)
+        screened = self._screen_notification(message, method)
+        if screened is None:
             return
+        message, params = screened
         if method == "notifications/cancelled":
             for session in list(self.sessions.values()):
                 for front_id, backend_id in list(session.relayed.items()):
@@ -754,6 +749,21 @@ class Multiplexer:
         for session in list(self.sessions.values()):
             if not subscribers or session.id in subscribers:
                 _deliver(session, message, None)
+
+    def _screen_notification(self, message: dict[str, Any],
+                             method: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """A server notification as the guards let it through, with its params; None once it is dealt with
+        (withheld by a guard, or a progress notification routed to its request). Either lane's first step."""
+        if self.guards:
+            guarded = guard_message(self.guards, message)
+            if guarded is None:
+                return None
+            message = guarded
+        params = message.get("params") or {}
+        if method == "notifications/progress":
+            self._route_progress(message, params)
+            return None
+        return message, params
 
     def _route_progress(self, message: dict[str, Any], params: dict[str, Any]) -> None:
         routed = self._progress.get(str(params.get("progressToken")))
@@ -777,15 +787,10 @@ class Multiplexer:
             await self._server_response(message)
 
     async def _lane_notification(self, message: dict[str, Any], method: str, related: Any) -> None:
-        if self.guards:
-            guarded = guard_message(self.guards, message)
-            if guarded is None:
-                return
-            message = guarded
-        params = message.get("params") or {}
-        if method == "notifications/progress":
-            self._route_progress(message, params)
+        screened = self._screen_notification(message, method)
+        if screened is None:
             return
+        message, params = screened
         subscription = subscription_of(message)
         if subscription is not None:
             listening = self._pending.get(subscription) if isinstance(subscription, int) else None
