@@ -114,8 +114,7 @@ _Check = Callable[[object, str], object]
 
 def _object(value: object, where: str, fields: Mapping[str, tuple[_Check, bool]]) -> dict[str, object]:
     """The known fields of a JSON object, each checked (``required`` or omitted); any other key is refused."""
-    if not isinstance(value, dict):
-        raise SchemaError(where, "Input should be a valid dictionary")
+    value = _dictionary(value, where)
     checked: dict[str, object] = {}
     for name, (check, required) in fields.items():
         path = f"{where}.{name}" if where else name
@@ -129,14 +128,27 @@ def _object(value: object, where: str, fields: Mapping[str, tuple[_Check, bool]]
     return checked
 
 
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise SchemaError(where, "Input should be a valid string")
+def _typed(kind: type, noun: str) -> _Check:
+    """A check that the value is a JSON ``kind`` (no coercion: ``"yes"`` is no boolean)."""
+    def check(value: object, where: str) -> object:
+        if not isinstance(value, kind):
+            raise SchemaError(where, f"Input should be a valid {noun}")
+        return value
+    return check
+
+
+_string = _typed(str, "string")
+_boolean = _typed(bool, "boolean")
+
+
+def _dictionary(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SchemaError(where, "Input should be a valid dictionary")
     return value
 
 
 def _fingerprint(value: object, where: str) -> str:
-    if not _FINGERPRINT.fullmatch(_string(value, where)):
+    if not _FINGERPRINT.fullmatch(str(_string(value, where))):
         raise SchemaError(where, f"String should match pattern '{_FINGERPRINT.pattern}'")
     return str(value)
 
@@ -154,18 +166,6 @@ def _one_of(choices: tuple[str, ...]) -> _Check:
     return check
 
 
-def _definition(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise SchemaError(where, "Input should be a valid dictionary")
-    return value
-
-
-def _boolean(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise SchemaError(where, "Input should be a valid boolean")
-    return value
-
-
 def _version(value: object, where: str) -> int:
     if value != SCHEMA_VERSION or type(value) is not int:
         raise SchemaError(where, f"Input should be {SCHEMA_VERSION}")
@@ -174,22 +174,20 @@ def _version(value: object, where: str) -> int:
 
 def _entries(check: _Check) -> _Check:
     def entries(value: object, where: str) -> dict[str, object]:
-        if not isinstance(value, dict):
-            raise SchemaError(where, "Input should be a valid dictionary")
-        return {name: check(entry, f"{where}.{name}") for name, entry in value.items()}
+        return {name: check(entry, f"{where}.{name}") for name, entry in _dictionary(value, where).items()}
     return entries
 
 
 def _approved_pin(value: object, where: str) -> ApprovedPin:
     return ApprovedPin(**_object(value, where, {  # type: ignore[arg-type]
-        "fingerprint": (_fingerprint, True), "definition": (_optional(_definition), False),
+        "fingerprint": (_fingerprint, True), "definition": (_optional(_dictionary), False),
         "source": (_one_of(_SOURCES), True), "time": (_string, True)}))
 
 
 def _pending_pin(value: object, where: str) -> PendingPin:
     return PendingPin(**_object(value, where, {  # type: ignore[arg-type]
         "kind": (_one_of(_KINDS), True), "fingerprint": (_optional(_fingerprint), False),
-        "definition": (_optional(_definition), False), "time": (_string, True)}))
+        "definition": (_optional(_dictionary), False), "time": (_string, True)}))
 
 
 def _section(value: object, where: str) -> PinSection:
