@@ -70,10 +70,10 @@ def test_search_without_a_query_lists_every_server() -> None:
 
 
 def test_info_shows_the_package_source_beside_the_image() -> None:
-    entry = run_cli("info", "time", "--json").json()["data"]
+    entry = run_cli("info", "context7", "--json").json()["data"]  # an entry with both (time is package-only)
     assert entry["image"]
     assert entry["package"]
-    shown = run_cli("info", "time").stdout
+    shown = run_cli("info", "context7").stdout
     assert entry["package"] in shown
     assert entry["image"] in shown
 
