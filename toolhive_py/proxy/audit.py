@@ -15,7 +15,9 @@ __all__ = ["AuditLog", "AuditRecord", "EventLog", "FindingsRecord", "Outcome", "
            "target_of"]
 
 # ok: answered. tool_error: a tools/call whose result says isError (the tool ran and failed). error: a
-# JSON-RPC error from the server, or the server went away. denied, rate_limited: the tool policy.
+# JSON-RPC error from the server, or the server went away. cancelled: the client cancelled the request, or the
+# proxy did when a tool call outlived its timeout (recorded then; the server's late answer is dropped).
+# denied, rate_limited: the tool policy.
 # invalid: a request the proxy refused as malformed (JSON-RPC -32600/-32602/-32700, HTTP 4xx).
 # refused: a foreign Host (421) or Origin (403), or a peer of another local user (403, proxy.auth).
 # unauthorized: no valid client credential (401, proxy.auth). too_large: a body over the limit (413).
@@ -28,8 +30,8 @@ __all__ = ["AuditLog", "AuditRecord", "EventLog", "FindingsRecord", "Outcome", "
 # --dlp warn); one such record beside the request's own, target the tool, prompt or resource.
 # screen_withheld: not a request but a tool that screening withheld from a list (one record per tool and
 # definition, with its finding codes in ``findings``). screen_refused: a call to such a tool.
-Outcome = Literal["ok", "tool_error", "error", "denied", "rate_limited", "invalid", "refused", "unauthorized",
-                  "too_large",
+Outcome = Literal["ok", "tool_error", "error", "cancelled", "denied", "rate_limited", "invalid", "refused",
+                  "unauthorized", "too_large",
                   "unapproved", "pin_new", "pin_changed", "pin_removed",
                   "dlp_withheld", "dlp_blocked", "dlp_redacted", "dlp_warned", "screen_withheld", "screen_refused"]
 

@@ -664,9 +664,14 @@ class Multiplexer:
             return
         if method == "notifications/cancelled":
             params = message.get("params") or {}
-            for backend_id, pending in self._pending.items():
+            for backend_id, pending in list(self._pending.items()):
                 # Request ids are only unique within a session: every client starts counting at 0 or 1.
                 if pending.session is session and pending.client_id == params.get("requestId"):
+                    # Recorded now: the server may answer late or never, and its answer goes nowhere.
+                    del self._pending[backend_id]
+                    if pending.progress_route is not None:
+                        self._progress.pop(pending.progress_route, None)
+                    self._record(pending, "cancelled")
                     await self._send_quietly({**message, "params": {**params, "requestId": backend_id}})
                     await self._turn_over(backend_id)
                     return
