@@ -30,3 +30,8 @@ def test_info_says_which_source_run_uses_and_how_the_package_is_pinned() -> None
     assert "wheels by sha256 for Python 3.11 (pip --require-hashes)" in package_only
     [runs] = [line for line in run_cli("info", "github").stdout.splitlines() if line.strip().startswith("runs ")]
     assert runs.split("│")[1].strip() == "the image"
+
+
+def test_info_json_says_which_source_run_uses() -> None:
+    assert run_cli("info", "time", "--json").json()["data"]["runs"] == "the package, built locally"
+    assert run_cli("info", "github", "--json").json()["data"]["runs"] == "the image"

@@ -84,7 +84,7 @@ def _show(ctx: typer.Context, name: str, json_output: bool, command: str) -> Non
     entry = found.entry
     if json_output:
         print_json(command, {"name": found.name, "registry": found.registry, "verified": found.verified,
-                             **entry.model_dump(mode="json")})
+                             **entry.model_dump(mode="json"), "runs": _runs(entry)})
         return
     say(f"{found.name}  ({found.registry}{'' if found.verified else ', unverified'})", bold=True)
     if found.shadows_builtin:
