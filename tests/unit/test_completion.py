@@ -20,7 +20,7 @@ def complete(words: str, extra_env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_server_names_come_from_the_signed_registry() -> None:
-    assert complete("mcpctl run git") == ["git", "github", "gitlab"]
+    assert complete("mcpctl run git") == ["git", "github", "github-remote", "gitlab"]
     assert "default/github" in complete("mcpctl info default/gi")
 
 
