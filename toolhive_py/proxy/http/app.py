@@ -117,8 +117,7 @@ def build_app(mux: Multiplexer, *, port: int, task_group: Callable[[], anyio.abc
 
             from toolhive_py.proxy.http import wire
 
-            await modern().handle(Request(scope, wire.replay(body, receive)),
-                                  wire.UNPARSED if decoded is UNPARSED else decoded, scope, receive, send)
+            await modern().handle(Request(scope, wire.replay(body, receive)), decoded, scope, receive, send)
         else:
             await sessions.handle(body, decoded, decoded is UNPARSED, scope, receive, send)
 
