@@ -8,9 +8,14 @@ by directory: everything under tests/e2e is ``engine``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fakes.vault import FakeVault
+from tests.helpers import run_cli
+from toolhive_py.config import Paths
 
 _KEEP_FROM_HOST = ("DBUS_SESSION_BUS_ADDRESS",)
 
@@ -43,3 +48,29 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def vault_paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
+    """Paths whose configured secret backend is Vault (the real hvac client against the fake server)."""
+    with FakeVault() as vault:
+        monkeypatch.setenv("VAULT_TOKEN", vault.root_token)
+        assert run_cli("config", "set", "vault.address", vault.url).exit_code == 0
+        assert run_cli("secret", "backend", "vault").exit_code == 0
+        yield Paths.from_env()
+
+
+@pytest.fixture
+def keyring_paths() -> Paths:
+    """Paths on the default backend, the OS keyring; needs a Secret Service (scripts/lib/with-keyring)."""
+    import keyring
+    import keyring.errors
+
+    try:
+        keyring.get_password("mcpctl-test-probe", "probe")
+    except keyring.errors.KeyringError as exc:
+        message = f"no Secret Service keyring: {exc} (run under dbus-run-session -- bash scripts/lib/with-keyring)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return Paths.from_env()

@@ -16,8 +16,6 @@ import anyio
 import httpx
 import pytest
 
-from tests.fakes.vault import FakeVault
-from tests.helpers import run_cli
 from tests.integration.conftest import start_proxy
 from tests.integration.helpers import INIT, JSON_AND_SSE, audit_records
 from toolhive_py import credentials as creds
@@ -32,13 +30,9 @@ needs_second_uid = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv
 
 
 @pytest.fixture
-def paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
+def paths(vault_paths: Paths) -> Paths:
     """mcpctl paths whose secret backend is Vault (real hvac, the in-process server), so tokens can be minted."""
-    with FakeVault() as vault:
-        monkeypatch.setenv("VAULT_TOKEN", vault.root_token)
-        assert run_cli("config", "set", "vault.address", vault.url).exit_code == 0
-        assert run_cli("secret", "backend", "vault").exit_code == 0
-        yield Paths.from_env()
+    return vault_paths
 
 
 @pytest.fixture

@@ -19,22 +19,6 @@ TOKEN = "rmt_" + "Zq8v" * 10  # what the remote server wants as its bearer token
 
 
 @pytest.fixture
-def keyring_paths() -> Paths:
-    """Paths on the default backend, the OS keyring; needs a Secret Service (scripts/lib/with-keyring)."""
-    import keyring
-    import keyring.errors
-
-    try:
-        keyring.get_password("mcpctl-test-probe", "probe")
-    except keyring.errors.KeyringError as exc:
-        message = f"no Secret Service keyring: {exc} (run under dbus-run-session -- bash scripts/lib/with-keyring)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return Paths.from_env()
-
-
-@pytest.fixture
 def tls(tmp_path: Path) -> TlsFiles:
     directory = tmp_path / "tls"
     directory.mkdir()

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.vault import FakeVault
 from tests.helpers import run_cli
 from toolhive_py import credentials, workloads
 from toolhive_py.clients import api
@@ -178,15 +177,6 @@ def test_a_refused_connect_mints_nothing(isolated_home: Path) -> None:
 
 
 # ----- the credential's life cycle through the CLI (a real secret backend: hvac against the in-process Vault) ---
-
-@pytest.fixture
-def vault_paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
-    with FakeVault() as vault:
-        monkeypatch.setenv("VAULT_TOKEN", vault.root_token)
-        assert run_cli("config", "set", "vault.address", vault.url).exit_code == 0
-        assert run_cli("secret", "backend", "vault").exit_code == 0
-        yield Paths.from_env()
-
 
 def test_client_token_prints_the_token_or_the_headers_claude_code_asks_for(vault_paths: Paths) -> None:
     minted = credentials.mint(vault_paths, "web", "claude-code")

@@ -5,44 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.fakes.vault import FakeVault
 from tests.helpers import run_cli
 from toolhive_py import credentials
 from toolhive_py.config import Paths
 from toolhive_py.errors import ConfigError, SecretBackendError, UsageError
-
-
-@pytest.fixture
-def vault_paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[Paths]:
-    """Paths whose configured secret backend is Vault (the real hvac client against the fake server)."""
-    with FakeVault() as vault:
-        monkeypatch.setenv("VAULT_TOKEN", vault.root_token)
-        assert run_cli("config", "set", "vault.address", vault.url).exit_code == 0
-        assert run_cli("secret", "backend", "vault").exit_code == 0
-        yield Paths.from_env()
-
-
-@pytest.fixture
-def keyring_paths() -> Paths:
-    """Paths on the default backend, the OS keyring; needs a Secret Service (scripts/lib/with-keyring)."""
-    import keyring
-    import keyring.errors
-
-    try:
-        keyring.get_password("mcpctl-test-probe", "probe")
-    except keyring.errors.KeyringError as exc:
-        message = f"no Secret Service keyring: {exc} (run under dbus-run-session -- bash scripts/lib/with-keyring)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return Paths.from_env()
 
 
 def _files_containing(root: Path, needle: str) -> list[Path]:
