@@ -375,7 +375,8 @@ class ContainerBackendFactory:
     def connect(self) -> AbstractAsyncContextManager[Backend]:
         return _opened(self.open)
 
-    async def open(self) -> _StreamBackend:
+    async def _attach_running(self) -> _StreamBackend:
+        """Attach to the container's stdio; BackendClosed when the engine does not answer or it is not running."""
         import httpx
 
         try:
@@ -384,7 +385,12 @@ class ContainerBackendFactory:
             raise BackendClosed(f"engine unreachable at {self.base_url}: {exc}") from exc
         if not state.get("Running"):
             raise BackendClosed(f"container {self.container} is not running ({state.get('Status', 'unknown')})")
-        backend = await self._attach()
+        return await self._attach()
+
+    async def open(self) -> _StreamBackend:
+        import httpx
+
+        backend = await self._attach_running()
         try:
             await self._state()  # the server may have died between the look above and the attach
             if self.secret_env:
@@ -400,13 +406,7 @@ class ContainerBackendFactory:
 
         if not self.secret_env:
             return
-        try:
-            state = await self._state()
-        except (httpx.HTTPError, OSError) as exc:
-            raise BackendClosed(f"engine unreachable at {self.base_url}: {exc}") from exc
-        if not state.get("Running"):
-            raise BackendClosed(f"container {self.container} is not running ({state.get('Status', 'unknown')})")
-        backend = await self._attach()
+        backend = await self._attach_running()
         try:
             await self._send_frame(backend)
         except (httpx.HTTPError, OSError) as exc:
