@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 from uuid import uuid4
 
 import anyio
@@ -48,13 +48,25 @@ from toolhive_py.proxy.revisions import DEFAULT_NEGOTIATED_VERSION, is_at_least
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
-__all__ = ["CALL_TIMED_OUT", "PING_SECONDS", "HttpSession", "SessionEndpoint", "SessionLimits", "SessionTable",
+__all__ = ["CALL_TIMED_OUT", "PING_SECONDS", "receive_or_ping", "HttpSession", "SessionEndpoint", "SessionLimits", "SessionTable",
            "sse_frame"]
 
 logger = logging.getLogger(__name__)
 
 RETRY_MS: Final = 1000  # how long a client waits before resuming a dropped stream (the SSE ``retry`` field)
+_Item = TypeVar("_Item")
 PING_SECONDS: Final = 15.0  # a comment on idle streams, so dead connections are noticed and proxies keep them
+
+
+async def receive_or_ping(receiver: MemoryObjectReceiveStream[_Item], send: Send,
+                          seconds: float = PING_SECONDS) -> _Item | None:
+    """The next item for an open SSE stream, or None after ``seconds`` without one, when a comment line has
+    been sent so that a dead connection is noticed and intermediaries keep a live one."""
+    with anyio.move_on_after(seconds) as idle:
+        return await receiver.receive()
+    if idle.cancelled_caught:
+        await send({"type": "http.response.body", "body": b": ping\r\n\r\n", "more_body": True})
+    return None
 CALL_TIMED_OUT: Final = -32001  # the SDK's REQUEST_TIMEOUT
 _SSE_HEADERS: Final = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache, no-transform"),
                        (b"x-accel-buffering", b"no")]
@@ -445,10 +457,8 @@ class SessionEndpoint:
             watchers.start_soon(until_disconnect, receive, watchers.cancel_scope.cancel)
             try:
                 while True:
-                    with anyio.move_on_after(PING_SECONDS) as idle:
-                        event = await receiver.receive()
-                    if idle.cancelled_caught:
-                        await send({"type": "http.response.body", "body": b": ping\r\n\r\n", "more_body": True})
+                    event = await receive_or_ping(receiver, send)
+                    if event is None:
                         continue
                     await send({"type": "http.response.body", "body": sse_frame(event.event_id, event.data or b""),
                                 "more_body": True})

@@ -25,7 +25,7 @@ from toolhive_py.proxy.http.checks import (
     scope_trace_id,
     until_disconnect,
 )
-from toolhive_py.proxy.http.sessions import PING_SECONDS, SessionTable
+from toolhive_py.proxy.http.sessions import SessionTable, receive_or_ping
 from toolhive_py.proxy.mux import ClientSession, RequestContext
 
 if TYPE_CHECKING:
@@ -68,10 +68,8 @@ class SseEndpoint:
             async with anyio.create_task_group() as watchers:
                 watchers.start_soon(until_disconnect, receive, watchers.cancel_scope.cancel)
                 while True:
-                    with anyio.move_on_after(PING_SECONDS) as idle:
-                        message = await receiver.receive()
-                    if idle.cancelled_caught:
-                        await send({"type": "http.response.body", "body": b": ping\r\n\r\n", "more_body": True})
+                    message = await receive_or_ping(receiver, send)
+                    if message is None:
                         continue
                     data = json.dumps(message, separators=(",", ":")).encode()
                     await send({"type": "http.response.body", "body": b"event: message\r\ndata: " + data + b"\r\n\r\n",
