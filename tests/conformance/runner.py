@@ -61,13 +61,14 @@ def _wait(url: str, process: subprocess.Popen[bytes], accept: tuple[int, ...], t
 
 
 @contextmanager
-def serving(through_proxy: bool, *, backend: Sequence[str] = (sys.executable, str(SERVER))) -> Iterator[str]:
-    """The conformance server's URL: directly over HTTP, or via the proxy in front of it (or of ``backend``)
-    over stdio."""
+def serving(through_proxy: bool, *, backend: Sequence[str] = (sys.executable, str(SERVER)),
+            options: Sequence[str] = ()) -> Iterator[str]:
+    """The conformance server's URL: directly over HTTP, or via the proxy (with ``options``) in front of it (or
+    of ``backend``) over stdio."""
     port = free_port()
     if through_proxy:
         command = [sys.executable, "-m", "toolhive_py.proxy", "--port", str(port), "--log-level", "WARNING",
-                   "--stdio", "--", *backend]
+                   *options, "--stdio", "--", *backend]
     else:
         command = [sys.executable, str(SERVER), "--transport", "streamable-http", "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)  # noqa: S603

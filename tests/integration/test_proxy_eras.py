@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from tests.conformance.runner import NODE, SESSION_ERA_PYTHON, SESSION_ERA_SERVER, TOOLS, node_env, serving
@@ -143,6 +144,36 @@ def test_the_typescript_sdk_client_lists_reads_and_answers_elicitation_and_sampl
     assert seen["resource"] == RESOURCE
     assert seen["elicitation"].startswith("User response: action=accept")
     assert seen["sampling"] == "LLM response: Paris"
+
+
+def _modern_call(url: str, request_id: int, params: dict[str, Any]) -> dict[str, Any]:
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2026-07-28",
+               "Mcp-Method": "tools/call", "Mcp-Name": params["name"]}
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {**params, "_meta": meta}}
+    answer: dict[str, Any] = httpx.post(url, json=body, headers=headers, timeout=30).json()
+    return answer
+
+
+def test_a_question_left_unanswered_expires_and_frees_the_servers_turn() -> None:
+    """A 2026-07-28 client that never retries: its parked call is cancelled at the input timeout even if no other
+    2026-07-28 request comes, so a session-era client's call that may ask questions runs; the stale state is
+    refused."""
+    if not SESSION_ERA_PYTHON.exists():
+        pytest.fail("the mcp 1.x venv is missing: bash scripts/lib/session-era-venv")
+    with serving(through_proxy=True, backend=(str(SESSION_ERA_PYTHON), str(SESSION_ERA_SERVER)),
+                 options=("--input-timeout", "1")) as url:
+        asked = _modern_call(url, 1, {"name": "test_input_required_result_elicitation", "arguments": {}})
+        assert asked["result"]["resultType"] == "input_required"
+        seen = _run(url, "legacy", [("test_input_required_result_elicitation", {})])
+        assert seen["calls"] == {"test_input_required_result_elicitation": "Hello, Ada!"}
+        key = next(iter(asked["result"]["inputRequests"]))
+        late = _modern_call(url, 2, {"name": "test_input_required_result_elicitation", "arguments": {},
+                                     "inputResponses": {key: {"action": "accept", "content": {"name": "Late"}}},
+                                     "requestState": asked["result"]["requestState"]})
+        assert late["error"]["code"] == -32602
 
 
 if sys.platform != "linux":  # pragma: no cover - the proxy's stdio backends are tested on Linux

@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="seconds a tool call may wait for its answer, restarted by progress (0: no limit)")
     parser.add_argument("--tool-timeout", action="append", default=[], metavar="TOOL=SECONDS",
                         help="a tool's own call timeout (repeatable)")
+    parser.add_argument("--input-timeout", type=float, default=120.0,
+                        help="seconds a 2026-07-28 client has to answer a session-era server's question (default 2 min)")
     parser.add_argument("--max-connections", type=int, default=1000, help="connections at once; more get 503")
     parser.add_argument("--header-timeout", type=float, default=10.0,
                         help="seconds a client has to send a request's headers")
@@ -100,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   else ToolPolicy.from_options(args.tools, args.deny_tools, args.rate_limit))
         guards = build_guards(args.state_dir, policy)
         limits = SessionLimits(idle_timeout=args.idle_timeout, max_sessions=args.max_sessions,
-                               call_timeout=args.call_timeout, tool_timeouts=_tool_timeouts(parser, args.tool_timeout))
+                               call_timeout=args.call_timeout, tool_timeouts=_tool_timeouts(parser, args.tool_timeout),
+                               input_timeout=args.input_timeout)
         connections = ConnectionLimits(concurrency=args.max_connections, header_timeout=args.header_timeout)
         anyio.run(lambda: serve(factory, server_name=args.name or args.container or args.remote or "stdio", port=args.port,
                                 policy=policy, audit_path=args.audit_log, guards=guards, limits=limits,

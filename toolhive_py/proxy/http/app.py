@@ -90,7 +90,8 @@ def build_app(mux: Multiplexer, *, port: int, task_group: Callable[[], anyio.abc
               credentials: Path | None = None, allowed_uids: Sequence[int] = (), peer_check: bool = True) -> ASGIApp:
     """The whole ASGI app: routing by path, then Host/Origin validation and the body limit on everything."""
     hosts, origins = frozenset(allowed_hosts(port)), frozenset(allowed_origins(port))
-    table = SessionTable(mux, limits or SessionLimits(), task_group)
+    limits = limits or SessionLimits()
+    table = SessionTable(mux, limits, task_group)
     sessions = SessionEndpoint(table)
     sse = SseEndpoint(table)
     stateless: list[Any] = []
@@ -99,7 +100,8 @@ def build_app(mux: Multiplexer, *, port: int, task_group: Callable[[], anyio.abc
         if not stateless:
             from toolhive_py.proxy.http.stateless import StatelessEndpoint
 
-            stateless.append(StatelessEndpoint(mux, security_settings(port), task_group))
+            stateless.append(StatelessEndpoint(mux, security_settings(port), task_group,
+                                               input_timeout=limits.input_timeout))
         return stateless[0]
 
     async def streamable(scope: Scope, receive: Receive, send: Send) -> None:

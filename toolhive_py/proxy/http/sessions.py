@@ -84,6 +84,8 @@ class SessionLimits:
     max_buffered_bytes: int = DEFAULT_TOTAL_BYTES  # every session's replay buffer together
     call_timeout: float = 0.0
     tool_timeouts: Mapping[str, float] = field(default_factory=dict)
+    # How long a 2026-07-28 client has to answer a session-era server's question (its parked call's life).
+    input_timeout: float = 120.0
 
     def timeout_for(self, message: dict[str, Any]) -> float:
         if message.get("method") != "tools/call":

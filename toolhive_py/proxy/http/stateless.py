@@ -86,11 +86,11 @@ class StatelessEndpoint:
     """/mcp for 2026-07-28 clients: one self-contained exchange per request."""
 
     def __init__(self, mux: Multiplexer, settings: TransportSecuritySettings,
-                 task_group: Callable[[], anyio.abc.TaskGroup]) -> None:
+                 task_group: Callable[[], anyio.abc.TaskGroup], *, input_timeout: float = 120.0) -> None:
         self.mux = mux
         self.security = TransportSecurityMiddleware(settings)
         self.task_group = task_group
-        self.sealer = StateSealer()
+        self.sealer = StateSealer(ttl=input_timeout)
         self.parked = ParkedCalls()
         self._schemas: dict[str, Any] = {}
         self._schemas_read = -math.inf
@@ -197,7 +197,10 @@ class StatelessEndpoint:
 
     def _sweep(self) -> None:
         """Close the parked calls that expired (their server's request is cancelled)."""
-        for stale in self.parked.evicted():
+        self._close(self.parked.evicted())
+
+    def _close(self, calls: list[ParkedCall]) -> None:
+        for stale in calls:
             stale.events[0].close()
             self.task_group().start_soon(self.mux.close_session, stale.session)
 
@@ -404,10 +407,14 @@ class StatelessEndpoint:
     def park(self, call: ParkedCall, *, client: str, fingerprint: str) -> str:
         """Park a call whose server asked something; the sealed state that resumes it."""
         park_id, evicted = self.parked.park(call, self.sealer.ttl)
-        for stale in evicted:
-            stale.events[0].close()
-            self.task_group().start_soon(self.mux.close_session, stale.session)
+        self._close(evicted)
+        # Swept when it expires even if no 2026-07-28 request comes by: a parked call keeps its turn.
+        self.task_group().start_soon(self._sweep_after, self.sealer.ttl + 1)
         return self.sealer.seal(park_id, client=client, fingerprint=fingerprint)
+
+    async def _sweep_after(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+        self._sweep()
 
     def _modern_body(self, method: str, version: str, answer: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """The stateless revision's response body for a relayed answer, and its HTTP status."""
