@@ -7,7 +7,8 @@ flow makes (metadata, registration, token) passes the same egress checks as the 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from toolhive_py.auth.flow import parse_answer
@@ -53,6 +54,29 @@ def build_oauth(server_url: str, storage: MemoryTokenStorage, *, redirect: str, 
             tokens = self.context.current_tokens
             if tokens is not None and tokens.expires_in is not None:
                 self.context.update_token_expiry(tokens)
+
+        async def _auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+            # The SDK answers a 401 with a whole new authorization even when it holds a refresh token, so a
+            # token the server refuses before our clock says it expired (skew, a revoked access token) would
+            # need a new login; refresh once first, and authorize anew only if that fails too.
+            flow = super()._auth_flow(request)
+            outgoing = await flow.__anext__()
+            retried = False
+            while True:
+                response = yield outgoing
+                if (outgoing is request and response.status_code == 401 and not retried
+                        and self.context.is_token_valid() and self.context.can_refresh_token()):
+                    retried = True
+                    await flow.aclose()
+                    self.context.token_expiry_time = time.time() - 1  # the SDK then refreshes before the request
+                    request.headers.pop("Authorization", None)
+                    flow = super()._auth_flow(request)
+                    outgoing = await flow.__anext__()
+                    continue
+                try:
+                    outgoing = await flow.asend(response)
+                except StopAsyncIteration:
+                    return
 
     asked: dict[str, str] = {}
 
