@@ -14,10 +14,7 @@ import pytest
 
 from tests.helpers import run_cli
 from tests.integration.remote_server import TlsFiles, make_tls, serve_remote
-from tests.integration.test_remote import keyring_paths
 from toolhive_py.config import Paths
-
-__all__ = ["keyring_paths"]
 
 PAT = "ghp_" + "A1b2C3d4E5f6G7h8I9j0" + "K1l2M3n4O5p6Q7r8"  # the shape scan detects as a GitHub token
 
