@@ -21,9 +21,12 @@ _KEEP_FROM_HOST = ("DBUS_SESSION_BUS_ADDRESS",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    selected = config.option.markexpr or ""
     for item in items:
         if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.engine)
+        if "load" in item.keywords and "load" not in selected:
+            item.add_marker(pytest.mark.skip(reason="a long load test: select with -m load"))
 
 
 @pytest.fixture(autouse=True)
