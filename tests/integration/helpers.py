@@ -19,9 +19,10 @@ INIT: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "para
     "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}
 
 
-def open_session(proxy: str) -> dict[str, str]:
-    """Initialize a 2025-11-25 session; the headers every later request of it carries."""
-    opened = httpx.post(proxy + "/mcp", json=INIT, headers=JSON_AND_SSE)
+def open_session(proxy: str, capabilities: dict[str, Any] | None = None) -> dict[str, str]:
+    """Initialize a 2025-11-25 session (declaring ``capabilities``); the headers every later request of it carries."""
+    init = {**INIT, "params": {**INIT["params"], "capabilities": capabilities or {}}}
+    opened = httpx.post(proxy + "/mcp", json=init, headers=JSON_AND_SSE)
     assert opened.status_code == 200, opened.text
     headers = {**JSON_AND_SSE, "Mcp-Session-Id": opened.headers["mcp-session-id"],
                "MCP-Protocol-Version": "2025-11-25"}

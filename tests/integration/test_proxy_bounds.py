@@ -10,23 +10,12 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.integration.conftest import start_proxy
-from tests.integration.helpers import INIT, JSON_AND_SSE, audit_records, sse_messages
-
-
-def _open(proxy: str, capabilities: dict[str, Any] | None = None) -> dict[str, str]:
-    init = {**INIT, "params": {**INIT["params"], "capabilities": capabilities or {}}}
-    opened = httpx.post(proxy + "/mcp", json=init, headers=JSON_AND_SSE)
-    assert opened.status_code == 200, opened.text
-    headers = {**JSON_AND_SSE, "Mcp-Session-Id": opened.headers["mcp-session-id"],
-               "MCP-Protocol-Version": "2025-11-25"}
-    httpx.post(proxy + "/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
-    return headers
+from tests.integration.helpers import INIT, JSON_AND_SSE, audit_records, open_session, sse_messages
 
 
 def _events(text: str) -> list[dict[str, str]]:
@@ -60,7 +49,7 @@ def capped(tmp_path: Path) -> Iterator[str]:
 
 
 def test_an_idle_session_expires_and_its_state_is_reclaimed(short_lived: str) -> None:
-    headers = _open(short_lived)
+    headers = open_session(short_lived)
     assert _active_sessions(short_lived) == 1
     deadline = time.monotonic() + 30
     while _active_sessions(short_lived) and time.monotonic() < deadline:
@@ -71,7 +60,7 @@ def test_an_idle_session_expires_and_its_state_is_reclaimed(short_lived: str) ->
 
 
 def test_a_session_in_use_does_not_expire(short_lived: str) -> None:
-    headers = _open(short_lived)
+    headers = open_session(short_lived)
     for step in range(6):
         time.sleep(0.5)
         listed = httpx.post(short_lived + "/mcp", json={"jsonrpc": "2.0", "id": step + 2, "method": "tools/list"},
@@ -80,7 +69,7 @@ def test_a_session_in_use_does_not_expire(short_lived: str) -> None:
 
 
 def test_sessions_beyond_the_cap_get_503_with_a_json_rpc_error_and_are_audited(capped: str, tmp_path: Path) -> None:
-    opened = [_open(capped) for _ in range(3)]
+    opened = [open_session(capped) for _ in range(3)]
     refused = httpx.post(capped + "/mcp", json=INIT, headers=JSON_AND_SSE)
     assert refused.status_code == 503
     assert refused.json()["id"] == 1
@@ -90,11 +79,11 @@ def test_sessions_beyond_the_cap_get_503_with_a_json_rpc_error_and_are_audited(c
     assert any(r["method"] == "initialize" and r["outcome"] == "error" and r["duration_ms"] == 0.0
                for r in audit_records(tmp_path))
     assert httpx.delete(capped + "/mcp", headers=opened[0]).status_code == 200
-    _open(capped)
+    open_session(capped)
 
 
 def test_the_replay_buffer_is_bounded_by_bytes_and_an_evicted_answer_is_answered_as_lost(proxy: str) -> None:
-    headers = _open(proxy)
+    headers = open_session(proxy)
     big = "x" * (1536 * 1024)
     primings = []
     for call in range(4):  # 6 MB of results against the 4 MB bound
@@ -134,7 +123,7 @@ def test_connections_that_never_finish_their_headers_are_dropped(short_lived: st
 
 
 def test_a_tool_call_past_its_timeout_is_answered_and_progress_restarts_the_clock(short_lived: str) -> None:
-    headers = _open(short_lived, {"elicitation": {}})
+    headers = open_session(short_lived, {"elicitation": {}})
     asked = httpx.post(short_lived + "/mcp", headers=headers, timeout=30, json={
         "jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "ask", "arguments": {"question": "?"}}})
     messages = sse_messages(asked.text)

@@ -13,22 +13,13 @@ import httpx
 import pytest
 
 from tests.integration.conftest import start_proxy
-from tests.integration.helpers import INIT, JSON_AND_SSE, audit_records, sse_messages
+from tests.integration.helpers import audit_records, open_session, sse_messages
 
 
 @pytest.fixture
 def proxy(tmp_path: Path) -> Iterator[str]:
     yield from start_proxy(tmp_path, "--call-timeout", "1")
 
-
-def _open(proxy: str) -> dict[str, str]:
-    init = {**INIT, "params": {**INIT["params"], "capabilities": {"elicitation": {}}}}
-    opened = httpx.post(proxy + "/mcp", json=init, headers=JSON_AND_SSE)
-    assert opened.status_code == 200, opened.text
-    headers = {**JSON_AND_SSE, "Mcp-Session-Id": opened.headers["mcp-session-id"],
-               "MCP-Protocol-Version": "2025-11-25"}
-    httpx.post(proxy + "/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=headers)
-    return headers
 
 
 def _call(proxy: str, headers: dict[str, str], request_id: int, name: str, arguments: dict[str, Any]) -> Any:
@@ -42,7 +33,7 @@ def _calls(tmp_path: Path, tool: str) -> list[str]:
 
 
 def test_a_call_the_server_never_answers_is_audited_as_cancelled_at_its_timeout(proxy: str, tmp_path: Path) -> None:
-    headers = _open(proxy)
+    headers = open_session(proxy, {"elicitation": {}})
     answer = _call(proxy, headers, 7, "ask", {"question": "?"})  # the elicitation is never answered
     assert answer["id"] == 7
     assert answer["error"]["code"] == -32001
@@ -50,7 +41,7 @@ def test_a_call_the_server_never_answers_is_audited_as_cancelled_at_its_timeout(
 
 
 def test_a_late_answer_adds_no_second_record(proxy: str, tmp_path: Path) -> None:
-    headers = _open(proxy)
+    headers = open_session(proxy, {"elicitation": {}})
     answer = _call(proxy, headers, 8, "progress_echo", {"text": "late", "steps": 600})  # 3 s or more
     assert answer["error"]["code"] == -32001
     assert _calls(tmp_path, "progress_echo") == ["cancelled"]
